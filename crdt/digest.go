@@ -1,0 +1,144 @@
+package crdt
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Digest is a replica's position for every origin it holds: what a peer needs to
+// compute exactly what the replica lacks. It is O(origins), never O(entries).
+type Digest map[string]Version
+
+// Digest returns the replica's current digest.
+func (s *State) Digest() Digest {
+	d := make(Digest, len(s.origins))
+	for name, o := range s.origins {
+		d[name] = Version{Epoch: o.epoch, Applied: o.cov.applied}
+	}
+	return d
+}
+
+// Lacks reports whether a peer with digest peer lacks anything this replica
+// could send it (cheap; no deltas are built).
+func (s *State) Lacks(peer Digest) bool {
+	for name, o := range s.origins {
+		if o.cov.applied == 0 {
+			continue
+		}
+		pv, ok := peer[name]
+		if !ok || pv.Epoch < o.epoch || (pv.Epoch == o.epoch && pv.Applied < o.cov.applied) {
+			return true
+		}
+	}
+	return false
+}
+
+// DeltaSince returns the deltas a peer holding digest peer lacks, each estimated
+// (Delta.Size) under budget bytes where possible: an entry bigger than the budget
+// travels alone. For one origin the windows are emitted highest first, so applying
+// them in order never drops a key an earlier chunk brought. Origins are visited
+// in name order. A peer below this replica's GC floor, or on an older epoch, gets
+// a window from 1: a whole-origin snapshot.
+func (s *State) DeltaSince(peer Digest, budget int) []Delta {
+	names := make([]string, 0, len(s.origins))
+	for name := range s.origins {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var out []Delta
+	for _, name := range names {
+		out = s.appendOrigin(out, name, peer, budget)
+	}
+	return out
+}
+
+// DeltaSinceOrigin is DeltaSince restricted to one origin (gap repair).
+func (s *State) DeltaSinceOrigin(origin string, have Version, budget int) []Delta {
+	return s.appendOrigin(nil, origin, Digest{origin: have}, budget)
+}
+
+func (s *State) appendOrigin(out []Delta, name string, peer Digest, budget int) []Delta {
+	o := s.origins[name]
+	if o == nil {
+		return out
+	}
+	pv, ok := peer[name]
+	if ok && (pv.Epoch > o.epoch || (pv.Epoch == o.epoch && pv.Applied >= o.cov.applied)) {
+		return out
+	}
+	from := uint64(1)
+	if ok && pv.Epoch == o.epoch && pv.Applied >= o.floor {
+		from = pv.Applied + 1
+	}
+	var es []Entry
+	for k, r := range o.entries {
+		if r.seq >= from {
+			es = append(es, Entry{Key: k, Seq: r.seq, Value: r.value, Deleted: r.deleted})
+		}
+	}
+	slices.SortFunc(es, func(a, b Entry) int { return cmp.Compare(b.Seq, a.Seq) })
+
+	base := Delta{Origin: name, Epoch: o.epoch, Floor: o.floor}
+	// Entries beyond the contiguous prefix ride in window-less deltas.
+	extra := 0
+	for extra < len(es) && es[extra].Seq > o.cov.applied {
+		extra++
+	}
+	i := 0
+	for i < extra {
+		j := cut(es[:extra], i, budget, base.Size())
+		d := base
+		d.Entries = es[i:j]
+		out = append(out, d)
+		i = j
+	}
+	if o.cov.applied == 0 {
+		return out // no contiguous prefix yet: nothing to claim a window over
+	}
+	// Cut the window [from, applied] into chunks, highest first.
+	var chunks []Delta
+	for hi := o.cov.applied; ; {
+		j := cut(es, i, budget, base.Size())
+		d := base
+		d.Entries = es[i:j]
+		d.To = hi
+		if j == len(es) {
+			d.From = from
+		} else {
+			d.From = es[j-1].Seq
+		}
+		chunks = append(chunks, d)
+		if j == len(es) {
+			break
+		}
+		hi = d.From - 1
+		i = j
+	}
+	// Chunks above the floor go highest first: a key's newest version arrives
+	// before a lower chunk could tombstone its older one. Chunks reaching below
+	// the floor must go lowest first: each is only sound on top of the snapshot
+	// chunk from 1 (see originState.sound).
+	k := len(chunks)
+	for k > 0 && chunks[k-1].From <= o.floor {
+		k--
+	}
+	out = append(out, chunks[:k]...)
+	for n := len(chunks) - 1; n >= k; n-- {
+		out = append(out, chunks[n])
+	}
+	return out
+}
+
+// cut returns the end of the chunk starting at es[i] that fits the budget (at
+// least one entry, if any remain).
+func cut(es []Entry, i, budget, size int) int {
+	j := i
+	for j < len(es) {
+		size += es[j].Size()
+		if size > budget && j > i {
+			break
+		}
+		j++
+	}
+	return j
+}
