@@ -1,0 +1,60 @@
+# Grapevine — build, test, check, bench, run.
+# Everything a target needs is installed here with `go install` into .tools/.
+
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools
+BIN       := $(CURDIR)/bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/grapevine-sd/grapevine/agent.Version=$(VERSION)
+STATICCHECK_VERSION := 2025.1.1
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: all build test check vet fmt staticcheck fuzz bench sim run clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/grapevine ./cmd/grapevine
+
+# The README's test command; CI runs exactly this.
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+check: vet fmt staticcheck fuzz
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(TOOLS)/staticcheck
+	$(TOOLS)/staticcheck ./...
+
+# Short fuzzing of every fuzz target ($(FUZZTIME) each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || exit 1; \
+	  done; \
+	done
+
+# Benchmarks, printed as readable tables.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... | $(GO) run ./internal/benchfmt
+
+# Long simulator scenarios.
+sim: build
+	$(GO) test -count=1 -timeout 60m -run 'Scenario' -tags simfull ./sim/...
+
+# A dev agent with a demo service; lookups work against it (see README).
+run: build
+	$(BIN)/grapevine agent -dev
+
+clean:
+	rm -rf $(BIN) $(TOOLS)
