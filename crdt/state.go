@@ -15,9 +15,9 @@ type record struct {
 
 // originState is everything a replica holds of one origin.
 type originState struct {
-	epoch   uint64
-	cov     coverage
-	floor   uint64 // tombstones with seq <= floor may have been collected
+	epoch uint64
+	cov   coverage
+	floor uint64 // tombstones with seq <= floor may have been collected
 	// exact says that entries with seq <= exact.through reflect every deletion up
 	// to exact.floor: set by a window from 1 (a snapshot) and extended by the
 	// chunks that continue it. A chunk that reaches below its sender's floor is
