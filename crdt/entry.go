@@ -82,8 +82,6 @@ func (d Delta) Validate() error {
 	case d.From == 0 && len(d.Entries) == 0:
 		return fmt.Errorf("%w: no window and no entries", ErrInvalidDelta)
 	}
-	keys := make(map[string]struct{}, len(d.Entries))
-	seqs := make(map[uint64]struct{}, len(d.Entries))
 	for _, e := range d.Entries {
 		switch {
 		case e.Key == "" || len(e.Key) > MaxKeyLen:
@@ -95,6 +93,27 @@ func (d Delta) Validate() error {
 		case e.Deleted && e.Value != nil:
 			return fmt.Errorf("%w: tombstone %q with a value", ErrInvalidDelta, e.Key)
 		}
+	}
+	return d.unique()
+}
+
+// unique rejects a key or a seq that appears twice. Small deltas (the eager-push
+// case) are checked pairwise, without allocating.
+func (d Delta) unique() error {
+	es := d.Entries
+	if len(es) <= 16 {
+		for i := range es {
+			for j := i + 1; j < len(es); j++ {
+				if es[i].Key == es[j].Key || es[i].Seq == es[j].Seq {
+					return fmt.Errorf("%w: key %q or seq %d twice", ErrInvalidDelta, es[j].Key, es[j].Seq)
+				}
+			}
+		}
+		return nil
+	}
+	keys := make(map[string]struct{}, len(es))
+	seqs := make(map[uint64]struct{}, len(es))
+	for _, e := range es {
 		if _, dup := keys[e.Key]; dup {
 			return fmt.Errorf("%w: key %q twice", ErrInvalidDelta, e.Key)
 		}

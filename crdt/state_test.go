@@ -1,0 +1,230 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	ok := Entry{Key: "k", Seq: 3, Value: []byte("v")}
+	tests := []struct {
+		name string
+		d    Delta
+		want error
+	}{
+		{"valid window", Delta{Origin: "o", Epoch: 1, From: 3, To: 3, Entries: []Entry{ok}}, nil},
+		{"valid empty window", Delta{Origin: "o", Epoch: 1, From: 1, To: 1}, nil},
+		{"valid no window", Delta{Origin: "o", Epoch: 1, Entries: []Entry{ok}}, nil},
+		{"no origin", Delta{Epoch: 1, From: 1, To: 1}, ErrInvalidDelta},
+		{"epoch 0", Delta{Origin: "o", From: 1, To: 1}, ErrInvalidDelta},
+		{"half window", Delta{Origin: "o", Epoch: 1, From: 1}, ErrInvalidDelta},
+		{"inverted window", Delta{Origin: "o", Epoch: 1, From: 4, To: 3}, ErrInvalidDelta},
+		{"nothing at all", Delta{Origin: "o", Epoch: 1}, ErrInvalidDelta},
+		{"entry below window", Delta{Origin: "o", Epoch: 1, From: 4, To: 5, Entries: []Entry{ok}}, ErrInvalidDelta},
+		{"seq 0", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Key: "k"}}}, ErrInvalidDelta},
+		{"empty key", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Seq: 1}}}, ErrInvalidDelta},
+		{"tombstone with value", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Key: "k", Seq: 1, Deleted: true, Value: []byte{1}}}}, ErrInvalidDelta},
+		{"duplicate key", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Key: "k", Seq: 1}, {Key: "k", Seq: 2}}}, ErrInvalidDelta},
+		{"duplicate seq", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Key: "a", Seq: 1}, {Key: "b", Seq: 1}}}, ErrInvalidDelta},
+		{"huge value", Delta{Origin: "o", Epoch: 1, Entries: []Entry{{Key: "k", Seq: 1, Value: make([]byte, MaxValueLen+1)}}}, ErrInvalidDelta},
+	}
+	for _, tt := range tests {
+		if got := tt.d.Validate(); !errors.Is(got, tt.want) && got != tt.want {
+			t.Errorf("%s: Validate() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestInvalidDeltaChangesNothing(t *testing.T) {
+	r := New("r", 1)
+	o := New("o", 1)
+	if _, err := r.Merge(o.Put("a", []byte("1"))); err != nil {
+		t.Fatal(err)
+	}
+	before, hash, v := content(r), r.Hash(), r.Version("o")
+	bad := Delta{Origin: "o", Epoch: 9, From: 2, To: 2, Entries: []Entry{{Key: "a", Seq: 1}}}
+	if _, err := r.Merge(bad); !errors.Is(err, ErrInvalidDelta) {
+		t.Fatalf("Merge(bad) = %v, want ErrInvalidDelta", err)
+	}
+	if !maps.Equal(before, content(r)) || hash != r.Hash() || v != r.Version("o") {
+		t.Errorf("invalid delta changed the state")
+	}
+}
+
+func TestCoverage(t *testing.T) {
+	tests := []struct {
+		adds        [][2]uint64
+		wantApplied uint64
+		wantPending []span
+	}{
+		{[][2]uint64{{1, 1}, {2, 2}}, 2, nil},
+		{[][2]uint64{{3, 3}}, 0, []span{{3, 3}}},
+		{[][2]uint64{{3, 3}, {5, 6}, {1, 2}}, 3, []span{{5, 6}}},
+		{[][2]uint64{{3, 3}, {5, 6}, {4, 4}, {1, 2}}, 6, nil},
+		{[][2]uint64{{5, 9}, {3, 6}}, 0, []span{{3, 9}}},
+		{[][2]uint64{{1, 10}, {4, 5}}, 10, nil},
+	}
+	for i, tt := range tests {
+		var c coverage
+		for _, a := range tt.adds {
+			c.add(a[0], a[1])
+		}
+		if c.applied != tt.wantApplied || fmt.Sprint(c.pending) != fmt.Sprint(tt.wantPending) {
+			t.Errorf("case %d: got applied %d pending %v, want %d %v", i, c.applied, c.pending, tt.wantApplied, tt.wantPending)
+		}
+	}
+}
+
+func TestPendingIsBounded(t *testing.T) {
+	var c coverage
+	for i := uint64(0); i < 10*maxPending; i++ {
+		c.add(3+2*i, 3+2*i)
+	}
+	if len(c.pending) > maxPending {
+		t.Fatalf("%d pending spans, want <= %d", len(c.pending), maxPending)
+	}
+}
+
+func TestNewerSelfEpochAndRebase(t *testing.T) {
+	me := New("me", 3)
+	me.Put("a", []byte("1"))
+	me.Put("b", []byte("2"))
+	me.Delete("a")
+	_, err := me.Merge(Delta{Origin: "me", Epoch: 7, From: 1, To: 1})
+	if !errors.Is(err, ErrNewerSelfEpoch) {
+		t.Fatalf("Merge(newer self) = %v, want ErrNewerSelfEpoch", err)
+	}
+	d, err := me.Rebase(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Epoch != 8 || !d.Snapshot() || len(d.Entries) != 1 || d.Entries[0].Key != "b" {
+		t.Fatalf("rebase delta %+v", d)
+	}
+	r := New("r", 1)
+	if _, err := r.Merge(Delta{Origin: "me", Epoch: 7, From: 1, To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Merge(d); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(r); !maps.Equal(got, map[string]string{"me/b": "8@2:2"}) {
+		t.Errorf("replica after rebase: %v", got)
+	}
+	if _, err := me.Rebase(8); err == nil {
+		t.Error("rebase to the same epoch succeeded")
+	}
+}
+
+func TestReap(t *testing.T) {
+	o, r := New("o", 1), New("r", 1)
+	r.Merge(o.Put("a", []byte("1")))
+	r.Merge(o.Put("b", []byte("2")))
+	ch := r.Reap("o")
+	if len(ch) != 2 || r.Len() != 0 || r.Hash() != 0 || r.Version("o") != (Version{}) {
+		t.Fatalf("after reap: %d changes, len %d, hash %x, version %+v", len(ch), r.Len(), r.Hash(), r.Version("o"))
+	}
+	if r.Reap("r") != nil {
+		t.Error("reaped own origin")
+	}
+}
+
+func TestMergeReportsChangesAndGap(t *testing.T) {
+	o, r := New("o", 1), New("r", 1)
+	d1 := o.Put("a", []byte("1"))
+	d2 := o.Put("a", []byte("2"))
+	res, _ := r.Merge(d2)
+	if !res.New || !res.Gap || len(res.Changes) != 1 || string(res.Changes[0].New) != "2" {
+		t.Fatalf("out of order merge: %+v", res)
+	}
+	res, _ = r.Merge(d1)
+	if len(res.Changes) != 0 {
+		t.Errorf("older value changed something: %+v", res.Changes)
+	}
+	// The announcement window fills the gap.
+	for _, d := range o.DeltaSince(r.Digest(), 1<<10) {
+		res, _ = r.Merge(d)
+	}
+	if res.Gap || r.Version("o").Applied != 3 {
+		t.Errorf("after repair: gap %v, version %+v", res.Gap, r.Version("o"))
+	}
+	d3, _ := o.Delete("a")
+	res, _ = r.Merge(d3)
+	if len(res.Changes) != 1 || res.Changes[0].New != nil || string(res.Changes[0].Old) != "2" {
+		t.Errorf("delete change: %+v", res.Changes)
+	}
+	if _, ok := o.Delete("a"); ok {
+		t.Error("second delete produced a delta")
+	}
+}
+
+func TestDeltaSinceRespectsBudget(t *testing.T) {
+	o := New("o", 1)
+	for i := range 100 {
+		o.Put(fmt.Sprintf("key-%03d", i), make([]byte, 100))
+	}
+	const budget = 1000
+	ds := o.DeltaSince(nil, budget)
+	if len(ds) < 10 {
+		t.Fatalf("%d deltas for ~14 KB under a 1 KB budget", len(ds))
+	}
+	for _, d := range ds {
+		if d.Size() > budget {
+			t.Errorf("delta of %d bytes over budget %d", d.Size(), budget)
+		}
+	}
+	if lacks := o.Lacks(o.Digest()); lacks {
+		t.Error("Lacks(own digest) = true")
+	}
+}
+
+func TestHashIndependentOfOrder(t *testing.T) {
+	o := New("o", 1)
+	var log []Delta
+	for i := range 20 {
+		log = append(log, o.Put(fmt.Sprint(i%7), []byte{byte(i)}))
+	}
+	a, b := New("a", 1), New("b", 1)
+	for i := range log {
+		a.Merge(log[i])
+		b.Merge(log[len(log)-1-i])
+	}
+	if a.Hash() != b.Hash() || a.Hash() == 0 {
+		t.Errorf("hashes %x and %x", a.Hash(), b.Hash())
+	}
+}
+
+// FuzzMerge feeds arbitrary deltas to a replica: it never panics, an invalid delta
+// changes nothing, and the incremental hash always equals a recomputation.
+func FuzzMerge(f *testing.F) {
+	f.Add("o", uint64(1), uint64(1), uint64(2), uint64(0), "a", uint64(2), []byte("v"), false)
+	f.Add("o", uint64(2), uint64(0), uint64(0), uint64(0), "b", uint64(9), []byte(nil), true)
+	f.Fuzz(func(t *testing.T, origin string, epoch, from, to, floor uint64, key string, seq uint64, value []byte, deleted bool) {
+		r := New("r", 1)
+		o := New("o", 1)
+		r.Merge(o.Put("a", []byte("1")))
+		r.Merge(o.Put("b", []byte("2")))
+		d := Delta{Origin: origin, Epoch: epoch, From: from, To: to, Floor: floor,
+			Entries: []Entry{{Key: key, Seq: seq, Value: value, Deleted: deleted}}}
+		before, hash := content(r), r.Hash()
+		if _, err := r.Merge(d); err != nil {
+			if !maps.Equal(before, content(r)) || hash != r.Hash() {
+				t.Fatalf("failed merge changed the state")
+			}
+			return
+		}
+		var sum uint64
+		for name, v := range r.Origins() {
+			for k, rec := range r.origins[name].entries {
+				if !rec.deleted {
+					sum += entryHash(name, v.Epoch, k, rec)
+				}
+			}
+		}
+		if sum != r.Hash() {
+			t.Fatalf("incremental hash %x, recomputed %x", r.Hash(), sum)
+		}
+	})
+}
