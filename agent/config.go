@@ -1,0 +1,250 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrConfig wraps every configuration problem.
+var ErrConfig = errors.New("agent: invalid config")
+
+// Config is the agent's whole configuration. The YAML keys are the file format
+// documented in docs/config.md; flags of `grapevine agent` override them.
+type Config struct {
+	// Node is this agent's name, unique in the cluster (default: the hostname).
+	Node string `yaml:"node"`
+	// Zone is a free-form locality label stamped on this node's instances.
+	Zone string `yaml:"zone"`
+	// Bind is the gossip address (UDP and TCP), host:port. Default 0.0.0.0:7946.
+	Bind string `yaml:"bind"`
+	// Advertise is the gossip address peers use to reach us, if not Bind's.
+	Advertise string `yaml:"advertise"`
+	// HTTP is the API listener. Default 127.0.0.1:7947; empty disables it.
+	HTTP string `yaml:"http"`
+	// DNS is the DNS listener (UDP and TCP). Default 127.0.0.1:7948; empty disables it.
+	DNS string `yaml:"dns"`
+	// Join lists seed agents (host:port); retried until joined, and after
+	// partitions (rejoin).
+	Join []string `yaml:"join"`
+	// DataDir keeps the epoch and API registrations across restarts. Empty keeps
+	// nothing (a restarted agent starts a new epoch without its API registrations).
+	DataDir string `yaml:"data_dir"`
+	// ConfigDir holds service definition files (*.json, *.yaml), reloaded on SIGHUP.
+	ConfigDir string `yaml:"config_dir"`
+	// Encrypt is a base64 AES key (16, 24 or 32 bytes) for gossip; empty = plaintext.
+	Encrypt string `yaml:"encrypt"`
+	// LogLevel is one of debug, info, warn, error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// LogJSON writes JSON log lines instead of human-readable ones.
+	LogJSON bool `yaml:"log_json"`
+	// Dev runs a single-node agent with a temporary data directory and a demo service.
+	Dev bool `yaml:"-"`
+
+	// Gossip tunes dissemination.
+	Gossip GossipConfig `yaml:"gossip"`
+	// Leases tunes how long records of unreachable agents are served.
+	Leases LeaseConfig `yaml:"leases"`
+
+	// Logger receives the agent's logs (built from LogLevel/LogJSON by the CLI).
+	Logger zerolog.Logger `yaml:"-"`
+	// Transport replaces memberlist's network (the simulator sets it).
+	Transport memberlist.Transport `yaml:"-"`
+	// Now is the agent's clock (the simulator skews it). Default time.Now.
+	Now func() time.Time `yaml:"-"`
+}
+
+// GossipConfig tunes dissemination; see docs/config.md for the trade-offs.
+type GossipConfig struct {
+	// Fanout is how many random peers get each new change at once (eager push).
+	Fanout int `yaml:"fanout"`
+	// PushPullInterval is how often digests are swapped with a random peer
+	// (anti-entropy). Lower converges faster after loss; costs O(nodes) bytes.
+	PushPullInterval time.Duration `yaml:"push_pull_interval"`
+	// RejoinInterval is how often seeds and failed members are retried.
+	RejoinInterval time.Duration `yaml:"rejoin_interval"`
+	// Compression compresses gossip messages (memberlist); costs CPU.
+	Compression bool `yaml:"compression"`
+}
+
+// LeaseConfig tunes record lifetimes of unreachable origins.
+type LeaseConfig struct {
+	// Grace is how long records of a failed agent are served as stale.
+	Grace time.Duration `yaml:"grace"`
+	// ReapAfter is how long expired records are kept (not served) so a healed
+	// partition re-merges without a full transfer.
+	ReapAfter time.Duration `yaml:"reap_after"`
+	// TombstoneHorizon is how long deletions are remembered; a peer away longer
+	// gets a snapshot instead of deltas.
+	TombstoneHorizon time.Duration `yaml:"tombstone_horizon"`
+	// MassFailureFraction: if at least this share of known agents becomes
+	// unreachable at once, records are preserved (self-preservation).
+	MassFailureFraction float64 `yaml:"mass_failure_fraction"`
+}
+
+// Default ports (DESIGN.md).
+const (
+	DefaultGossipPort = 7946
+	DefaultHTTPAddr   = "127.0.0.1:7947"
+	DefaultDNSAddr    = "127.0.0.1:7948"
+)
+
+// DefaultConfig returns the defaults, each chosen for a LAN of up to a few
+// hundred agents.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node:     host,
+		Bind:     net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultGossipPort)),
+		HTTP:     DefaultHTTPAddr,
+		DNS:      DefaultDNSAddr,
+		LogLevel: "info",
+		Gossip: GossipConfig{
+			Fanout:           3,                // log3(N) hops; 3 keeps duplicates low
+			PushPullInterval: 10 * time.Second, // memberlist's LAN 30 s is too slow to repair loss
+			RejoinInterval:   5 * time.Second,  // partitions longer than ~1 min never re-merge without it
+			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (HAZARDS.md)
+		},
+		Leases: LeaseConfig{
+			Grace:               30 * time.Second, // after SWIM's ~8–15 s detection
+			ReapAfter:           72 * time.Hour,   // long partitions re-merge cheaply
+			TombstoneHorizon:    24 * time.Hour,   // longer than any partition we expect to heal by deltas
+			MassFailureFraction: 0.3,              // 30% unreachable at once is a partition, not crashes
+		},
+		Now: time.Now,
+	}
+}
+
+// Validate checks every field and returns the first problem, wrapped in ErrConfig.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.Node == "" || len(c.Node) > 128:
+		return bad("node name must be 1..128 bytes, got %q", c.Node)
+	case !printable(c.Node):
+		return bad("node name %q has unprintable or space characters", c.Node)
+	case len(c.Zone) > 64:
+		return bad("zone longer than 64 bytes")
+	}
+	if _, _, err := splitHostPort(c.Bind, false); err != nil {
+		return bad("bind: %v", err)
+	}
+	if c.Advertise != "" {
+		if _, _, err := splitHostPort(c.Advertise, false); err != nil {
+			return bad("advertise: %v", err)
+		}
+	}
+	for name, addr := range map[string]string{"http": c.HTTP, "dns": c.DNS} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := splitHostPort(addr, false); err != nil {
+			return bad("%s: %v", name, err)
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := splitHostPort(j, true); err != nil {
+			return bad("join %q: %v", j, err)
+		}
+	}
+	if _, err := c.Key(); err != nil {
+		return bad("encrypt: %v", err)
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		return bad("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	g, l := c.Gossip, c.Leases
+	switch {
+	case g.Fanout < 1 || g.Fanout > 16:
+		return bad("gossip.fanout %d: want 1..16", g.Fanout)
+	case g.PushPullInterval < 100*time.Millisecond:
+		return bad("gossip.push_pull_interval %v: want >= 100ms", g.PushPullInterval)
+	case g.RejoinInterval < 100*time.Millisecond:
+		return bad("gossip.rejoin_interval %v: want >= 100ms", g.RejoinInterval)
+	case l.Grace < 0:
+		return bad("leases.grace %v: want >= 0", l.Grace)
+	case l.ReapAfter < l.Grace:
+		return bad("leases.reap_after %v: want >= leases.grace %v", l.ReapAfter, l.Grace)
+	case l.TombstoneHorizon < time.Minute:
+		return bad("leases.tombstone_horizon %v: want >= 1m", l.TombstoneHorizon)
+	case l.MassFailureFraction <= 0 || l.MassFailureFraction > 1:
+		return bad("leases.mass_failure_fraction %v: want (0, 1]", l.MassFailureFraction)
+	}
+	return nil
+}
+
+// Key decodes Encrypt; nil when no key is configured.
+func (c *Config) Key() ([]byte, error) {
+	if c.Encrypt == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(c.Encrypt)
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	if n := len(k); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("key is %d bytes, want 16, 24 or 32", n)
+	}
+	return k, nil
+}
+
+// LoadFile reads a YAML config file over c. Unknown keys are errors, so a typo
+// never silently falls back to a default. Comments are allowed.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c.load(b, path)
+}
+
+// maxConfigFile bounds a config file; real ones are a few KiB.
+const maxConfigFile = 1 << 20
+
+func (c *Config) load(b []byte, name string) error {
+	if len(b) > maxConfigFile {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrConfig, name, len(b), maxConfigFile)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
+	return nil
+}
+
+func splitHostPort(addr string, hostRequired bool) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("port %q out of range", port)
+	}
+	if hostRequired && host == "" {
+		return "", 0, fmt.Errorf("missing host")
+	}
+	return host, p, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
