@@ -89,7 +89,6 @@ func answers(r *dns.Msg) []string {
 	return out
 }
 
-
 func TestDNSAnswers(t *testing.T) {
 	s := testDNS(t)
 	tests := []struct {
