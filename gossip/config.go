@@ -1,0 +1,145 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+)
+
+// ErrInvalidConfig wraps every reason Validate rejects a Config.
+var ErrInvalidConfig = errors.New("gossip: invalid config")
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// Name is the node's unique name in the cluster. It must equal the Store's
+	// own crdt origin: peers use it to address repairs and to skip the origin
+	// when forwarding. Default: the host name.
+	Name string
+	// BindAddr and BindPort are where memberlist's default network transport
+	// listens when Transport is nil (UDP and TCP). Default 0.0.0.0:7946.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort, if set, are what peers are told to dial
+	// instead of the bind address. Default: derived by memberlist.
+	AdvertiseAddr string
+	AdvertisePort int
+	// Transport replaces the network (sim/simnet in tests and simulations). Nil
+	// means memberlist's net transport bound per BindAddr/BindPort.
+	Transport memberlist.Transport
+	// Meta is this node's memberlist metadata (at most memberlist.MetaMaxSize =
+	// 512 bytes), visible to peers in Member.Meta. Default none.
+	Meta []byte
+
+	// Seeds are addresses ("host:port") the rejoin loop keeps trying while none of
+	// them is a live member. Join does not use them implicitly. Default none.
+	Seeds []string
+
+	// Fanout is how many random live peers a new delta is pushed to at once, by
+	// its origin and by every node receiving it first. 3 reaches N nodes in about
+	// log3(N) hops (≈5 at 200) with each node sending 3 packets per change; 4 would
+	// cut a hop at 100+ nodes for a third more traffic. Default 3.
+	Fanout int
+	// ChunkBytes is the budget of one reliable sync message (bytes, estimated by
+	// crdt.Delta.Size): anti-entropy and repair answers are cut into messages of
+	// about this size. Default 64 KiB: large enough to amortize a stream, small
+	// enough not to hold a stream handler long.
+	ChunkBytes int
+	// SyncInterval is how often the node exchanges digests with one random live
+	// peer over the reliable channel (0 disables). memberlist's push/pull does the
+	// same but at PushPullInterval scaled up with cluster size and also ships the
+	// whole member list; this cheaper, more frequent exchange bounds how long a
+	// lost eager push stays unrepaired. Default 2 s.
+	SyncInterval time.Duration
+	// PushPullInterval is memberlist's full state exchange with a random peer,
+	// which carries our digest (and, on join, brings a new node up to date).
+	// memberlist's LAN default is 30 s; default here 10 s.
+	PushPullInterval time.Duration
+	// RepairInterval rate-limits gap repair: at most one request per origin per
+	// interval. Default 500 ms (several round trips on a LAN).
+	RepairInterval time.Duration
+	// RejoinInterval is how often the rejoin loop tries seeds and recently failed
+	// or departed members that are not live members (0 disables). memberlist never
+	// re-merges the halves of a partition longer than its suspicion time on its
+	// own (HAZARDS.md). Default 5 s.
+	RejoinInterval time.Duration
+	// RejoinBatch is how many addresses one rejoin attempt tries at most, chosen
+	// at random among the candidates. Default 3.
+	RejoinBatch int
+	// RejoinMemory is how long a failed or departed member's address is kept as
+	// a rejoin candidate. Default 24 h: a day-long partition still heals.
+	RejoinMemory time.Duration
+
+	// SecretKeys enables encryption (AES-GCM via memberlist's keyring) when
+	// non-empty: each key 16, 24 or 32 bytes; the first is used to encrypt, all
+	// are tried to decrypt (key rotation). Incoming and outgoing verification
+	// are on: a node without a current key can neither join nor inject.
+	SecretKeys [][]byte
+	// EnableCompression turns memberlist's LZW compression on. Default true, like
+	// memberlist; turn it off when many nodes share one process (sim, tests): it
+	// is the CPU bottleneck there (HAZARDS.md).
+	EnableCompression bool
+
+	// Events receives membership changes, in order, from one goroutine of the
+	// Node. It must not block for long: later events queue behind it (the queue
+	// is unbounded so memberlist is never blocked). Default nil (none).
+	Events func(Event)
+	// Logger receives the node's logs; memberlist's own log lines are bridged in
+	// at debug level. Default zerolog.Nop().
+	Logger zerolog.Logger
+	// Tune, if set, adjusts the memberlist config after this package filled it
+	// (timers for tests and sim, e.g. GossipInterval or ProbeInterval). It must
+	// not replace Delegate, Events, Transport or Keyring.
+	Tune func(*memberlist.Config)
+}
+
+// DefaultConfig returns the production defaults, documented on each field.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Name:              host,
+		BindAddr:          "0.0.0.0",
+		BindPort:          7946, // Grapevine's gossip port (DESIGN.md)
+		Fanout:            3,
+		ChunkBytes:        64 << 10,
+		SyncInterval:      2 * time.Second,
+		PushPullInterval:  10 * time.Second,
+		RepairInterval:    500 * time.Millisecond,
+		RejoinInterval:    5 * time.Second,
+		RejoinBatch:       3,
+		RejoinMemory:      24 * time.Hour,
+		EnableCompression: true,
+		Logger:            zerolog.Nop(),
+	}
+}
+
+// Validate reports whether the Config can start a Node.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "" || len(c.Name) > maxNameLen:
+		return fmt.Errorf("%w: name length %d", ErrInvalidConfig, len(c.Name))
+	case c.Transport == nil && (c.BindPort < 0 || c.BindPort > 65535):
+		return fmt.Errorf("%w: bind port %d", ErrInvalidConfig, c.BindPort)
+	case len(c.Meta) > memberlist.MetaMaxSize:
+		return fmt.Errorf("%w: meta is %d bytes, max %d", ErrInvalidConfig, len(c.Meta), memberlist.MetaMaxSize)
+	case c.Fanout < 1:
+		return fmt.Errorf("%w: fanout %d", ErrInvalidConfig, c.Fanout)
+	case c.ChunkBytes < 1024 || c.ChunkBytes > MaxFrame/2:
+		return fmt.Errorf("%w: chunk bytes %d not in [1024, %d]", ErrInvalidConfig, c.ChunkBytes, MaxFrame/2)
+	case c.SyncInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0:
+		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
+	case c.PushPullInterval <= 0:
+		return fmt.Errorf("%w: push/pull interval %v", ErrInvalidConfig, c.PushPullInterval)
+	case c.RejoinInterval > 0 && c.RejoinBatch < 1:
+		return fmt.Errorf("%w: rejoin batch %d", ErrInvalidConfig, c.RejoinBatch)
+	}
+	for i, k := range c.SecretKeys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("%w: secret key %d: %v", ErrInvalidConfig, i, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package gossip
+
+import (
+	"errors"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/crdt"
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate receives memberlist's callbacks. memberlist calls them from its own
+// goroutines (packet and stream handlers, the gossip and push/pull timers, the
+// state machine with its node lock held for the event methods): none of them
+// blocks on the network. Sends they cause are packets (non-blocking writes) or
+// go to the reliable queue.
+type delegate struct{ n *Node }
+
+var (
+	_ memberlist.Delegate      = (*delegate)(nil)
+	_ memberlist.EventDelegate = (*delegate)(nil)
+)
+
+// NodeMeta returns Config.Meta.
+func (d *delegate) NodeMeta(limit int) []byte {
+	if len(d.n.cfg.Meta) > limit {
+		return nil
+	}
+	return d.n.cfg.Meta
+}
+
+// NotifyMsg handles one user message (packet, piggyback part or stream). Bad
+// input is counted, logged at debug and changes nothing.
+func (d *delegate) NotifyMsg(b []byte) {
+	n := d.n
+	if len(b) == 0 || n.closed.Load() {
+		return
+	}
+	kind := msgType(b[0])
+	var err error
+	switch kind {
+	case msgPush:
+		var m pushMsg
+		if m, err = decodePush(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onPush(m, b)
+		}
+	case msgSync:
+		var m syncMsg
+		if m, err = decodeSync(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onSync(m)
+		}
+	case msgDigest:
+		var m digestMsg
+		if m, err = decodeDigest(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onDigest(m)
+		}
+	case msgRepair:
+		var m repairMsg
+		if m, err = decodeRepair(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onRepair(m)
+		}
+	default:
+		err = ErrUnknownType
+	}
+	if err != nil {
+		n.stats.invalid.Add(1)
+		n.log.Debug().Err(err).Int("bytes", len(b)).Msg("drop message")
+	}
+}
+
+// GetBroadcasts hands memberlist the piggyback deltas that fit.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.n.bq.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is our side of a push/pull: the digest only, O(origins).
+func (d *delegate) LocalState(bool) []byte {
+	msg, err := encodeDigest(d.n.cfg.Name, false, d.n.store.Digest())
+	if err != nil {
+		d.n.log.Error().Err(err).Msg("encode digest")
+		return nil
+	}
+	d.n.stats.sent(msgDigest, len(msg))
+	return msg
+}
+
+// MergeRemoteState takes the peer's digest from a push/pull and queues what the
+// peer lacks (the peer does the same with ours).
+func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
+	n := d.n
+	if len(buf) == 0 || n.closed.Load() {
+		return
+	}
+	m, err := decodeDigest(buf)
+	if err != nil {
+		n.stats.invalid.Add(1)
+		n.log.Debug().Err(err).Int("bytes", len(buf)).Msg("drop remote state")
+		return
+	}
+	n.stats.received(msgDigest, len(buf))
+	m.Reply = false // the peer gets ours in the same exchange
+	n.onDigest(m)
+}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate run with memberlist's node lock held:
+// they only record and enqueue.
+func (d *delegate) NotifyJoin(nd *memberlist.Node) {
+	d.n.forget(nd.Name)
+	d.n.events.push(Event{Kind: MemberJoin, Member: toMember(nd)})
+}
+
+func (d *delegate) NotifyLeave(nd *memberlist.Node) {
+	kind := MemberFail
+	if nd.State == memberlist.StateLeft {
+		kind = MemberLeave
+	}
+	d.n.remember(nd.Name, nd.Address())
+	d.n.events.push(Event{Kind: kind, Member: toMember(nd)})
+}
+
+func (d *delegate) NotifyUpdate(nd *memberlist.Node) {
+	d.n.events.push(Event{Kind: MemberUpdate, Member: toMember(nd)})
+}
+
+// merge applies one delta, logging what the Store rejects.
+func (n *Node) merge(dl crdt.Delta, from string) (crdt.MergeResult, bool) {
+	res, err := n.store.Merge(dl)
+	if err != nil {
+		if errors.Is(err, crdt.ErrNewerSelfEpoch) {
+			n.log.Warn().Err(err).Str("peer", from).Msg("peer holds a newer epoch of our origin")
+		} else {
+			n.stats.invalid.Add(1)
+			n.log.Debug().Err(err).Str("peer", from).Str("origin", dl.Origin).Msg("merge rejected")
+		}
+		return res, false
+	}
+	return res, true
+}
+
+// onPush merges an eager or piggybacked delta; the first time it brings
+// something new, it is forwarded to Fanout peers and queued for piggyback.
+func (n *Node) onPush(m pushMsg, raw []byte) {
+	res, ok := n.merge(m.Delta, m.From)
+	if !ok {
+		return
+	}
+	if res.New {
+		n.stats.fresh.Add(1)
+		msg, err := encodePush(n.cfg.Name, m.Delta)
+		if err != nil {
+			msg = raw
+		}
+		n.push(msg, m.Delta.Origin, m.From)
+		n.queueBroadcast(m.Delta)
+	}
+	if res.Gap {
+		n.repair(m.Delta.Origin, m.From)
+	}
+}
+
+// onSync merges anti-entropy or repair deltas; they are not forwarded (every
+// node repairs itself), but a remaining gap is repaired.
+func (n *Node) onSync(m syncMsg) {
+	gaps := map[string]bool{}
+	for _, dl := range m.Deltas {
+		res, ok := n.merge(dl, m.From)
+		if ok {
+			gaps[dl.Origin] = res.Gap
+		}
+	}
+	for origin, gap := range gaps {
+		if gap {
+			n.repair(origin, m.From)
+		}
+	}
+}
+
+// onDigest sends the peer what it lacks and, if asked, our digest in return.
+func (n *Node) onDigest(m digestMsg) {
+	if m.From == n.cfg.Name {
+		return
+	}
+	n.sendDeltas(m.From, n.store.DeltaSince(m.Digest, n.cfg.ChunkBytes))
+	if m.Reply {
+		n.sendDigest(m.From, false)
+	}
+}
+
+// onRepair answers a gap-repair request.
+func (n *Node) onRepair(m repairMsg) {
+	if m.From == n.cfg.Name {
+		return
+	}
+	n.sendDeltas(m.From, n.store.DeltaSinceOrigin(m.Origin, m.Have, n.cfg.ChunkBytes))
+}
+
+// repair asks for origin's changes after our version, at most once per origin
+// per RepairInterval: from the origin itself when it is live (it holds them
+// all), else from the peer that sent what revealed the gap.
+func (n *Node) repair(origin, from string) {
+	now := time.Now()
+	n.mu.Lock()
+	if last, ok := n.repairAt[origin]; ok && now.Sub(last) < n.cfg.RepairInterval {
+		n.mu.Unlock()
+		return
+	}
+	n.repairAt[origin] = now
+	n.mu.Unlock()
+
+	to := from
+	if n.member(origin) != nil {
+		to = origin
+	}
+	if to == "" || to == n.cfg.Name {
+		return
+	}
+	have := n.store.Digest()[origin] // zero Version if unknown
+	msg, err := encodeRepair(n.cfg.Name, origin, have)
+	if err != nil {
+		n.log.Error().Err(err).Msg("encode repair")
+		return
+	}
+	n.sendReliable(to, msgRepair, msg)
+}

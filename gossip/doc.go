@@ -1,0 +1,49 @@
+// Package gossip disseminates Grapevine's replicated catalog between agents, on
+// top of hashicorp/memberlist (SWIM membership).
+//
+// A Node wraps one memberlist instance and a consumer's Store (the catalog).
+// Changes travel four ways, fastest first:
+//
+//  1. Eager push: Publish sends a local delta at once to Config.Fanout random
+//     live peers; a peer receiving a delta that is new to it (MergeResult.New)
+//     forwards it the same way, so a change reaches N nodes in about
+//     log_fanout(N) network hops. A delta that fits one packet goes best-effort
+//     (UDP); a bigger one over the reliable channel (TCP).
+//  2. Piggyback: the same deltas ride memberlist's gossip messages through a
+//     TransmitLimitedQueue; a newer window of an origin supersedes (or is
+//     coalesced with) the queued older one.
+//  3. Anti-entropy: memberlist's push/pull carries our digest only (O(origins));
+//     each side then sends the other exactly what it lacks (Store.DeltaSince) as
+//     sync messages over the reliable channel, cut at Config.ChunkBytes. The node
+//     also exchanges digests with one random peer every Config.SyncInterval.
+//  4. Gap repair: a delta beyond a gap (MergeResult.Gap) asks the origin (or the
+//     sender) for the missing range, at most once per origin per RepairInterval.
+//
+// A rejoin loop keeps trying configured seeds and recently failed or departed
+// members, so the halves of a healed partition merge without an operator.
+// With Config.SecretKeys the traffic is encrypted and authenticated (AES-GCM,
+// memberlist's keyring).
+//
+// # Invariants
+//
+//   - Every message is one type byte, one protocol-version byte and a msgpack
+//     body (docs/protocol.md). Decoders cap the frame (MaxFrame), pre-validate
+//     the msgpack (internal/msgpackcheck), validate the result (crdt.Delta.
+//     Validate, names, counts) and return an error: bad input never panics and
+//     changes nothing.
+//   - Only deltas that were new to this node are forwarded, so each node pushes
+//     each change at most once (plus its piggyback retransmits).
+//   - Push/pull state is a digest, never catalog entries: steady-state traffic
+//     does not grow with the number of records.
+//
+// # Concurrency
+//
+// All Node methods are safe for concurrent use. memberlist calls the delegate
+// from its goroutines; the delegate merges into the Store (which must be safe
+// for concurrent use and must not block on the network), sends packets inline
+// (non-blocking) and hands reliable sends to a bounded queue served by a few
+// worker goroutines. Membership events are queued (unbounded) and delivered to
+// Config.Events in order from one goroutine. The Node owns its goroutines
+// (event delivery, reliable senders, sync and rejoin loops); Close stops them
+// and memberlist, and waits. Graceful order: Leave, then Close.
+package gossip

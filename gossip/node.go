@@ -1,0 +1,410 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/crdt"
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+)
+
+// ErrClosed is returned by Node methods called after Close.
+var ErrClosed = errors.New("gossip: node closed")
+
+// Store is what gossip needs from the replicated catalog. Implementations are
+// safe for concurrent use; calls may come from memberlist's goroutines and must
+// not block on network I/O.
+type Store interface {
+	Merge(d crdt.Delta) (crdt.MergeResult, error) // apply a peer's delta
+	Digest() crdt.Digest
+	DeltaSince(peer crdt.Digest, budget int) []crdt.Delta
+	DeltaSinceOrigin(origin string, have crdt.Version, budget int) []crdt.Delta
+}
+
+const (
+	// packetOverhead is what memberlist and its keyring may add around a user
+	// message on the packet path: message type, label, encryption (version,
+	// nonce, tag), compound framing. Generous on purpose.
+	packetOverhead = 64
+	// reliableQueue bounds the reliable sends waiting for a worker; beyond it a
+	// send is dropped and counted (anti-entropy repairs what it would have done).
+	reliableQueue = 1024
+	// reliableWorkers send reliable messages concurrently, so one slow or dead
+	// peer (a dial waiting for its timeout) does not hold up the others.
+	reliableWorkers = 4
+	// maxBroadcasts caps the piggyback queue; the oldest are pruned first.
+	maxBroadcasts = 1024
+	// leaveTimeout is Leave's wait for the leave broadcast when ctx has no deadline.
+	leaveTimeout = 5 * time.Second
+)
+
+// Node is one member of the gossip cluster: it disseminates the Store's deltas
+// and keeps it converged with its peers. Create with New, then Join; stop with
+// Leave then Close. All methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	store  Store
+	log    zerolog.Logger
+	ml     atomic.Pointer[memberlist.Memberlist] // nil until memberlist.Create returns
+	bq     *memberlist.TransmitLimitedQueue
+	budget int // bytes of one user message on the packet path
+	events *eventQueue
+	stats  stats
+
+	sendq  chan sendJob
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	once   sync.Once
+
+	mu         sync.Mutex                 // guards the fields below; never held across I/O or memberlist calls
+	lastQueued map[string]*deltaBroadcast // newest queued piggyback broadcast per origin
+	repairAt   map[string]time.Time       // last repair request per origin
+	departed   map[string]departure       // failed or left members, by name, for rejoin
+}
+
+type departure struct {
+	addr string
+	at   time.Time
+}
+
+type sendJob struct {
+	to   string // node name
+	kind msgType
+	msg  []byte
+}
+
+// New validates cfg, starts memberlist (listening on its transport, alone in a
+// cluster of one) and the node's goroutines. The Store's own origin must be
+// cfg.Name.
+func New(cfg Config, store Store) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	n := &Node{
+		cfg:        cfg,
+		store:      store,
+		log:        cfg.Logger.With().Str("component", "gossip").Str("node", cfg.Name).Logger(),
+		sendq:      make(chan sendJob, reliableQueue),
+		done:       make(chan struct{}),
+		lastQueued: make(map[string]*deltaBroadcast),
+		repairAt:   make(map[string]time.Time),
+		departed:   make(map[string]departure),
+	}
+	mlc := n.memberlistConfig()
+	n.budget = mlc.UDPBufferSize - packetOverhead
+	n.bq = &memberlist.TransmitLimitedQueue{
+		NumNodes: func() int {
+			if ml := n.ml.Load(); ml != nil {
+				return ml.NumMembers()
+			}
+			return 1
+		},
+		RetransmitMult: mlc.RetransmitMult,
+	}
+	n.events = newEventQueue(cfg.Events)
+	ml, err := memberlist.Create(mlc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
+	}
+	n.ml.Store(ml)
+	n.start(func() { n.events.run(n.done) })
+	for range reliableWorkers {
+		n.start(n.sendLoop)
+	}
+	if cfg.SyncInterval > 0 {
+		n.start(n.syncLoop)
+	}
+	if cfg.RejoinInterval > 0 {
+		n.start(n.rejoinLoop)
+	}
+	return n, nil
+}
+
+func (n *Node) memberlistConfig() *memberlist.Config {
+	c := memberlist.DefaultLANConfig()
+	c.Name = n.cfg.Name
+	c.BindAddr, c.BindPort = n.cfg.BindAddr, n.cfg.BindPort
+	c.AdvertiseAddr, c.AdvertisePort = n.cfg.AdvertiseAddr, n.cfg.AdvertisePort
+	c.PushPullInterval = n.cfg.PushPullInterval
+	c.EnableCompression = n.cfg.EnableCompression
+	c.LogOutput = nil
+	c.Logger = newLogBridge(n.log)
+	if n.cfg.Tune != nil {
+		n.cfg.Tune(c)
+	}
+	c.Transport = n.cfg.Transport
+	d := &delegate{n: n}
+	c.Delegate, c.Events = d, d
+	if len(n.cfg.SecretKeys) > 0 {
+		// Validate checked the keys, so NewKeyring cannot fail.
+		kr, _ := memberlist.NewKeyring(n.cfg.SecretKeys, n.cfg.SecretKeys[0])
+		c.Keyring = kr
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
+	}
+	return c
+}
+
+func (n *Node) start(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// LocalName is the node's name (and the Store's own origin).
+func (n *Node) LocalName() string { return n.cfg.Name }
+
+// Join contacts the given addresses ("host:port"), merges membership and state
+// with each that answers (a push/pull carrying digests, after which each side
+// sends the other what it lacks) and announces the node's own origin. It
+// returns how many were contacted. memberlist's join cannot be cancelled: ctx
+// is checked before it starts; each address is bounded by memberlist's
+// TCPTimeout (10 s on a LAN).
+func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
+	if n.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	got, err := n.ml.Load().Join(addrs)
+	if got > 0 {
+		n.Announce()
+	}
+	if err != nil {
+		return got, fmt.Errorf("gossip: join %v: %w", addrs, err)
+	}
+	return got, nil
+}
+
+// Announce pushes the node's own origin from seq 1 (its epoch announcement and
+// everything it owns) to Fanout random peers, so an origin that just started or
+// rebased is known without waiting for anti-entropy. Join calls it.
+func (n *Node) Announce() {
+	for _, d := range n.store.DeltaSinceOrigin(n.cfg.Name, crdt.Version{}, n.cfg.ChunkBytes) {
+		n.Publish(d)
+	}
+}
+
+// Publish disseminates a local change: it is pushed at once to Fanout random
+// live peers (one packet if it fits, else the reliable channel) and queued to
+// ride memberlist's gossip (if it fits a packet), where a newer delta of the
+// same origin supersedes it. The Store must already hold d. Publish does not
+// block on the network.
+func (n *Node) Publish(d crdt.Delta) {
+	if n.closed.Load() {
+		return
+	}
+	msg, err := encodePush(n.cfg.Name, d)
+	if err != nil {
+		n.log.Error().Err(err).Str("origin", d.Origin).Msg("encode delta")
+		return
+	}
+	n.push(msg, d.Origin, "")
+	n.queueBroadcast(d)
+}
+
+// Leave announces a graceful departure and waits for it to go out (until ctx's
+// deadline, or 5 s). The node keeps answering until Close.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	timeout := leaveTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := n.ml.Load().Leave(timeout); err != nil {
+		return fmt.Errorf("gossip: leave: %w", err)
+	}
+	return nil
+}
+
+// Close stops memberlist and every goroutine of the node and waits for them.
+// Without Leave first, peers detect the node as failed. Idempotent.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.closed.Store(true)
+		if e := n.ml.Load().Shutdown(); e != nil {
+			err = fmt.Errorf("gossip: shutdown: %w", e)
+		}
+		close(n.done)
+		n.wg.Wait()
+		n.bq.Reset()
+	})
+	return err
+}
+
+// Members returns the live members (alive or suspect), the local node included.
+func (n *Node) Members() []Member {
+	nodes := n.ml.Load().Members()
+	out := make([]Member, 0, len(nodes))
+	for _, nd := range nodes {
+		out = append(out, toMember(nd))
+	}
+	return out
+}
+
+// NumMembers is the number of live members, the local node included.
+func (n *Node) NumMembers() int { return n.ml.Load().NumMembers() }
+
+// peers returns up to k random live members other than the local node and the
+// excluded names.
+func (n *Node) peers(k int, exclude ...string) []*memberlist.Node {
+	all := n.list()
+	cand := all[:0]
+outer:
+	for _, nd := range all {
+		if nd.Name == n.cfg.Name {
+			continue
+		}
+		for _, x := range exclude {
+			if nd.Name == x {
+				continue outer
+			}
+		}
+		cand = append(cand, nd)
+	}
+	if len(cand) > k {
+		rand.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+		cand = cand[:k]
+	}
+	return cand
+}
+
+// list returns the live members (none before memberlist has started).
+func (n *Node) list() []*memberlist.Node {
+	if ml := n.ml.Load(); ml != nil {
+		return ml.Members()
+	}
+	return nil
+}
+
+// member finds a live member by name.
+func (n *Node) member(name string) *memberlist.Node {
+	for _, nd := range n.list() {
+		if nd.Name == name {
+			return nd
+		}
+	}
+	return nil
+}
+
+// push sends an encoded msgPush to Fanout random peers other than the origin
+// and the node it came from: as a packet when it fits, else reliably.
+func (n *Node) push(msg []byte, origin, from string) {
+	for _, nd := range n.peers(n.cfg.Fanout, origin, from) {
+		if len(msg) <= n.budget {
+			n.sendPacket(nd, msgPush, msg)
+		} else {
+			n.sendReliable(nd.Name, msgPush, msg)
+		}
+	}
+}
+
+func (n *Node) sendPacket(to *memberlist.Node, kind msgType, msg []byte) {
+	ml := n.ml.Load()
+	if ml == nil {
+		return
+	}
+	if err := ml.SendBestEffort(to, msg); err != nil {
+		n.stats.dropped.Add(1)
+		n.log.Debug().Err(err).Str("peer", to.Name).Msg("send packet")
+		return
+	}
+	n.stats.sent(kind, len(msg))
+}
+
+// sendReliable queues msg for the reliable channel; it never blocks.
+func (n *Node) sendReliable(to string, kind msgType, msg []byte) {
+	select {
+	case n.sendq <- sendJob{to: to, kind: kind, msg: msg}:
+	default:
+		n.stats.dropped.Add(1)
+		n.log.Debug().Str("peer", to).Stringer("kind", kind).Msg("reliable queue full, dropped")
+	}
+}
+
+func (n *Node) sendLoop() {
+	for {
+		select {
+		case <-n.done:
+			return
+		case j := <-n.sendq:
+			nd := n.member(j.to)
+			if nd == nil {
+				n.stats.dropped.Add(1)
+				continue
+			}
+			if err := n.ml.Load().SendReliable(nd, j.msg); err != nil {
+				n.stats.dropped.Add(1)
+				n.log.Debug().Err(err).Str("peer", j.to).Stringer("kind", j.kind).Msg("send reliable")
+				continue
+			}
+			n.stats.sent(j.kind, len(j.msg))
+		}
+	}
+}
+
+// sendDeltas sends ds to the named node as msgSync batches of about ChunkBytes.
+func (n *Node) sendDeltas(to string, ds []crdt.Delta) {
+	for len(ds) > 0 {
+		size, k := 0, 0
+		for k < len(ds) && k < maxBatch {
+			s := ds[k].Size()
+			if k > 0 && size+s > n.cfg.ChunkBytes {
+				break
+			}
+			size += s
+			k++
+		}
+		msg, err := encodeSync(n.cfg.Name, ds[:k])
+		if err != nil {
+			n.log.Error().Err(err).Msg("encode sync")
+			return
+		}
+		n.sendReliable(to, msgSync, msg)
+		ds = ds[k:]
+	}
+}
+
+// sendDigest sends the local digest to the named node; reply asks for its own.
+func (n *Node) sendDigest(to string, reply bool) {
+	msg, err := encodeDigest(n.cfg.Name, reply, n.store.Digest())
+	if err != nil {
+		n.log.Error().Err(err).Msg("encode digest")
+		return
+	}
+	n.sendReliable(to, msgDigest, msg)
+}
+
+// syncLoop exchanges digests with one random live peer every SyncInterval
+// (jittered by up to a quarter so nodes do not synchronize).
+func (n *Node) syncLoop() {
+	for {
+		d := n.cfg.SyncInterval
+		d += time.Duration(rand.Int64N(int64(d)/4 + 1))
+		t := time.NewTimer(d)
+		select {
+		case <-n.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if ps := n.peers(1); len(ps) == 1 {
+			n.sendDigest(ps[0].Name, true)
+		}
+	}
+}
