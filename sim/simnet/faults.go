@@ -240,8 +240,13 @@ func (n *Network) linkLocked(from, to string) LinkConfig {
 
 // streamOKLocked reports whether a stream between a and b can carry traffic.
 func (n *Network) streamOKLocked(a, b *node) bool {
-	return !a.crashed && !b.crashed &&
-		n.reachableLocked(a.addr, b.addr) && n.reachableLocked(b.addr, a.addr) &&
+	return !a.crashed && !b.crashed && n.pathOKLocked(a, b)
+}
+
+// pathOKLocked reports whether the network (partition, cuts, Loss=1 links)
+// lets a stream between a and b through, whatever the nodes' state.
+func (n *Network) pathOKLocked(a, b *node) bool {
+	return n.reachableLocked(a.addr, b.addr) && n.reachableLocked(b.addr, a.addr) &&
 		n.linkLocked(a.addr, b.addr).Loss < 1 && n.linkLocked(b.addr, a.addr).Loss < 1
 }
 

@@ -31,9 +31,18 @@ func memberlistConfig(t testing.TB, tr *Transport, name string, local bool) *mem
 	return c
 }
 
+// newCluster starts n nodes; a t.Cleanup shuts them down (again) and, under
+// synctest, lets their in-flight probes end so a failing test reports its
+// failure rather than a bubble deadlock.
 func newCluster(t testing.TB, nw *Network, n int, local bool) *cluster {
 	t.Helper()
 	c := &cluster{nw: nw}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.shutdown(t)
+			time.Sleep(20 * time.Second) // virtual under synctest
+		}
+	})
 	for i := range n {
 		c.start(t, i, local)
 	}

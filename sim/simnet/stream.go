@@ -50,7 +50,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 		if timeout <= 0 {
 			wait = rtt // a stopped process with no timeout: fail rather than hang forever
 		}
-	case dst == nil || !n.streamOKLocked(self, dst):
+	case dst == nil || !n.pathOKLocked(self, dst):
 		fail = ErrUnreachable
 		if n.cfg.DialBlackhole && timeout > 0 {
 			wait = timeout
@@ -76,7 +76,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	switch {
 	case t.closed:
 		fail = ErrShutdown
-	case self.crashed || self.paused || !n.streamOKLocked(self, dst):
+	case self.crashed || self.paused || !n.pathOKLocked(self, dst):
 		fail = ErrUnreachable
 	case !dst.live():
 		fail = ErrRefused
