@@ -1,0 +1,295 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/crdt"
+	"github.com/rs/zerolog"
+)
+
+// recKey names one record: the owning origin (the instance's Node) and the key
+// (the instance's ID).
+type recKey struct{ origin, key string }
+
+// Catalog is the replicated registry of one agent. See the package comment for
+// the concurrency contract.
+type Catalog struct {
+	cfg  Config
+	log  zerolog.Logger
+	done chan struct{} // closed by Close
+
+	mu sync.Mutex
+	// Guarded by mu:
+	state     *crdt.State
+	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
+	byService map[string]map[recKey]*Entry // service → its records
+	members   map[string]*member           // membership as the agent reported it
+	local     map[string]*registration     // own registrations by ID
+	preserve  PreservationState
+	samples   map[string][]sample // per origin: applied seqs recorded over time, for Compact
+	subs      map[*Subscription]struct{}
+	intern    interner
+	invalid   uint64   // records from the network that failed to decode
+	warnings  []string // persistence problems found at start
+	closed    bool
+
+	// Lock-free:
+	index   atomic.Uint64 // global change index; bumped once per batch of visible changes
+	snap    atomic.Pointer[snapshot]
+	publish atomic.Pointer[func(crdt.Delta)]
+}
+
+// New validates cfg, loads the data directory (epoch and API registrations) and
+// returns a Catalog whose own origin starts a new epoch holding the restored
+// registrations. Persistence problems other than an unwritable data directory
+// are reported by Warnings, not returned.
+func New(cfg Config) (*Catalog, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Catalog{
+		cfg:       cfg,
+		log:       cfg.Logger.With().Str("component", "catalog").Logger(),
+		done:      make(chan struct{}),
+		records:   make(map[string]map[string]*Entry),
+		byService: make(map[string]map[recKey]*Entry),
+		members:   make(map[string]*member),
+		local:     make(map[string]*registration),
+		samples:   make(map[string][]sample),
+		subs:      make(map[*Subscription]struct{}),
+		intern:    newInterner(),
+	}
+	c.snap.Store(&snapshot{services: map[string]*slot{}, grown: make(chan struct{})})
+	epoch, regs, err := c.load()
+	if err != nil {
+		return nil, err
+	}
+	c.state = crdt.New(cfg.Node, epoch)
+	c.preserve.Known = 1
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.newBatch()
+	for _, r := range regs {
+		if err := r.inst.Validate(); err != nil {
+			c.warn(fmt.Sprintf("registration %q dropped: %v", r.inst.ID, err))
+			continue
+		}
+		c.local[r.inst.ID] = r
+		c.putLocal(b, r)
+	}
+	c.commit(b)
+	c.log.Info().Uint64("epoch", epoch).Int("registrations", len(c.local)).Msg("catalog started")
+	return c, nil
+}
+
+// Close stops waiters and subscribers; later writes return ErrClosed. Lookups
+// keep working. Close is idempotent.
+func (c *Catalog) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.done)
+	for s := range c.subs {
+		c.dropSub(s, ErrClosed)
+	}
+	return nil
+}
+
+// SetPublisher sets the function that receives every delta the catalog
+// produces (local writes, rebases). The agent sets it to gossip's Publish once
+// both exist; before that, deltas are not pushed and anti-entropy carries them.
+// f is called without the catalog's lock held, from the goroutine that made
+// the change; it must not block for long. nil unsets it.
+func (c *Catalog) SetPublisher(f func(crdt.Delta)) {
+	if f == nil {
+		c.publish.Store(nil)
+		return
+	}
+	c.publish.Store(&f)
+}
+
+func (c *Catalog) emit(ds []crdt.Delta) {
+	p := c.publish.Load()
+	if p == nil {
+		return
+	}
+	for _, d := range ds {
+		(*p)(d)
+	}
+}
+
+// Merge joins a delta received from a peer (gossip's Store interface). An
+// invalid delta returns an error wrapping crdt.ErrInvalidDelta and changes
+// nothing. Records that fail to decode are ignored (counted in Stats, logged).
+// A delta showing a newer epoch of this agent's own origin (a previous
+// incarnation whose epoch was higher, e.g. after a wiped data directory and a
+// clock step back) makes the catalog rebase above it and publish the result;
+// Merge then returns an empty result and no error.
+func (c *Catalog) Merge(d crdt.Delta) (crdt.MergeResult, error) {
+	c.mu.Lock()
+	res, err := c.state.Merge(d)
+	if errors.Is(err, crdt.ErrNewerSelfEpoch) {
+		out := c.rebase(d.Epoch)
+		c.mu.Unlock()
+		c.emit(out)
+		return crdt.MergeResult{}, nil
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return res, err
+	}
+	if len(res.Changes) > 0 {
+		b := c.newBatch()
+		c.applyChanges(b, res.Changes)
+		c.commit(b)
+	}
+	c.mu.Unlock()
+	return res, nil
+}
+
+// rebase moves the own origin above epoch seen and returns the deltas to publish.
+// mu held.
+func (c *Catalog) rebase(seen uint64) []crdt.Delta {
+	epoch := max(seen+1, uint64(c.cfg.Now().UnixMilli()))
+	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", c.state.Version(c.cfg.Node).Epoch).
+		Uint64("new_epoch", epoch).Msg("peer holds a newer epoch of this node, rebasing")
+	if err := c.saveEpoch(epoch); err != nil {
+		c.log.Error().Err(err).Msg("persist rebased epoch")
+	}
+	if _, err := c.state.Rebase(epoch); err != nil {
+		c.log.Error().Err(err).Msg("rebase")
+		return nil
+	}
+	b := c.newBatch()
+	var chs []crdt.Change
+	for e := range c.state.Entries(c.cfg.Node) {
+		chs = append(chs, crdt.Change{Origin: c.cfg.Node, Key: e.Key, Seq: e.Seq, New: e.Value})
+	}
+	c.applyChanges(b, chs)
+	c.commit(b)
+	delete(c.samples, c.cfg.Node)
+	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Version{}, c.cfg.AnnounceBudget)
+}
+
+// Digest returns the replica's digest (gossip's Store interface).
+func (c *Catalog) Digest() crdt.Digest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Digest()
+}
+
+// DeltaSince returns what a peer holding digest peer lacks, in deltas of about
+// budget bytes (gossip's Store interface).
+func (c *Catalog) DeltaSince(peer crdt.Digest, budget int) []crdt.Delta {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.DeltaSince(peer, budget)
+}
+
+// DeltaSinceOrigin is DeltaSince for one origin, for gap repair (gossip's Store
+// interface).
+func (c *Catalog) DeltaSinceOrigin(origin string, have crdt.Version, budget int) []crdt.Delta {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.DeltaSinceOrigin(origin, have, budget)
+}
+
+// Announce returns the own origin's whole state as snapshot deltas of about
+// Config.AnnounceBudget bytes each, to push at startup or after a rejoin.
+func (c *Catalog) Announce() []crdt.Delta {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Version{}, c.cfg.AnnounceBudget)
+}
+
+// Node is this agent's name (the own origin).
+func (c *Catalog) Node() string { return c.cfg.Node }
+
+// Epoch is the own origin's current epoch.
+func (c *Catalog) Epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Version(c.cfg.Node).Epoch
+}
+
+// Warnings returns the persistence problems found when the catalog started
+// (corrupt files set aside, registrations dropped), for the agent to show.
+func (c *Catalog) Warnings() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.warnings...)
+}
+
+func (c *Catalog) warn(msg string) {
+	c.warnings = append(c.warnings, msg)
+	c.log.Error().Msg(msg)
+}
+
+// applyChanges folds visible crdt changes into the decoded records and marks
+// the services they touch. mu held.
+func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
+	for _, ch := range chs {
+		recs := c.records[ch.Origin]
+		if old := recs[ch.Key]; old != nil {
+			delete(recs, ch.Key)
+			if len(recs) == 0 {
+				delete(c.records, ch.Origin)
+			}
+			svc := c.byService[old.Service]
+			delete(svc, recKey{ch.Origin, ch.Key})
+			if len(svc) == 0 {
+				delete(c.byService, old.Service)
+			}
+			b.dirty[old.Service] = struct{}{}
+			c.intern.release(&old.Instance)
+		}
+		if ch.New == nil {
+			continue
+		}
+		in, err := decodeValue(ch.Origin, ch.Key, ch.New)
+		if err != nil {
+			c.invalid++
+			c.log.Warn().Err(err).Str("origin", ch.Origin).Str("key", ch.Key).Msg("ignoring undecodable record")
+			continue
+		}
+		in.Version = Version{Epoch: c.state.Version(ch.Origin).Epoch, Seq: ch.Seq}
+		c.intern.hold(&in)
+		e := &Entry{Instance: in}
+		if recs == nil {
+			recs = make(map[string]*Entry)
+			c.records[ch.Origin] = recs
+		}
+		recs[ch.Key] = e
+		svc := c.byService[in.Service]
+		if svc == nil {
+			svc = make(map[recKey]*Entry)
+			c.byService[in.Service] = svc
+		}
+		svc[recKey{ch.Origin, ch.Key}] = e
+		b.dirty[in.Service] = struct{}{}
+	}
+}
+
+// markOrigin marks every service holding a record of origin dirty. mu held.
+func (c *Catalog) markOrigin(b *batch, origin string) {
+	for _, e := range c.records[origin] {
+		b.dirty[e.Service] = struct{}{}
+	}
+}
+
+// batch collects the services a change touched; commit rebuilds their views.
+type batch struct {
+	dirty map[string]struct{}
+	now   time.Time
+}
+
+func (c *Catalog) newBatch() *batch {
+	return &batch{dirty: make(map[string]struct{}), now: c.cfg.Now()}
+}
