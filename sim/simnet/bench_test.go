@@ -20,4 +20,3 @@ func BenchmarkPacket(b *testing.B) {
 		<-dst.PacketCh()
 	}
 }
-

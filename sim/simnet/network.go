@@ -62,7 +62,7 @@ func (nd *node) live() bool {
 }
 
 // Stats counts one node's traffic. Packets: Sent + Duplicated = (Received at the
-// receivers) + Lost + in flight. Stats of an address accumulate across restarts.
+// receivers) + Lost + in flight + held for paused receivers. Stats of an address accumulate across restarts.
 type Stats struct {
 	PacketsSent     uint64 // packets this node passed to WriteTo (lost ones included)
 	BytesSent       uint64 // their payload bytes

@@ -83,7 +83,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	}
 	if fail != nil {
 		self.stats.StreamDialsFailed++
-		return nil, fmt.Errorf("simnet: dial %s: %w", a.Addr, fail)
+		return nil, fmt.Errorf("dial %s: %w", a.Addr, fail)
 	}
 	c1, c2 := net.Pipe()
 	p := &pair{a: self, b: dst}
@@ -93,7 +93,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	if dst.paused {
 		if len(dst.heldSt) >= n.cfg.PauseQueue {
 			self.stats.StreamDialsFailed++
-			return nil, fmt.Errorf("simnet: dial %s: %w", a.Addr, ErrRefused)
+			return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrRefused)
 		}
 		n.streams[p] = struct{}{}
 		dst.heldSt = append(dst.heldSt, server)
@@ -102,7 +102,7 @@ func (t *Transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	n.streams[p] = struct{}{}
 	if !n.acceptLocked(dst, server) {
 		self.stats.StreamDialsFailed++
-		return nil, fmt.Errorf("simnet: dial %s: %w", a.Addr, ErrRefused)
+		return nil, fmt.Errorf("dial %s: %w", a.Addr, ErrRefused)
 	}
 	return client, nil
 }
@@ -111,7 +111,7 @@ func (t *Transport) dialFailed(addr string, err error) error {
 	t.nw.mu.Lock()
 	t.n.stats.StreamDialsFailed++
 	t.nw.mu.Unlock()
-	return fmt.Errorf("simnet: dial %s: %w", addr, err)
+	return fmt.Errorf("dial %s: %w", addr, err)
 }
 
 // sleep waits d or until the transport shuts down (ErrShutdown).
