@@ -161,14 +161,25 @@ func (n *Node) onPush(m pushMsg, raw []byte) {
 	}
 }
 
-// onSync merges anti-entropy or repair deltas; they are not forwarded (every
-// node repairs itself), but a remaining gap is repaired.
+// onSync merges anti-entropy or repair deltas. Those new here that fit one
+// packet are forwarded like eager pushes (not piggybacked): after a join or a
+// healed partition the two contact nodes learn the other side first, and this
+// spreads it in network hops instead of SyncInterval rounds. Bigger ones (a
+// snapshot chunk) are left to each node's own anti-entropy. A remaining gap is
+// repaired.
 func (n *Node) onSync(m syncMsg) {
 	gaps := map[string]bool{}
 	for _, dl := range m.Deltas {
 		res, ok := n.merge(dl, m.From)
-		if ok {
-			gaps[dl.Origin] = res.Gap
+		if !ok {
+			continue
+		}
+		gaps[dl.Origin] = res.Gap
+		if res.New {
+			if msg, err := encodePush(n.cfg.Name, dl); err == nil && len(msg) <= n.budget {
+				n.stats.fresh.Add(1)
+				n.push(msg, dl.Origin, m.From)
+			}
 		}
 	}
 	for origin, gap := range gaps {

@@ -1,0 +1,177 @@
+package gossip_test
+
+import (
+	"context"
+	"fmt"
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/grapevine-sd/grapevine/gossip/gossiptest"
+	"math/rand/v2"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/sim/simnet"
+)
+
+func TestConverge(t *testing.T) {
+	for _, n := range []int{10, 50} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+				group := c.start(n, nil)
+				waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+				waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
+				r := rand.New(rand.NewPCG(1, uint64(n)))
+				randomChanges(r, group, 5*n)
+				took := waitFor(t, 30*time.Second, "convergence", func() bool { return converged(group) })
+				t.Logf("%d nodes converged %v after %d changes (virtual); hash %s", n, took, 5*n, hashOf(group[0].store))
+				c.close()
+			})
+		})
+	}
+}
+
+// A node whose incoming packets are nearly all lost (eager push and piggyback
+// miss it) catches up through anti-entropy over the reliable channel.
+func TestLossyNodeCatchesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		group := c.start(6, nil)
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 6) })
+		waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
+		lossy := group[5]
+		for _, tn := range group[:5] {
+			lc := simnet.DefaultConfig().DefaultLink
+			lc.Loss = 0.97 // packets only; streams still work
+			if err := nw.SetLink(tn.addr, lossy.addr, lc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := lossy.node.Stats()
+		r := rand.New(rand.NewPCG(2, 2))
+		randomChanges(r, group[:5], 40)
+		took := waitFor(t, 30*time.Second, "lossy node to catch up", func() bool { return converged(group) })
+		after := lossy.node.Stats()
+		syncs := after.Received["sync"].Messages - before.Received["sync"].Messages
+		if syncs == 0 {
+			t.Errorf("lossy node received no sync messages: caught up without anti-entropy?")
+		}
+		t.Logf("caught up after %v (virtual) with %d sync messages", took, syncs)
+		c.close()
+	})
+}
+
+// Two groups formed separately, with their own data, merge after one join.
+func TestGroupsMerge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		a := c.start(5, nil)
+		b := c.start(5, nil)
+		r := rand.New(rand.NewPCG(3, 3))
+		randomChanges(r, a, 30)
+		randomChanges(r, b, 30)
+		waitFor(t, 30*time.Second, "groups converge", func() bool { return converged(a) && converged(b) })
+		if converged(c.nodes) {
+			t.Fatal("converged before joining")
+		}
+		c.join(b[2], a[3])
+		took := waitFor(t, 30*time.Second, "merge", func() bool { return members(c.nodes, 10) && converged(c.nodes) })
+		t.Logf("merged %v after join (virtual)", took)
+		c.close()
+	})
+}
+
+// Two halves partitioned longer than SWIM's suspicion time declare each other
+// dead; after the heal the rejoin loop merges them without an operator.
+func TestRejoinAfterPartition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		all := c.start(10, nil)
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(all, 10) && converged(all) })
+		left, right := all[:5], all[5:]
+		addrs := func(g []*tnode) []string {
+			var out []string
+			for _, tn := range g {
+				out = append(out, tn.addr)
+			}
+			return out
+		}
+		nw.Partition(addrs(left), addrs(right))
+		waitFor(t, 2*time.Minute, "halves to see each other dead", func() bool { return members(left, 5) && members(right, 5) })
+		time.Sleep(30 * time.Second) // a partition well past suspicion (HAZARDS: > ~1 min never re-merges alone)
+		r := rand.New(rand.NewPCG(4, 4))
+		randomChanges(r, left, 20)
+		randomChanges(r, right, 20)
+		waitFor(t, 30*time.Second, "halves converge", func() bool { return converged(left) && converged(right) })
+		nw.Heal()
+		took := waitFor(t, time.Minute, "heal", func() bool { return members(all, 10) && converged(all) })
+		var rejoins uint64
+		for _, tn := range all {
+			rejoins += tn.node.Stats().Rejoins
+		}
+		if rejoins == 0 {
+			t.Errorf("merged without the rejoin loop")
+		}
+		t.Logf("merged %v after heal (virtual), %d rejoin contacts", took, rejoins)
+		c.close()
+	})
+}
+
+// A node with another key, or none, can neither join a keyed cluster nor change
+// its catalog; a plaintext packet injected at a keyed node is dropped.
+func TestWrongKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		key := []byte("0123456789abcdef")
+		rotated := []byte("fedcba9876543210")
+		group := c.start(3, func(cfg *gossip.Config) { cfg.SecretKeys = [][]byte{key, rotated} })
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 3) && converged(group) })
+		// A node encrypting with the other installed key (rotation in progress) is accepted.
+		ok := c.add(func(cfg *gossip.Config) { cfg.SecretKeys = [][]byte{rotated, key} })
+		c.join(ok, group[0])
+
+		for _, tc := range []struct {
+			name string
+			keys [][]byte
+		}{
+			{"wrong key", [][]byte{[]byte("0000000000000000")}},
+			{"no key", nil},
+		} {
+			bad := c.add(func(cfg *gossip.Config) { cfg.SecretKeys = tc.keys; cfg.Seeds = []string{group[0].addr} })
+			if n, err := bad.node.Join(context.Background(), []string{group[0].addr}); err == nil || n != 0 {
+				t.Errorf("%s: join = %d, %v; want 0 and an error", tc.name, n, err)
+			}
+			bad.put("evil", tc.name)
+		}
+		keyed := append(group, ok)
+		// Raw plaintext user message (memberlist userMsg = 8) at a keyed node.
+		tr, err := nw.Transport(simnet.Addr(99))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inj := gossiptest.NewMemStore("intruder", 1)
+		msg := gossip.EncodePushForTest("intruder", inj.Put("evil", []byte("x")))
+		if _, err := tr.WriteTo(append([]byte{8}, msg...), group[1].addr); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // give the injections every chance (rejoin, sync, gossip)
+		for _, tn := range keyed {
+			if got := tn.node.NumMembers(); got != 4 {
+				t.Errorf("%s sees %d members, want 4", tn.name, got)
+			}
+			for origin := range tn.store.Digest() {
+				if origin == "intruder" || origin == "n004" || origin == "n005" {
+					t.Errorf("%s holds origin %s", tn.name, origin)
+				}
+			}
+		}
+		if !converged(keyed) {
+			t.Errorf("keyed nodes not converged")
+		}
+		tr.Shutdown()
+		c.close()
+	})
+}
