@@ -120,8 +120,16 @@ type recorder struct {
 	dereg  []Result
 }
 
-func (rc *recorder) onChange(r Result)     { rc.mu.Lock(); rc.events = append(rc.events, r); rc.mu.Unlock() }
-func (rc *recorder) onDeregister(r Result) { rc.mu.Lock(); rc.dereg = append(rc.dereg, r); rc.mu.Unlock() }
+func (rc *recorder) onChange(r Result) {
+	rc.mu.Lock()
+	rc.events = append(rc.events, r)
+	rc.mu.Unlock()
+}
+func (rc *recorder) onDeregister(r Result) {
+	rc.mu.Lock()
+	rc.dereg = append(rc.dereg, r)
+	rc.mu.Unlock()
+}
 func (rc *recorder) changes() []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
