@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,6 +226,17 @@ func (c Check) WithDefaults() Check {
 		if c.ExpectStatus == nil {
 			c.ExpectStatus = &StatusRange{Min: 200, Max: 299}
 		}
+	}
+	return c
+}
+
+// clone returns c with its own copies of Args, Headers and ExpectStatus.
+func (c Check) clone() Check {
+	c.Args = slices.Clone(c.Args)
+	c.Headers = maps.Clone(c.Headers)
+	if c.ExpectStatus != nil {
+		r := *c.ExpectStatus
+		c.ExpectStatus = &r
 	}
 	return c
 }

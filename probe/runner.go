@@ -133,7 +133,7 @@ func New(cfg Config) *Runner {
 // InitialStatus, unless owner and definition are unchanged: then the running
 // check is kept as it is (re-registration does not reset health).
 func (r *Runner) Add(owner string, c Check) error {
-	c = c.WithDefaults()
+	c = c.WithDefaults().clone() // the caller may reuse its slices and maps
 	if err := c.Validate(); err != nil {
 		return err
 	}
