@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -255,7 +254,7 @@ func TestStream(t *testing.T) {
 		}
 		got = append(got, ev)
 	}
-	if !reflect.DeepEqual(got, evs) {
+	if !sameJSON(got, evs) {
 		t.Errorf("events: got %+v, want %+v", got, evs)
 	}
 	if !errors.Is(end, ErrStreamEnded) {

@@ -58,6 +58,20 @@ type Instance struct {
 	Version   Version `json:"version"`
 }
 
+// MarshalJSON writes nil Tags and Meta as [] and {}: the wire format always
+// has both.
+func (i Instance) MarshalJSON() ([]byte, error) {
+	type plain Instance // without methods: no recursion
+	p := plain(i)
+	if p.Tags == nil {
+		p.Tags = []string{}
+	}
+	if p.Meta == nil {
+		p.Meta = map[string]string{}
+	}
+	return json.Marshal(p)
+}
+
 // Age is AgeMillis as a duration.
 func (i Instance) Age() time.Duration { return time.Duration(i.AgeMillis) * time.Millisecond }
 
