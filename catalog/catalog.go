@@ -241,6 +241,7 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 			delete(recs, ch.Key)
 			if len(recs) == 0 {
 				delete(c.records, ch.Origin)
+				recs = nil
 			}
 			svc := c.byService[old.Service]
 			delete(svc, recKey{ch.Origin, ch.Key})

@@ -26,7 +26,9 @@ type Config struct {
 	// StaleMaxAge bounds stale-over-empty: an expired record of a failed origin
 	// is still served (flagged stale) when a query would otherwise be empty, as
 	// long as its owner failed less than StaleMaxAge ago. 0 disables the
-	// fallback. Default 15 min. At most ReapAfter.
+	// fallback. Default 20 min (beyond PreservationMax, so a
+	// partition that outlasts self-preservation still answers stale). At most
+	// ReapAfter.
 	StaleMaxAge time.Duration
 
 	// ReapAfter is how long records of a failed or left origin are kept (not
@@ -77,7 +79,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		LeaseGrace:          10 * time.Second,
-		StaleMaxAge:         15 * time.Minute,
+		StaleMaxAge:         20 * time.Minute,
 		ReapAfter:           30 * time.Minute,
 		MassFailureFraction: 0.3,
 		MassFailureWindow:   30 * time.Second,

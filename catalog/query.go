@@ -220,8 +220,8 @@ func (c *Catalog) Instance(node, id string) (Entry, bool) {
 // NodeInfo is what the catalog knows of one origin.
 type NodeInfo struct {
 	Name      string        `json:"name"`
-	State     string        `json:"state"` // alive, failed, left, or unknown (records heard of, no membership news)
-	Since     time.Time     `json:"since"` // when State was reported (zero for unknown/self)
+	State     string        `json:"state"`  // alive, failed, left, or unknown (records heard of, no membership news)
+	Since     time.Time     `json:"since"`  // when State was reported (zero for unknown/self)
 	Served    string        `json:"served"` // live, stale, expired or withdrawn: how its records are served
 	Instances int           `json:"instances"`
 	Epoch     uint64        `json:"epoch"`
