@@ -90,6 +90,27 @@ func New(cfg Config, store Store) (*Node, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
+	n, mlc := newNode(cfg, store)
+	ml, err := memberlist.Create(mlc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
+	}
+	n.ml.Store(ml)
+	n.start(func() { n.events.run(n.done) })
+	for range reliableWorkers {
+		n.start(n.sendLoop)
+	}
+	if cfg.SyncInterval > 0 {
+		n.start(n.syncLoop)
+	}
+	if cfg.RejoinInterval > 0 {
+		n.start(n.rejoinLoop)
+	}
+	return n, nil
+}
+
+// newNode builds a Node and its memberlist config without starting anything.
+func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 	n := &Node{
 		cfg:        cfg,
 		store:      store,
@@ -112,22 +133,7 @@ func New(cfg Config, store Store) (*Node, error) {
 		RetransmitMult: mlc.RetransmitMult,
 	}
 	n.events = newEventQueue(cfg.Events)
-	ml, err := memberlist.Create(mlc)
-	if err != nil {
-		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
-	}
-	n.ml.Store(ml)
-	n.start(func() { n.events.run(n.done) })
-	for range reliableWorkers {
-		n.start(n.sendLoop)
-	}
-	if cfg.SyncInterval > 0 {
-		n.start(n.syncLoop)
-	}
-	if cfg.RejoinInterval > 0 {
-		n.start(n.rejoinLoop)
-	}
-	return n, nil
+	return n, mlc
 }
 
 func (n *Node) memberlistConfig() *memberlist.Config {

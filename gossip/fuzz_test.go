@@ -1,0 +1,106 @@
+package gossip
+
+import (
+	"bytes"
+	"maps"
+	"testing"
+
+	"github.com/grapevine-sd/grapevine/crdt"
+	"github.com/grapevine-sd/grapevine/gossip/gossiptest"
+)
+
+// seeds are valid messages of every type plus classic bombs; the files under
+// testdata/fuzz hold the same.
+func seeds() [][]byte {
+	d := sampleDelta()
+	return [][]byte{
+		must(encodePush("n1", d)),
+		must(encodePush("n1", crdt.Delta{Origin: "n2", Epoch: 1, From: 1, To: 1})),
+		must(encodeSync("n1", []crdt.Delta{d, {Origin: "n3", Epoch: 2, Entries: []crdt.Entry{{Key: "k", Seq: 4, Value: []byte("v")}}}})),
+		must(encodeDigest("n1", true, crdt.Digest{"a": {Epoch: 1, Applied: 3}, "b": {Epoch: 2, Applied: 1}})),
+		must(encodeRepair("n1", "a", crdt.Version{Epoch: 1, Applied: 2})),
+		{byte(msgPush), ProtocolVersion, 0xdd, 0xff, 0xff, 0xff, 0xff},
+		{byte(msgSync), ProtocolVersion, 0xdf, 0xff, 0xff, 0xff, 0xff},
+		append([]byte{byte(msgDigest), ProtocolVersion}, bytes.Repeat([]byte{0x91}, 256)...),
+		{byte(msgRepair), 2, 0x90},
+	}
+}
+
+func fuzzDecoder[T any](f *testing.F, decode func([]byte) (T, error)) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decode(b) // must not panic; errors are expected
+	})
+}
+
+func FuzzDecodePush(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodePush(b)
+		if err != nil {
+			return
+		}
+		if err := m.Delta.Validate(); err != nil {
+			t.Fatalf("decoded an invalid delta: %v", err)
+		}
+		// What decodes re-encodes to something that decodes to the same.
+		again, err := decodePush(must(encodePush(m.From, m.Delta)))
+		if err != nil || again.From != m.From || again.Delta.Origin != m.Delta.Origin || len(again.Delta.Entries) != len(m.Delta.Entries) {
+			t.Fatalf("re-encode: %+v, %v; want %+v", again, err, m)
+		}
+	})
+}
+
+func FuzzDecodeSync(f *testing.F)   { fuzzDecoder(f, decodeSync) }
+func FuzzDecodeDigest(f *testing.F) { fuzzDecoder(f, decodeDigest) }
+func FuzzDecodeRepair(f *testing.F) { fuzzDecoder(f, decodeRepair) }
+
+// fuzzNode is a Node without memberlist: the delegate entry points work on it
+// and any sends they cause are queued (and dropped once the queue is full).
+func fuzzNode(t testing.TB) (*Node, *gossiptest.MemStore) {
+	st := gossiptest.NewMemStore("self", 1)
+	st.Put("web-1", []byte("10.0.0.1:80"))
+	st.Merge(crdt.Delta{Origin: "a", Epoch: 1, From: 1, To: 2, Entries: []crdt.Entry{{Key: "k", Seq: 2, Value: []byte("v")}}})
+	cfg := DefaultConfig()
+	cfg.Name = "self"
+	n, _ := newNode(cfg, st)
+	return n, st
+}
+
+// Garbage at NotifyMsg never panics; what no decoder accepts changes nothing.
+func FuzzNotifyMsg(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, st := fuzzNode(t)
+		h, dg := st.Hash(), st.Digest()
+		(&delegate{n: n}).NotifyMsg(b)
+		_, e1 := decodePush(b)
+		_, e2 := decodeSync(b)
+		if e1 != nil && e2 != nil && (st.Hash() != h || !maps.Equal(st.Digest(), dg)) {
+			t.Fatalf("undecodable message changed the store")
+		}
+	})
+}
+
+// MergeRemoteState only ever reads a digest: no input changes the store.
+func FuzzMergeRemoteState(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, st := fuzzNode(t)
+		h, dg := st.Hash(), st.Digest()
+		d := &delegate{n: n}
+		d.MergeRemoteState(b, false)
+		d.MergeRemoteState(b, true)
+		if st.Hash() != h || !maps.Equal(st.Digest(), dg) {
+			t.Fatalf("remote state changed the store")
+		}
+	})
+}
