@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -68,9 +67,7 @@ func lookupAction(ctx context.Context, c *cli.Context, client *api.Client, args 
 // appears only when some instance is stale.
 func printInstances(w io.Writer, insts []api.Instance) error {
 	sorted := slices.Clone(insts)
-	slices.SortFunc(sorted, func(a, b api.Instance) int {
-		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
-	})
+	sortInstances(sorted)
 	anyStale := slices.ContainsFunc(sorted, func(i api.Instance) bool { return i.Stale })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := "ID\tNODE\tADDRESS:PORT\tHEALTH\tZONE\tTAGS"
