@@ -1,0 +1,520 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Invariant identifiers (DESIGN.md "Guarantees").
+const (
+	G1 = "G1 convergence"
+	G2 = "G2 no lost registration"
+	G3 = "G3 no resurrection"
+	G4 = "G4 lease bound"
+	G5 = "G5 stale over empty"
+)
+
+var invariantOrder = []string{G1, G2, G3, G4, G5}
+
+// maxViolations bounds the violations kept per invariant (the count is exact).
+const maxViolations = 20
+
+// instKey is an instance's global identity.
+type instKey struct{ node, id string }
+
+func (k instKey) String() string { return k.node + "/" + k.id }
+
+// instance is the ground truth about one instance, as its owner acknowledged it.
+type instance struct {
+	key        instKey
+	service    string
+	health     string
+	registered bool
+	regSeq     uint64 // op seq of the last (re-)registration ack
+	goneSeq    uint64 // op seq of the deregistration (or wipe, leave) ack; 0 if registered
+	gone       map[string]bool
+	// gone[observer]: the observer has been seen without the instance after goneSeq
+}
+
+// change is one acknowledged change whose propagation is measured.
+type change struct {
+	key     instKey
+	service string
+	kind    string // register, deregister, health
+	health  string
+	at      time.Time
+	seq     uint64
+	seenBy  map[string]time.Duration // first time each observer reflected it
+	done    time.Duration            // when every live node had it; 0 while pending
+	stale   bool                     // superseded by a later change of the key before done
+	curve   []curvePoint             // fraction of live nodes that reflect it, per sample
+}
+
+type curvePoint struct {
+	t    time.Duration // since the change
+	frac float64
+}
+
+// disappearance is a crash (G4) or a mass disappearance (G5) being watched.
+type disappearance struct {
+	at        time.Time
+	seq       uint64
+	owners    map[string]bool     // the crashed (or unreachable) nodes
+	keys      []instKey           // their registered instances at the time
+	mass      map[string]bool     // observers for which it is a mass disappearance
+	nonEmpty  map[string][]string // observer → services it answered non-empty before
+	crash     bool                // a crash (G4 applies to non-mass observers)
+	ended     bool
+	withdrawn time.Duration // crash: when no observer served the instances fresh any more
+}
+
+// checker records the history of every node's view and evaluates invariants.
+// Its methods are safe for concurrent use: the runner records operations, the
+// sampler records views.
+type checker struct {
+	mu     sync.Mutex // guards everything below
+	start  time.Time
+	bounds func(n int) Bounds
+	opSeq  uint64
+	insts  map[instKey]*instance
+	svcs   []string // services followed, sorted
+	chs    []*change
+	events []*disappearance
+
+	violations map[string][]string
+	counts     map[string]int
+	checked    map[string]bool
+
+	healAt      time.Time // last heal not yet followed by convergence
+	convergence []time.Duration
+	agreement   []point // share of live nodes holding the majority hash
+	traffic     []trafficSample
+	lastSample  map[string]map[string][]Seen // observer → service → answer
+}
+
+type point struct {
+	t time.Duration
+	v float64
+}
+
+type trafficSample struct {
+	t       time.Duration
+	live    int
+	packets uint64
+	bytes   uint64
+}
+
+func newChecker(start time.Time, bounds func(int) Bounds) *checker {
+	return &checker{
+		start: start, bounds: bounds,
+		insts:      map[instKey]*instance{},
+		violations: map[string][]string{},
+		counts:     map[string]int{},
+		checked:    map[string]bool{},
+		lastSample: map[string]map[string][]Seen{},
+	}
+}
+
+func (c *checker) since(t time.Time) time.Duration { return t.Sub(c.start) }
+
+// violate records a violation. Caller holds mu.
+func (c *checker) violate(inv string, at time.Time, format string, a ...any) {
+	c.checked[inv] = true
+	c.counts[inv]++
+	if len(c.violations[inv]) < maxViolations {
+		c.violations[inv] = append(c.violations[inv], fmt.Sprintf("t=%v: ", c.since(at).Round(time.Millisecond))+fmt.Sprintf(format, a...))
+	}
+}
+
+// markChecked notes that an invariant was evaluated.
+func (c *checker) markChecked(inv string) {
+	c.mu.Lock()
+	c.checked[inv] = true
+	c.mu.Unlock()
+}
+
+func (c *checker) addService(s string) {
+	if i, ok := slices.BinarySearch(c.svcs, s); !ok {
+		c.svcs = slices.Insert(c.svcs, i, s)
+	}
+}
+
+func (c *checker) services() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.svcs)
+}
+
+// newChange supersedes pending changes of the key and starts a new one.
+// Caller holds mu.
+func (c *checker) newChange(k instKey, service, kind, health string, at time.Time) {
+	for _, ch := range c.chs {
+		if ch.key == k && ch.done == 0 && !ch.stale {
+			ch.stale = true
+		}
+	}
+	c.chs = append(c.chs, &change{key: k, service: service, kind: kind, health: health, at: at, seq: c.opSeq, seenBy: map[string]time.Duration{}})
+}
+
+// registered records an acknowledged registration.
+func (c *checker) registered(node string, r Registration, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opSeq++
+	k := instKey{node, r.ID}
+	in := c.insts[k]
+	if in == nil {
+		in = &instance{key: k}
+		c.insts[k] = in
+	}
+	in.service, in.health, in.registered = r.Service, r.Health, true
+	in.regSeq, in.goneSeq, in.gone = c.opSeq, 0, nil
+	c.addService(r.Service)
+	c.newChange(k, r.Service, "register", r.Health, at)
+}
+
+// deregistered records an acknowledged removal: a deregistration, or the
+// instances lost by a wiped restart or a leave (why says which).
+func (c *checker) deregistered(k instKey, at time.Time, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := c.insts[k]
+	if in == nil || !in.registered {
+		return
+	}
+	c.opSeq++
+	in.registered, in.goneSeq, in.gone = false, c.opSeq, map[string]bool{}
+	c.newChange(k, in.service, why, "", at)
+}
+
+// healthSet records an acknowledged health change.
+func (c *checker) healthSet(k instKey, health string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := c.insts[k]
+	if in == nil || !in.registered {
+		return
+	}
+	c.opSeq++
+	in.health = health
+	c.newChange(k, in.service, "health", health, at)
+}
+
+// owned returns the registered instances of node (for service, or all if "").
+func (c *checker) owned(node, service string) []instKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []instKey
+	for k, in := range c.insts {
+		if k.node == node && in.registered && (service == "" || in.service == service) {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// lost records nodes becoming unreachable at once: crashed (crash) or cut off
+// by a partition. observers maps each surviving observer to the set of nodes
+// it lost; share is that set's size over what it could see before.
+func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[string]float64, clusterSize int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opSeq++
+	ev := &disappearance{at: at, seq: c.opSeq, crash: crash, owners: map[string]bool{}, mass: map[string]bool{}, nonEmpty: map[string][]string{}}
+	for _, g := range gone {
+		ev.owners[g] = true
+	}
+	for k, in := range c.insts {
+		if in.registered && ev.owners[k.node] {
+			ev.keys = append(ev.keys, k)
+		}
+	}
+	b := c.bounds(clusterSize)
+	for obs, share := range observers {
+		if share >= b.MassFraction {
+			ev.mass[obs] = true
+			for svc, ans := range c.lastSample[obs] {
+				if len(ans) > 0 {
+					ev.nonEmpty[obs] = append(ev.nonEmpty[obs], svc)
+				}
+			}
+		}
+	}
+	c.events = append(c.events, ev)
+}
+
+// recovered ends the watch of disappearances involving node (restart), or all
+// partition ones (heal).
+func (c *checker) recovered(node string, heal bool, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range c.events {
+		if heal && !ev.crash {
+			ev.ended = true
+		}
+		if !heal && ev.owners[node] {
+			ev.ended = true
+		}
+	}
+	if heal {
+		c.healAt = at
+	}
+}
+
+// opSeqNow returns the current op sequence, taken at the start of a sample.
+func (c *checker) opSeqNow() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opSeq
+}
+
+// sample is one round of observations: answers[observer][service], taken at
+// at after op sequence seq; owners maps each live node; hashes the catalog
+// hash of each observer.
+type sample struct {
+	at      time.Time
+	seq     uint64
+	answers map[string]map[string][]Seen
+	hashes  map[string]uint64
+	live    map[string]bool // live observers (also the owners deemed alive)
+	n       int             // cluster size for bounds
+}
+
+// observe evaluates one sample against the history.
+func (c *checker) observe(s sample) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.since(s.at)
+	b := c.bounds(s.n)
+	c.lastSample = s.answers
+
+	// Agreement and convergence after heal.
+	counts := map[uint64]int{}
+	best := 0
+	for _, h := range s.hashes {
+		counts[h]++
+		best = max(best, counts[h])
+	}
+	if len(s.hashes) > 0 {
+		c.agreement = append(c.agreement, point{t, float64(best) / float64(len(s.hashes))})
+		if best == len(s.hashes) && !c.healAt.IsZero() {
+			c.convergence = append(c.convergence, s.at.Sub(c.healAt))
+			c.healAt = time.Time{}
+		}
+	}
+
+	idx := make(map[string]map[instKey]Seen, len(s.answers))
+	for obs, bySvc := range s.answers {
+		m := map[instKey]Seen{}
+		for _, ans := range bySvc {
+			for _, x := range ans {
+				m[instKey{x.Node, x.ID}] = x
+			}
+		}
+		idx[obs] = m
+	}
+	present := func(obs string, k instKey, _ string) (Seen, bool) {
+		x, ok := idx[obs][k]
+		return x, ok
+	}
+	registered := map[string]bool{}
+	for _, in := range c.insts {
+		if in.registered {
+			registered[in.service] = true
+		}
+	}
+
+	// G2 on the owner's side, G3 everywhere.
+	for k, in := range c.insts {
+		if in.registered && in.regSeq <= s.seq && s.live[k.node] {
+			c.checked[G2] = true
+			if _, ok := present(k.node, k, in.service); !ok {
+				c.violate(G2, s.at, "owner %s does not serve its own instance %s", k.node, k)
+			}
+		}
+		if !in.registered && in.goneSeq <= s.seq {
+			c.checked[G3] = true
+			for obs := range s.answers {
+				_, ok := present(obs, k, in.service)
+				switch {
+				case !ok:
+					in.gone[obs] = true
+				case in.gone[obs]:
+					c.violate(G3, s.at, "%s reappeared at %s after it was removed there", k, obs)
+					delete(in.gone, obs) // report each reappearance once
+				}
+			}
+		}
+	}
+
+	// Propagation.
+	for _, ch := range c.chs {
+		if ch.done != 0 || ch.stale || ch.seq > s.seq {
+			continue
+		}
+		have := 0
+		for obs := range s.answers {
+			x, ok := present(obs, ch.key, ch.service)
+			var reflects bool
+			switch ch.kind {
+			case "register", "health":
+				reflects = ok && x.Health == ch.health
+			default:
+				reflects = !ok
+			}
+			if reflects {
+				if _, seen := ch.seenBy[obs]; !seen {
+					ch.seenBy[obs] = s.at.Sub(ch.at)
+				}
+			}
+			if _, seen := ch.seenBy[obs]; seen {
+				have++
+			}
+		}
+		if len(s.answers) > 0 {
+			ch.curve = append(ch.curve, curvePoint{s.at.Sub(ch.at), float64(have) / float64(len(s.answers))})
+			if have == len(s.answers) {
+				ch.done = max(s.at.Sub(ch.at), time.Nanosecond)
+			}
+		}
+	}
+
+	// G4 and G5.
+	for _, ev := range c.events {
+		if ev.ended || ev.seq > s.seq {
+			continue
+		}
+		age := s.at.Sub(ev.at)
+		fresh := false
+		for obs, bySvc := range s.answers {
+			for _, k := range ev.keys {
+				in := c.insts[k]
+				x, ok := present(obs, k, in.service)
+				if !ok {
+					continue
+				}
+				if !x.Stale {
+					fresh = true
+				}
+				if !ev.crash || ev.mass[obs] {
+					continue
+				}
+				if !x.Stale && age > b.Detect+b.Slack {
+					c.checked[G4] = true
+					c.violate(G4, s.at, "%s serves crashed %s as fresh %v after the crash (detect bound %v)", obs, k, age.Round(time.Millisecond), b.Detect+b.Slack)
+				}
+				if age > b.Withdraw() && hasFresh(bySvc[in.service]) {
+					c.checked[G4] = true
+					c.violate(G4, s.at, "%s still serves crashed %s %v after the crash (bound %v)", obs, k, age.Round(time.Millisecond), b.Withdraw())
+				}
+			}
+			if ev.mass[obs] && s.live[obs] {
+				c.checked[G5] = true
+				for _, svc := range ev.nonEmpty[obs] {
+					if len(bySvc[svc]) == 0 && registered[svc] {
+						c.violate(G5, s.at, "%s answers %s empty %v after a mass disappearance", obs, svc, age.Round(time.Millisecond))
+					}
+				}
+			}
+		}
+		if ev.crash && !fresh && ev.withdrawn == 0 {
+			ev.withdrawn = max(age, time.Nanosecond)
+		}
+		if ev.crash && age > b.Withdraw() {
+			c.checked[G4] = true
+		}
+	}
+}
+
+func hasFresh(xs []Seen) bool {
+	for _, x := range xs {
+		if !x.Stale {
+			return true
+		}
+	}
+	return false
+}
+
+// addTraffic records cumulative network counters.
+func (c *checker) addTraffic(at time.Time, live int, packets, bytes uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.traffic = append(c.traffic, trafficSample{c.since(at), live, packets, bytes})
+}
+
+// pending reports how many changes are neither propagated nor superseded.
+func (c *checker) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ch := range c.chs {
+		if ch.done == 0 && !ch.stale {
+			n++
+		}
+	}
+	return n
+}
+
+// lostNone reports whether checkLost would pass, recording nothing.
+func (c *checker) lostNone(answers map[string]map[string][]Seen, live map[string]bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lostLocked(time.Time{}, answers, live, false)
+}
+
+// checkLost evaluates G2 at convergence: every registered instance of a live
+// owner is in every live observer's answer.
+func (c *checker) checkLost(at time.Time, answers map[string]map[string][]Seen, live map[string]bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checked[G2] = true
+	return c.lostLocked(at, answers, live, true)
+}
+
+func (c *checker) lostLocked(at time.Time, answers map[string]map[string][]Seen, live map[string]bool, record bool) bool {
+	ok := true
+	for k, in := range c.insts {
+		if !in.registered || !live[k.node] {
+			continue
+		}
+		for obs := range answers {
+			found := false
+			for _, x := range answers[obs][in.service] {
+				if x.Node == k.node && x.ID == k.id {
+					found = true
+					break
+				}
+			}
+			if !found {
+				ok = false
+				if !record {
+					return false
+				}
+				c.violate(G2, at, "%s registered at live %s is missing at %s after convergence", k, k.node, obs)
+			}
+		}
+	}
+	return ok
+}
+
+// failConvergence records a G1 violation.
+func (c *checker) convergenceResult(at time.Time, ok bool, detail string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checked[G1] = true
+	if !ok {
+		c.violate(G1, at, "%s", detail)
+	}
+}
+
+// historyOK reports whether inv has no violation so far (for assert steps).
+func (c *checker) historyOK(inv string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checked[inv] = true
+	return c.counts[inv] == 0
+}

@@ -1,0 +1,90 @@
+package sim
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Node is one simulated host as the harness drives and observes it. The real
+// implementation wraps an agent (NewAgentFactory); tests use fakes. All methods
+// are called from the runner's goroutine and the checker's sampler, possibly
+// concurrently: implementations must be safe for concurrent use.
+type Node interface {
+	// Name is the node's name (n<i>), unique in the cluster.
+	Name() string
+	// Register adds or replaces a local instance; it returns once the change is
+	// acknowledged locally (the moment the harness records as the ack).
+	Register(ctx context.Context, r Registration) error
+	// Deregister removes the local instance id.
+	Deregister(ctx context.Context, id string) error
+	// SetHealth sets the health of the local instance id.
+	SetHealth(ctx context.Context, id, health string) error
+	// Lookup returns what a default lookup of service answers at this node,
+	// except that it is not filtered by health: every instance the node serves
+	// (stale ones flagged), none it withholds (expired or withdrawn).
+	Lookup(service string) []Seen
+	// Hash is the node's catalog convergence fingerprint: equal hashes mean
+	// equal replicated catalogs.
+	Hash() uint64
+	// Members is how many members (itself included) the node sees alive.
+	Members() int
+	// Leave leaves the cluster gracefully (peers withdraw its instances at once).
+	Leave(ctx context.Context) error
+	// Close stops the node without leaving; after a network crash it models the
+	// process dying. Idempotent.
+	Close() error
+}
+
+// Registration is an instance to register at its owner node.
+type Registration struct {
+	ID      string
+	Service string
+	Address string
+	Port    int
+	Tags    []string
+	Health  string // passing, warning, critical, maintenance
+}
+
+// Seen is one instance in a node's lookup answer.
+type Seen struct {
+	ID     string
+	Node   string // owner
+	Health string
+	Stale  bool          // served past its owner's detected death (G5)
+	Age    time.Duration // how long since the owner was last known alive; 0 if fresh
+}
+
+// NodeSpec is what a Factory needs to build one node.
+type NodeSpec struct {
+	Name      string
+	Addr      string               // "ip:port" of its transport
+	Transport memberlist.Transport // the simulated network endpoint
+	DataDir   string               // persistent directory; wiped on a wiping restart
+	Now       func() time.Time     // the node's clock (skewed)
+	Seeds     []string             // addresses to join at start; empty for the first node
+	Cluster   int                  // nodes the scenario has started so far (for sizing timers)
+}
+
+// Factory builds and starts one node; the node joins spec.Seeds (retrying on its
+// own as a real agent does). ctx bounds the start only.
+type Factory func(ctx context.Context, spec NodeSpec) (Node, error)
+
+// Bounds are the documented timing bounds the checker holds nodes to.
+type Bounds struct {
+	// Detect is how long the cluster may take to declare a crashed node dead
+	// (SWIM suspicion at this cluster size, plus probe intervals).
+	Detect time.Duration
+	// LeaseGrace is how long records of a dead origin stay served as stale.
+	LeaseGrace time.Duration
+	// MassFraction is the share of origins lost at once that engages
+	// self-preservation (G5): G4 is not checked for crashes at or above it.
+	MassFraction float64
+	// Slack is added to every bound for sampling and scheduling noise.
+	Slack time.Duration
+}
+
+// Withdraw is the G4 bound: a crashed node's instances leave every default
+// lookup within Detect + LeaseGrace (+ Slack).
+func (b Bounds) Withdraw() time.Duration { return b.Detect + b.LeaseGrace + b.Slack }

@@ -1,0 +1,234 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is the outcome of one Run.
+type Report struct {
+	Scenario    string
+	Description string
+	Seed        uint64
+	// Duration is the simulated time the run took; Wall the wall-clock time
+	// (equal to Duration inside a synctest bubble, where both are virtual).
+	Duration, Wall time.Duration
+	// Nodes is the number of hosts the scenario created.
+	Nodes int
+	// Invariants has one entry per guarantee G1-G5, in order.
+	Invariants []InvariantResult
+	// Propagation is the time from each acknowledged change (register,
+	// deregister, health) until every live node reflected it; changes
+	// superseded first are left out, Incomplete counts those never seen
+	// everywhere.
+	Propagation Dist
+	Incomplete  int
+	// Convergence holds, for each heal, the time until every live node had
+	// the same catalog hash (as sampled).
+	Convergence []time.Duration
+	// Withdrawal holds, per crash step, the time until no node served the
+	// crashed instances as fresh.
+	Withdrawal []time.Duration
+	// Traffic per live node per second over the whole run (simnet counters:
+	// packets, and packet plus stream bytes).
+	MsgsPerNodeSec, BytesPerNodeSec float64
+	Steps                           []StepLog
+	Series                          Series
+}
+
+// InvariantResult is the verdict on one guarantee. An invariant nothing
+// exercised is reported as not checked (and does not fail the run).
+type InvariantResult struct {
+	Name       string
+	Checked    bool
+	Violations int
+	Examples   []string // the first violations
+}
+
+// Passed reports whether the invariant held (or was not checked).
+func (r InvariantResult) Passed() bool { return r.Violations == 0 }
+
+// Dist summarizes durations.
+type Dist struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+func distOf(ds []time.Duration) Dist {
+	if len(ds) == 0 {
+		return Dist{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return Dist{N: len(s), P50: q(0.50), P99: q(0.99), Max: s[len(s)-1]}
+}
+
+func (d Dist) String() string {
+	if d.N == 0 {
+		return "n=0"
+	}
+	r := func(x time.Duration) time.Duration { return x.Round(time.Millisecond) }
+	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", d.N, r(d.P50), r(d.P99), r(d.Max))
+}
+
+// StepLog is what one step did.
+type StepLog struct {
+	Index  int // -1 for the initial start
+	At     time.Duration
+	Kind   string
+	Detail string
+}
+
+// Series holds the sampled time series the plots draw (times since start).
+type Series struct {
+	// Agreement: share of live nodes holding the most common catalog hash.
+	Agreement []Point
+	// Seen: per change (first ones, at most maxCurves), fraction of live nodes
+	// that reflect it, against time since the change.
+	Seen []Curve
+	// Bytes: bytes per second sent by the whole network.
+	Bytes []Point
+	// Steps marks fault steps on the time axis.
+	Marks []Mark
+}
+
+// Point is one sample.
+type Point struct {
+	T time.Duration
+	V float64
+}
+
+// Curve is one change's dissemination.
+type Curve struct {
+	Label  string
+	Points []Point
+}
+
+// Mark is a labelled instant.
+type Mark struct {
+	T     time.Duration
+	Label string
+}
+
+const maxCurves = 40
+
+// Passed reports whether every invariant held.
+func (r Report) Passed() bool {
+	for _, inv := range r.Invariants {
+		if !inv.Passed() {
+			return false
+		}
+	}
+	return true
+}
+
+// finish fills the report from the checker.
+func (r *runner) finish(d, wall time.Duration) {
+	c := r.ck
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep := r.rep
+	rep.Duration, rep.Wall = d, wall
+	rep.Nodes = len(r.cl.hosts)
+	for _, name := range invariantOrder {
+		rep.Invariants = append(rep.Invariants, InvariantResult{
+			Name: name, Checked: c.checked[name], Violations: c.counts[name], Examples: c.violations[name],
+		})
+	}
+	var prop []time.Duration
+	for _, ch := range c.chs {
+		switch {
+		case ch.done > 0:
+			prop = append(prop, ch.done)
+		case !ch.stale:
+			rep.Incomplete++
+		}
+		if len(rep.Series.Seen) < maxCurves && (ch.done > 0 || !ch.stale) {
+			cv := Curve{Label: ch.kind + " " + ch.key.String()}
+			for _, p := range ch.curve {
+				cv.Points = append(cv.Points, Point{p.t, p.frac})
+			}
+			rep.Series.Seen = append(rep.Series.Seen, cv)
+		}
+	}
+	rep.Propagation = distOf(prop)
+	rep.Convergence = slices.Clone(c.convergence)
+	for _, ev := range c.events {
+		if ev.crash && ev.withdrawn > 0 {
+			rep.Withdrawal = append(rep.Withdrawal, ev.withdrawn)
+		}
+	}
+	for _, p := range c.agreement {
+		rep.Series.Agreement = append(rep.Series.Agreement, Point{p.t, p.v})
+	}
+	var liveSecs float64
+	for k := 1; k < len(c.traffic); k++ {
+		a, b := c.traffic[k-1], c.traffic[k]
+		dt := (b.t - a.t).Seconds()
+		if dt <= 0 {
+			continue
+		}
+		rep.Series.Bytes = append(rep.Series.Bytes, Point{b.t, float64(b.bytes-a.bytes) / dt})
+		liveSecs += dt * float64(b.live)
+	}
+	if n := len(c.traffic); n > 1 && liveSecs > 0 {
+		first, last := c.traffic[0], c.traffic[n-1]
+		rep.MsgsPerNodeSec = float64(last.packets-first.packets) / liveSecs
+		rep.BytesPerNodeSec = float64(last.bytes-first.bytes) / liveSecs
+	}
+	for _, st := range rep.Steps {
+		switch st.Kind {
+		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave":
+			rep.Series.Marks = append(rep.Series.Marks, Mark{st.At, st.Kind})
+		}
+	}
+}
+
+// WriteText writes the human summary: verdicts, figures, steps.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	verdict := "PASS"
+	if !r.Passed() {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(&b, "scenario %s: %s (seed %d, %d nodes, %v simulated, %v wall)\n",
+		r.Scenario, verdict, r.Seed, r.Nodes, r.Duration.Round(time.Millisecond), r.Wall.Round(time.Millisecond))
+	for _, inv := range r.Invariants {
+		st := "pass"
+		switch {
+		case !inv.Passed():
+			st = fmt.Sprintf("FAIL (%d violations)", inv.Violations)
+		case !inv.Checked:
+			st = "not exercised"
+		}
+		fmt.Fprintf(&b, "  %-26s %s\n", inv.Name, st)
+		for _, e := range inv.Examples {
+			fmt.Fprintf(&b, "      %s\n", e)
+		}
+	}
+	fmt.Fprintf(&b, "  propagation                %v, incomplete %d\n", r.Propagation, r.Incomplete)
+	fmt.Fprintf(&b, "  convergence after heal     %v\n", roundAll(r.Convergence))
+	fmt.Fprintf(&b, "  crash withdrawal           %v\n", roundAll(r.Withdrawal))
+	fmt.Fprintf(&b, "  traffic per node           %.1f msgs/s, %.0f B/s\n", r.MsgsPerNodeSec, r.BytesPerNodeSec)
+	fmt.Fprintf(&b, "  steps:\n")
+	for _, st := range r.Steps {
+		fmt.Fprintf(&b, "    %8v  %-10s %s\n", st.At.Round(time.Millisecond), st.Kind, st.Detail)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
