@@ -72,7 +72,7 @@ func (f *Filter) isDefault() bool {
 	return len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Node == "" && f.Health == HealthDefault
 }
 
-func (f *Filter) match(e *Entry) bool {
+func (f *Filter) match(e *Entry, meta []string) bool {
 	if !f.Health.Match(e.Health) || (f.Zone != "" && e.Zone != f.Zone) || (f.Node != "" && e.Node != f.Node) {
 		return false
 	}
@@ -81,8 +81,8 @@ func (f *Filter) match(e *Entry) bool {
 			return false
 		}
 	}
-	for k, want := range f.Meta {
-		if got, ok := e.Meta[k]; !ok || got != want {
+	for i := 0; i < len(meta); i += 2 {
+		if got, ok := e.Meta[meta[i]]; !ok || got != meta[i+1] {
 			return false
 		}
 	}
@@ -90,8 +90,20 @@ func (f *Filter) match(e *Entry) bool {
 }
 
 func (f *Filter) appendMatches(out, in []*Entry) []*Entry {
+	if len(in) == 0 {
+		return out
+	}
+	// Flatten Meta once per query: ranging over a map per entry costs more
+	// than the rest of the match.
+	var meta []string
+	if len(f.Meta) > 0 {
+		meta = make([]string, 0, 2*len(f.Meta))
+		for k, v := range f.Meta {
+			meta = append(meta, k, v)
+		}
+	}
 	for _, e := range in {
-		if f.match(e) {
+		if f.match(e, meta) {
 			out = append(out, e)
 		}
 	}

@@ -1,0 +1,149 @@
+package catalog_test
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/catalog/catalogtest"
+	"github.com/grapevine-sd/grapevine/crdt"
+)
+
+// replica returns a catalog holding services×perService instances spread
+// over 10 origins, merged from peers.
+func replica(b *testing.B, services, perService int) *catalog.Catalog {
+	b.Helper()
+	r := catalogtest.New(b, "r", nil)
+	owners := make([]*catalog.Catalog, 10)
+	for i := range owners {
+		owners[i] = catalogtest.New(b, fmt.Sprintf("node-%02d", i), nil)
+	}
+	for s := range services {
+		for i := range perService {
+			in := catalogtest.Instance(fmt.Sprintf("svc-%d", s), fmt.Sprintf("svc-%d-%d", s, i), 8000+i, "prod", "v2")
+			in.Meta = map[string]string{"version": "1.4.2", "team": "payments"}
+			in.Address = fmt.Sprintf("10.1.%d.%d", i/250, i%250)
+			if err := owners[i%10].Register(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, o := range owners {
+		for _, d := range o.DeltaSince(nil, 64<<10) {
+			if _, err := r.Merge(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return r
+}
+
+// BenchmarkServiceLookup is the default lookup of a service with 100
+// instances: target < 1 µs and 0 allocs.
+func BenchmarkServiceLookup(b *testing.B) {
+	r := replica(b, 10, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if res := r.Service("svc-3", catalog.Filter{}); len(res.Entries) != 100 {
+			b.Fatal(len(res.Entries))
+		}
+	}
+}
+
+// BenchmarkServiceLookupParallel is the same lookup from all cores.
+func BenchmarkServiceLookupParallel(b *testing.B) {
+	r := replica(b, 10, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if res := r.Service("svc-3", catalog.Filter{}); len(res.Entries) != 100 {
+				b.Fail()
+			}
+		}
+	})
+}
+
+// BenchmarkServiceLookupFiltered filters 100 instances by tag and zone.
+func BenchmarkServiceLookupFiltered(b *testing.B) {
+	r := replica(b, 10, 100)
+	f := catalog.Filter{Tags: []string{"v2"}, Meta: map[string]string{"team": "payments"}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if res := r.Service("svc-3", f); len(res.Entries) != 100 {
+			b.Fatal(len(res.Entries))
+		}
+	}
+}
+
+// BenchmarkMerge merges one-instance deltas (the eager-push case) into a
+// replica holding 10,000 instances; each rebuilds one 100-instance view.
+func BenchmarkMerge(b *testing.B) {
+	r := replica(b, 100, 100)
+	hot := catalogtest.New(b, "hot", nil)
+	var ds []crdt.Delta
+	hot.SetPublisher(func(d crdt.Delta) { ds = append(ds, d) })
+	for i := range b.N {
+		in := catalogtest.Instance("svc-7", fmt.Sprintf("hot-%d", i%100), 9000+i%1000)
+		if err := hot.Register(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, d := range ds {
+		if _, err := r.Merge(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemoryPerInstance reports the heap one replica holds per
+// replicated instance (crdt record and value, decoded instance, indexes,
+// views), with tags and meta shared across a service's instances as fleets
+// usually have. The deltas' values are copied first, as the network decoder
+// would allocate them.
+func BenchmarkMemoryPerInstance(b *testing.B) {
+	const n = 20000
+	for range b.N {
+		b.StopTimer()
+		var ds []crdt.Delta
+		held := 0 // key and value bytes: allocated before the measurement starts
+		for _, d := range replica(b, n/100, 100).DeltaSince(nil, 64<<10) {
+			if d.Origin == "r" {
+				continue
+			}
+			es := make([]crdt.Entry, len(d.Entries))
+			for i, e := range d.Entries {
+				e.Key = strings.Clone(e.Key)
+				e.Value = bytes.Clone(e.Value)
+				held += len(e.Key) + len(e.Value)
+				es[i] = e
+			}
+			d.Entries = es
+			ds = append(ds, d)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		r := catalogtest.New(b, "m", nil)
+		for _, d := range ds {
+			if _, err := r.Merge(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		ds = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int(after.HeapAlloc-before.HeapAlloc)+held)/n, "B/instance")
+		b.ReportMetric(float64(held)/n, "value-B/instance")
+		runtime.KeepAlive(r)
+	}
+}
