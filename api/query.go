@@ -18,7 +18,7 @@ const (
 )
 
 // QueryOptions filter a lookup (GET /v1/services/{name}) and make it blocking.
-// The zero value asks for the passing instances, at once.
+// The zero value asks for the passing and warning instances, at once.
 type QueryOptions struct {
 	// Tags: an instance must carry every one.
 	Tags []string
@@ -26,8 +26,8 @@ type QueryOptions struct {
 	Meta map[string]string
 	// Zone: only instances in this zone ("" means any zone).
 	Zone string
-	// Health: only instances with this health; "" means passing, HealthAny
-	// means all.
+	// Health: only instances with this health; "" means the default lookup,
+	// passing and warning (a warning instance still serves); HealthAny means all.
 	Health Health
 	// Index > 0 makes the query blocking: the agent answers when the service's
 	// index exceeds Index, or when Wait has passed (with an unchanged result).
@@ -89,8 +89,8 @@ const (
 // ParseQueryOptions decodes the query string of GET /v1/services/{name}. It
 // rejects unknown parameters, repeated single-valued ones, an invalid health,
 // a meta filter without ':', and a malformed index or wait; errors wrap
-// ErrInvalid and read well as a 400 message. The returned Health is never ""
-// (defaults to passing).
+// ErrInvalid and read well as a 400 message. Health "" is the default lookup
+// (passing and warning).
 func ParseQueryOptions(v url.Values) (QueryOptions, error) {
 	var o QueryOptions
 	n := 0
@@ -168,11 +168,11 @@ func parseWait(s string) (time.Duration, error) {
 	return min(d, MaxWait), nil
 }
 
-// ParseHealthFilter parses a health filter: "" (meaning passing), passing,
-// warning, critical, maintenance or any.
+// ParseHealthFilter parses a health filter: "" (the default: passing and
+// warning), passing, warning, critical, maintenance or any.
 func ParseHealthFilter(s string) (Health, error) {
 	if s == "" {
-		return HealthPassing, nil
+		return "", nil
 	}
 	h := Health(s)
 	if h == HealthAny || h.Valid() {
@@ -184,12 +184,16 @@ func ParseHealthFilter(s string) (Health, error) {
 // Match reports whether inst passes the filters of o (not Index or Wait).
 // The agent's lookup and the tests share it so the semantics are written once.
 func (o QueryOptions) Match(inst Instance) bool {
-	h := o.Health
-	if h == "" {
-		h = HealthPassing
-	}
-	if h != HealthAny && inst.Health != h {
-		return false
+	switch h := o.Health; h {
+	case "":
+		if inst.Health != HealthPassing && inst.Health != HealthWarning {
+			return false
+		}
+	case HealthAny:
+	default:
+		if inst.Health != h {
+			return false
+		}
 	}
 	if o.Zone != "" && inst.Zone != o.Zone {
 		return false

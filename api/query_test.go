@@ -34,11 +34,11 @@ func TestParseQueryOptions(t *testing.T) {
 		want    QueryOptions
 		wantErr bool
 	}{
-		{"", QueryOptions{Health: HealthPassing}, false},
+		{"", QueryOptions{}, false},
 		{"health=any", QueryOptions{Health: HealthAny}, false},
-		{"wait=15", QueryOptions{Health: HealthPassing, Wait: 15 * time.Second}, false},
-		{"wait=1h&index=3", QueryOptions{Health: HealthPassing, Index: 3, Wait: MaxWait}, false},
-		{"meta=k:", QueryOptions{Health: HealthPassing, Meta: map[string]string{"k": ""}}, false},
+		{"wait=15", QueryOptions{Wait: 15 * time.Second}, false},
+		{"wait=1h&index=3", QueryOptions{Index: 3, Wait: MaxWait}, false},
+		{"meta=k:", QueryOptions{Meta: map[string]string{"k": ""}}, false},
 		{"health=sick", QueryOptions{}, true},
 		{"tags=x", QueryOptions{}, true},
 		{"tag=", QueryOptions{}, true},
@@ -79,7 +79,8 @@ func TestQueryOptionsMatch(t *testing.T) {
 		opts QueryOptions
 		want bool
 	}{
-		{QueryOptions{}, false}, // default passing
+		{QueryOptions{}, true}, // default: passing and warning
+		{QueryOptions{Health: HealthPassing}, false},
 		{QueryOptions{Health: HealthWarning}, true},
 		{QueryOptions{Health: HealthAny, Tags: []string{"a", "b"}}, true},
 		{QueryOptions{Health: HealthAny, Tags: []string{"a", "c"}}, false},

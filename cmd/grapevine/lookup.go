@@ -24,7 +24,7 @@ func init() {
 			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeatable: all must match)"},
 			&cli.StringSliceFlag{Name: "meta", Usage: "only instances with meta key:value (repeatable: all must match)"},
 			&cli.StringFlag{Name: "zone", Usage: "only instances in this zone"},
-			&cli.StringFlag{Name: "health", Value: "passing", Usage: "passing, warning, critical, maintenance or any"},
+			&cli.StringFlag{Name: "health", Usage: "passing, warning, critical, maintenance or any (default: passing and warning)"},
 			jsonFlag(),
 		},
 	}, lookupAction))
@@ -58,7 +58,11 @@ func lookupAction(ctx context.Context, c *cli.Context, client *api.Client, args 
 		}
 	}
 	if len(insts) == 0 {
-		return &exitError{code: exitNoResult, err: fmt.Errorf("no %s instances of %q match", health, args[0])}
+		what := string(health)
+		if health == "" {
+			what = "healthy"
+		}
+		return &exitError{code: exitNoResult, err: fmt.Errorf("no %s instances of %q match", what, args[0])}
 	}
 	return nil
 }
