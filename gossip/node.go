@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,9 @@ const (
 	reliableWorkers = 4
 	// maxBroadcasts caps the piggyback queue; the oldest are pruned first.
 	maxBroadcasts = 1024
+	// autoFanoutExtra is c in the automatic fanout ⌈ln N⌉ + c: about e^-c of
+	// changes miss some node on the eager path.
+	autoFanoutExtra = 5
 	// leaveTimeout is Leave's wait for the leave broadcast when ctx has no deadline.
 	leaveTimeout = 5 * time.Second
 )
@@ -266,6 +270,18 @@ func (n *Node) Members() []Member {
 // NumMembers is the number of live members, the local node included.
 func (n *Node) NumMembers() int { return n.ml.Load().NumMembers() }
 
+// fanout is Config.Fanout, or ⌈ln N⌉ + autoFanoutExtra when it is 0.
+func (n *Node) fanout() int {
+	if n.cfg.Fanout > 0 {
+		return n.cfg.Fanout
+	}
+	members := 1
+	if ml := n.ml.Load(); ml != nil {
+		members = ml.NumMembers()
+	}
+	return int(math.Ceil(math.Log(float64(members)))) + autoFanoutExtra
+}
+
 // peers returns up to k random live members other than the local node and the
 // excluded names.
 func (n *Node) peers(k int, exclude ...string) []*memberlist.Node {
@@ -311,7 +327,10 @@ func (n *Node) member(name string) *memberlist.Node {
 // push sends an encoded msgPush to Fanout random peers other than the origin
 // and the node it came from: as a packet when it fits, else reliably.
 func (n *Node) push(msg []byte, origin, from string) {
-	for _, nd := range n.peers(n.cfg.Fanout, origin, from) {
+	if n.cfg.Fanout < 0 {
+		return
+	}
+	for _, nd := range n.peers(n.fanout(), origin, from) {
 		if len(msg) <= n.budget {
 			n.sendPacket(nd, msgPush, msg)
 		} else {
