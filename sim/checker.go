@@ -217,10 +217,12 @@ func (c *checker) owned(node, service string) []instKey {
 	return out
 }
 
+// loss is how many of the nodes an observer could see it lost at once.
+type loss struct{ lost, of int }
+
 // lost records nodes becoming unreachable at once: crashed (crash) or cut off
-// by a partition. observers maps each surviving observer to the set of nodes
-// it lost; share is that set's size over what it could see before.
-func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[string]float64, clusterSize int) {
+// by a partition. observers maps each surviving observer to what it lost.
+func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[string]loss, clusterSize int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.opSeq++
@@ -234,8 +236,8 @@ func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[st
 		}
 	}
 	b := c.bounds(clusterSize)
-	for obs, share := range observers {
-		if share >= b.MassFraction {
+	for obs, l := range observers {
+		if l.of > 0 && l.lost >= b.MassMin && float64(l.lost)/float64(l.of) >= b.MassFraction {
 			ev.mass[obs] = true
 			for svc, ans := range c.lastSample[obs] {
 				if len(ans) > 0 {
@@ -400,14 +402,14 @@ func (c *checker) observe(s sample) {
 				if !x.Stale {
 					fresh = true
 				}
-				if !ev.crash || ev.mass[obs] {
+				if !ev.crash {
 					continue
 				}
 				if !x.Stale && age > b.Detect+b.Slack {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s serves crashed %s as fresh %v after the crash (detect bound %v)", obs, k, age.Round(time.Millisecond), b.Detect+b.Slack)
 				}
-				if age > b.Withdraw() && hasFresh(bySvc[in.service]) {
+				if !ev.mass[obs] && age > b.Withdraw() && hasFresh(bySvc[in.service]) {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s still serves crashed %s %v after the crash (bound %v)", obs, k, age.Round(time.Millisecond), b.Withdraw())
 				}

@@ -81,6 +81,9 @@ type Bounds struct {
 	// MassFraction is the share of origins lost at once that engages
 	// self-preservation (G5): G4 is not checked for crashes at or above it.
 	MassFraction float64
+	// MassMin is the fewest origins lost at once that count as a mass
+	// disappearance (with MassFraction).
+	MassMin int
 	// Slack is added to every bound for sampling and scheduling noise.
 	Slack time.Duration
 }

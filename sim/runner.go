@@ -42,7 +42,8 @@ type Options struct {
 
 // DefaultBounds returns bounds for memberlist's LAN defaults as measured in
 // HAZARDS.md (a crashed host is removed after ~8 s at 16 nodes, ~11 s at 100,
-// ~15 s at 1000) and a 30 s lease grace, 50% mass-disappearance threshold.
+// ~15 s at 1000) and the catalog's default lease grace (10 s) and
+// mass-disappearance threshold (30%, at least 2).
 // Real agents should pass the bounds of their catalog config instead.
 func DefaultBounds(n int) Bounds {
 	detect := 10 * time.Second
@@ -52,7 +53,7 @@ func DefaultBounds(n int) Bounds {
 	case n > 30:
 		detect = 15 * time.Second
 	}
-	return Bounds{Detect: detect, LeaseGrace: 30 * time.Second, MassFraction: 0.5, Slack: 2 * time.Second}
+	return Bounds{Detect: detect, LeaseGrace: 10 * time.Second, MassFraction: 0.3, MassMin: 2, Slack: 2 * time.Second}
 }
 
 // runner executes one scenario.
@@ -478,7 +479,7 @@ func (r *runner) partition(i int, s PartitionStep) error {
 			group[h] = gi
 		}
 	}
-	observers := map[string]float64{}
+	observers := map[string]loss{}
 	var gone []string
 	for h := range live {
 		lost := 0
@@ -487,7 +488,7 @@ func (r *runner) partition(i int, s PartitionStep) error {
 				lost++
 			}
 		}
-		observers[nodeName(h)] = float64(lost) / float64(len(live))
+		observers[nodeName(h)] = loss{lost, len(live)}
 	}
 	r.ck.lost(time.Now(), false, gone, observers, len(live))
 	return nil
@@ -611,10 +612,10 @@ func (r *runner) crash(i int, sels []string) error {
 	for _, h := range idx {
 		crashed[h] = true
 	}
-	observers := map[string]float64{}
+	observers := map[string]loss{}
 	for _, h := range liveBefore {
 		if !crashed[h] {
-			observers[nodeName(h)] = float64(len(idx)) / float64(len(liveBefore))
+			observers[nodeName(h)] = loss{len(idx), len(liveBefore)}
 		}
 	}
 	r.ck.lost(time.Now(), true, r.cl.names(idx), observers, len(liveBefore))

@@ -1,0 +1,43 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// runStack runs a scenario over real catalog+gossip nodes in a synctest bubble.
+func runStack(t *testing.T, sc Scenario) Report {
+	t.Helper()
+	var rep Report
+	var err error
+	var log bytes.Buffer
+	cfg := DefaultStackConfig()
+	wall := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		rep, err = Run(context.Background(), sc, Options{
+			Factory: NewStackFactory(cfg), Bounds: cfg.Bounds, Log: &log,
+			DataDir: t.TempDir(), Drain: 30 * time.Second,
+		})
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	var b bytes.Buffer
+	_ = rep.WriteText(&b)
+	t.Logf("wall %v\n%s\nlog:\n%s", time.Since(wall).Round(time.Millisecond), b.String(), log.String())
+	if !rep.Passed() {
+		t.Errorf("invariants failed")
+	}
+	return rep
+}
+
+func TestStackBasic(t *testing.T) {
+	sc, err := Parse([]byte(basicScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runStack(t, sc)
+}
