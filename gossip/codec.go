@@ -28,10 +28,11 @@ const (
 	msgSync   msgType = 2 // a batch of deltas answering a digest or a repair; not forwarded
 	msgDigest msgType = 3 // the sender's digest; push/pull state and periodic sync
 	msgRepair msgType = 4 // asks for an origin's changes after a version (gap repair)
-	msgLimit  msgType = 5 // one past the last type
+	msgLeave  msgType = 5 // the sender is leaving gracefully (sent before memberlist's leave)
+	msgLimit  msgType = 6 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave"}
 
 func (t msgType) String() string {
 	if t < msgLimit {
@@ -328,4 +329,24 @@ func decodeRepair(b []byte) (repairMsg, error) {
 		return repairMsg{}, fmt.Errorf("%w: applied %d without epoch", ErrBadMessage, body.Applied)
 	}
 	return repairMsg{From: body.From, Origin: body.Origin, Have: crdt.Version{Epoch: body.Epoch, Applied: body.Applied}}, nil
+}
+
+// leaveBody is a msgLeave: [from].
+type leaveBody struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	From     string
+}
+
+func encodeLeave(from string) ([]byte, error) { return encode(msgLeave, leaveBody{From: from}) }
+
+// decodeLeave decodes a msgLeave and returns the leaving node's name.
+func decodeLeave(b []byte) (string, error) {
+	var body leaveBody
+	if err := unmarshal(b, msgLeave, &body); err != nil {
+		return "", err
+	}
+	if err := checkName("from", body.From); err != nil {
+		return "", err
+	}
+	return body.From, nil
 }

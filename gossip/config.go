@@ -107,7 +107,7 @@ func DefaultConfig() Config {
 		Name:              host,
 		BindAddr:          "0.0.0.0",
 		BindPort:          7946, // Grapevine's gossip port (DESIGN.md)
-		Fanout:            0, // automatic, see the field
+		Fanout:            0,    // automatic, see the field
 		ChunkBytes:        64 << 10,
 		SyncInterval:      2 * time.Second,
 		PushPullInterval:  10 * time.Second,

@@ -62,6 +62,14 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onRepair(m)
 		}
+	case msgLeave:
+		var from string
+		if from, err = decodeLeave(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.mu.Lock()
+			n.leaving[from] = time.Now()
+			n.mu.Unlock()
+		}
 	default:
 		err = ErrUnknownType
 	}
@@ -112,11 +120,19 @@ func (d *delegate) NotifyJoin(nd *memberlist.Node) {
 	d.n.events.push(Event{Kind: MemberJoin, Member: toMember(nd)})
 }
 
+// memberlist v0.7.0 passes Node.State as alive even for a node that left (it
+// updates only its internal state), so a graceful leave is recognized by the
+// leave message the node sent first (Node.Leave); without it, it is a failure.
 func (d *delegate) NotifyLeave(nd *memberlist.Node) {
 	kind := MemberFail
-	if nd.State == memberlist.StateLeft {
-		kind = MemberLeave
+	d.n.mu.Lock()
+	if at, ok := d.n.leaving[nd.Name]; ok {
+		delete(d.n.leaving, nd.Name)
+		if time.Since(at) < leaveIntentTTL {
+			kind = MemberLeave
+		}
 	}
+	d.n.mu.Unlock()
 	d.n.remember(nd.Name, nd.Address())
 	d.n.events.push(Event{Kind: kind, Member: toMember(nd)})
 }

@@ -23,6 +23,7 @@ func seeds() [][]byte {
 		{byte(msgSync), ProtocolVersion, 0xdf, 0xff, 0xff, 0xff, 0xff},
 		append([]byte{byte(msgDigest), ProtocolVersion}, bytes.Repeat([]byte{0x91}, 256)...),
 		{byte(msgRepair), 2, 0x90},
+		must(encodeLeave("n1")),
 	}
 }
 
@@ -58,6 +59,7 @@ func FuzzDecodePush(f *testing.F) {
 func FuzzDecodeSync(f *testing.F)   { fuzzDecoder(f, decodeSync) }
 func FuzzDecodeDigest(f *testing.F) { fuzzDecoder(f, decodeDigest) }
 func FuzzDecodeRepair(f *testing.F) { fuzzDecoder(f, decodeRepair) }
+func FuzzDecodeLeave(f *testing.F)  { fuzzDecoder(f, decodeLeave) }
 
 // fuzzNode is a Node without memberlist: the delegate entry points work on it
 // and any sends they cause are queued (and dropped once the queue is full).

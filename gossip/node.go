@@ -44,6 +44,9 @@ const (
 	// autoFanoutExtra is c in the automatic fanout ⌈ln N⌉ + c: about e^-c of
 	// changes miss some node on the eager path.
 	autoFanoutExtra = 5
+	// leaveIntentTTL is how long a leave message marks its sender's next
+	// departure as graceful.
+	leaveIntentTTL = time.Minute
 	// leaveTimeout is Leave's wait for the leave broadcast when ctx has no deadline.
 	leaveTimeout = 5 * time.Second
 )
@@ -71,6 +74,7 @@ type Node struct {
 	lastQueued map[string]*deltaBroadcast // newest queued piggyback broadcast per origin
 	repairAt   map[string]time.Time       // last repair request per origin
 	departed   map[string]departure       // failed or left members, by name, for rejoin
+	leaving    map[string]time.Time       // members that announced a graceful leave
 }
 
 type departure struct {
@@ -124,6 +128,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		lastQueued: make(map[string]*deltaBroadcast),
 		repairAt:   make(map[string]time.Time),
 		departed:   make(map[string]departure),
+		leaving:    make(map[string]time.Time),
 	}
 	mlc := n.memberlistConfig()
 	n.budget = mlc.UDPBufferSize - packetOverhead
@@ -234,6 +239,12 @@ func (n *Node) Leave(ctx context.Context) error {
 	timeout := leaveTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
+	}
+	// Tell every live member first, so they report MemberLeave, not MemberFail.
+	if msg, err := encodeLeave(n.cfg.Name); err == nil {
+		for _, nd := range n.peers(math.MaxInt) {
+			n.sendPacket(nd, msgLeave, msg)
+		}
 	}
 	if err := n.ml.Load().Leave(timeout); err != nil {
 		return fmt.Errorf("gossip: leave: %w", err)

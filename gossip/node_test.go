@@ -6,6 +6,8 @@ import (
 	"github.com/grapevine-sd/grapevine/gossip"
 	"github.com/grapevine-sd/grapevine/gossip/gossiptest"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -172,6 +174,47 @@ func TestWrongKey(t *testing.T) {
 			t.Errorf("keyed nodes not converged")
 		}
 		tr.Shutdown()
+		c.close()
+	})
+}
+
+// Membership events arrive in order: joins, a graceful leave as MemberLeave, a
+// silent stop as MemberFail.
+func TestEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		var mu sync.Mutex
+		got := map[string][]gossip.EventKind{}
+		watcher := c.add(func(cfg *gossip.Config) {
+			cfg.Events = func(e gossip.Event) {
+				mu.Lock()
+				got[e.Member.Name] = append(got[e.Member.Name], e.Kind)
+				mu.Unlock()
+			}
+		})
+		leaver, crasher := c.add(nil), c.add(nil)
+		c.join(leaver, watcher)
+		c.join(crasher, watcher)
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(c.nodes, 3) })
+		if err := leaver.node.Leave(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "leave", func() bool { return watcher.node.NumMembers() == 2 })
+		crasher.node.Close()
+		waitFor(t, time.Minute, "fail", func() bool { return watcher.node.NumMembers() == 1 })
+		time.Sleep(time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		want := map[string][]gossip.EventKind{
+			watcher.name: {gossip.MemberJoin},
+			leaver.name:  {gossip.MemberJoin, gossip.MemberLeave},
+			crasher.name: {gossip.MemberJoin, gossip.MemberFail},
+		}
+		for name, w := range want {
+			if !slices.Equal(got[name], w) {
+				t.Errorf("events of %s: got %v, want %v", name, got[name], w)
+			}
+		}
 		c.close()
 	})
 }
