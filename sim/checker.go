@@ -68,7 +68,8 @@ type disappearance struct {
 	nonEmpty  map[string][]string // observer → services it answered non-empty before
 	crash     bool                // a crash (G4 applies to non-mass observers)
 	ended     bool
-	withdrawn time.Duration // crash: when no observer served the instances fresh any more
+	reported  map[string]bool // violations already reported, by kind|observer|key
+	withdrawn time.Duration   // crash: when no observer served the instances fresh any more
 }
 
 // checker records the history of every node's view and evaluates invariants.
@@ -226,7 +227,7 @@ func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.opSeq++
-	ev := &disappearance{at: at, seq: c.opSeq, crash: crash, owners: map[string]bool{}, mass: map[string]bool{}, nonEmpty: map[string][]string{}}
+	ev := &disappearance{at: at, seq: c.opSeq, crash: crash, owners: map[string]bool{}, mass: map[string]bool{}, nonEmpty: map[string][]string{}, reported: map[string]bool{}}
 	for _, g := range gone {
 		ev.owners[g] = true
 	}
@@ -405,11 +406,11 @@ func (c *checker) observe(s sample) {
 				if !ev.crash {
 					continue
 				}
-				if !x.Stale && age > b.Detect+b.Slack {
+				if !x.Stale && age > b.Detect+b.Slack && ev.once("fresh", obs, k.String()) {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s serves crashed %s as fresh %v after the crash (detect bound %v)", obs, k, age.Round(time.Millisecond), b.Detect+b.Slack)
 				}
-				if !ev.mass[obs] && age > b.Withdraw() && hasFresh(bySvc[in.service]) {
+				if !ev.mass[obs] && age > b.Withdraw() && hasFresh(bySvc[in.service]) && ev.once("served", obs, k.String()) {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s still serves crashed %s %v after the crash (bound %v)", obs, k, age.Round(time.Millisecond), b.Withdraw())
 				}
@@ -417,7 +418,7 @@ func (c *checker) observe(s sample) {
 			if ev.mass[obs] && s.live[obs] {
 				c.checked[G5] = true
 				for _, svc := range ev.nonEmpty[obs] {
-					if len(bySvc[svc]) == 0 && registered[svc] {
+					if len(bySvc[svc]) == 0 && registered[svc] && ev.once("empty", obs, svc) {
 						c.violate(G5, s.at, "%s answers %s empty %v after a mass disappearance", obs, svc, age.Round(time.Millisecond))
 					}
 				}
@@ -430,6 +431,16 @@ func (c *checker) observe(s sample) {
 			c.checked[G4] = true
 		}
 	}
+}
+
+// once reports whether a violation is new for this event (and notes it).
+func (ev *disappearance) once(kind, obs, what string) bool {
+	k := kind + "|" + obs + "|" + what
+	if ev.reported[k] {
+		return false
+	}
+	ev.reported[k] = true
+	return true
 }
 
 func hasFresh(xs []Seen) bool {

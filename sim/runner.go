@@ -659,10 +659,10 @@ func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
 				r.ck.deregistered(k, time.Now(), "wipe")
 			}
 		}
+		r.ck.recovered(hs.name, false, time.Now()) // before it serves again
 		if err := r.cl.start(ctx, h); err != nil {
 			return err
 		}
-		r.ck.recovered(hs.name, false, time.Now())
 	}
 	return nil
 }

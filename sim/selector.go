@@ -18,6 +18,8 @@ import (
 //	first K, first P%       the first K (or P percent, rounded up) of the pool by index
 //	last K, last P%         the last ones
 //	random K, random P%     K (or P percent, rounded up) drawn from the pool by the seed
+//	... of live|crashed|paused   first/last/random restricted to the pool's nodes
+//	                        in that state, e.g. "random 50% of crashed"
 //	rest          (partition groups only) every node not in another group
 //
 // The pool is the set a step draws from: live nodes for most steps, crashed or
@@ -40,9 +42,10 @@ const (
 
 type selector struct {
 	kind    selKind
-	lo, hi  int     // selName (lo), selRange
-	count   int     // selFirst/Last/Random with an absolute count
-	percent float64 // selFirst/Last/Random with a percentage (0 if count)
+	lo, hi  int       // selName (lo), selRange
+	count   int       // selFirst/Last/Random with an absolute count
+	percent float64   // selFirst/Last/Random with a percentage (0 if count)
+	of      nodeState // selFirst/Last/Random: restrict the pool to this state (stateNone: no)
 }
 
 func parseNodeName(s string) (int, bool) {
@@ -86,18 +89,32 @@ func parseSelector(raw string) (selector, error) {
 			return selector{}, fmt.Errorf("selector %q: unknown form", raw)
 		}
 		arg = strings.TrimSpace(arg)
+		of := stateNone
+		if a, st, ok := strings.Cut(arg, " of "); ok {
+			switch strings.TrimSpace(st) {
+			case "live":
+				of = stateLive
+			case "crashed":
+				of = stateCrashed
+			case "paused":
+				of = statePaused
+			default:
+				return selector{}, fmt.Errorf("selector %q: want \"of live\", \"of crashed\" or \"of paused\"", raw)
+			}
+			arg = strings.TrimSpace(a)
+		}
 		if p, ok := strings.CutSuffix(arg, "%"); ok {
 			f, err := strconv.ParseFloat(p, 64)
 			if err != nil || !(f > 0 && f <= 100) {
 				return selector{}, fmt.Errorf("selector %q: percent must be in (0,100]", raw)
 			}
-			return selector{kind: k, percent: f}, nil
+			return selector{kind: k, percent: f, of: of}, nil
 		}
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 1 || n > maxNodes {
 			return selector{}, fmt.Errorf("selector %q: count must be in [1,%d]", raw, maxNodes)
 		}
-		return selector{kind: k, count: n}, nil
+		return selector{kind: k, count: n, of: of}, nil
 	}
 	if a, b, ok := strings.Cut(s, "-"); ok {
 		lo, ok1 := parseNodeName(a)
@@ -130,6 +147,16 @@ func resolve(sels []string, pool []int, state func(int) nodeState, r *rand.Rand)
 		s, err := parseSelector(raw)
 		if err != nil {
 			return nil, err
+		}
+		pool := pool
+		if s.of != stateNone {
+			var sub []int
+			for _, i := range pool {
+				if state(i) == s.of {
+					sub = append(sub, i)
+				}
+			}
+			pool = sub
 		}
 		switch s.kind {
 		case selName:

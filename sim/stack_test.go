@@ -9,7 +9,7 @@ import (
 )
 
 // runStack runs a scenario over real catalog+gossip nodes in a synctest bubble.
-func runStack(t *testing.T, sc Scenario) Report {
+func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	t.Helper()
 	var rep Report
 	var err error
@@ -28,7 +28,7 @@ func runStack(t *testing.T, sc Scenario) Report {
 	var b bytes.Buffer
 	_ = rep.WriteText(&b)
 	t.Logf("wall %v\n%s\nlog:\n%s", time.Since(wall).Round(time.Millisecond), b.String(), log.String())
-	if !rep.Passed() {
+	if mustPass && !rep.Passed() {
 		t.Errorf("invariants failed")
 	}
 	return rep
@@ -39,5 +39,5 @@ func TestStackBasic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runStack(t, sc)
+	runStack(t, sc, true)
 }

@@ -43,21 +43,25 @@ func DefaultStackConfig() StackConfig {
 	}
 }
 
-// Bounds returns the G4/G5 bounds these nodes are held to in a cluster of n:
-// Detect is memberlist's suspicion timeout floor, SuspicionMult ×
-// max(1, log10 n) × ProbeInterval, plus 3 probe intervals (the probe that
-// misses, the indirect probes, the dead broadcast); LeaseGrace the catalog's;
-// Slack one Tick plus a second of sampling and scheduling noise. HAZARDS.md
-// measured removal after ~8 s at 16 nodes, ~11 s at 100, ~15 s at 1000.
+// Bounds returns the G4/G5 bounds these nodes are held to in a cluster of n.
+// Detect is memberlist's worst-case failure detection: the Lifeguard
+// suspicion timeout before any confirmation, SuspicionMaxTimeoutMult ×
+// SuspicionMult × max(1, log10 n) × ProbeInterval, plus one probe round of
+// up to 10 members (until some survivor probes the dead node; longer when
+// many died at once) and the dead broadcast. That is 35 s at n ≤ 10 and 59 s
+// at 100 with LAN defaults; typical detection is far shorter (the report
+// shows the measured withdrawal times). LeaseGrace and the mass-disappearance
+// threshold are the catalog's; Slack is one Tick plus a second of sampling
+// and scheduling noise.
 func (c StackConfig) Bounds(n int) Bounds {
 	ml := memberlist.DefaultLANConfig()
 	if c.Gossip.Tune != nil {
 		c.Gossip.Tune(ml)
 	}
 	scale := max(1, math.Log10(float64(max(n, 1))))
-	susp := time.Duration(float64(ml.SuspicionMult) * scale * float64(ml.ProbeInterval))
+	susp := time.Duration(float64(ml.SuspicionMaxTimeoutMult*ml.SuspicionMult) * scale * float64(ml.ProbeInterval))
 	return Bounds{
-		Detect:       susp + 3*ml.ProbeInterval,
+		Detect:       susp + time.Duration(min(max(n, 2), 10)+1)*ml.ProbeInterval,
 		LeaseGrace:   c.Catalog.LeaseGrace,
 		MassFraction: c.Catalog.MassFailureFraction,
 		MassMin:      c.Catalog.MassFailureMin,
@@ -168,15 +172,10 @@ func seenOf(r catalog.Result) []Seen {
 
 func (n *stackNode) Hash() uint64 { return n.cat.Stats().Hash }
 
-func (n *stackNode) Members() int {
-	k := 0
-	for _, m := range n.g.Members() {
-		if m.State == gossip.StateAlive {
-			k++
-		}
-	}
-	return k
-}
+// Members counts alive and suspect members. (gossip.Node.Members reads
+// memberlist's shared *Node fields without memberlist's lock, which the race
+// detector flags; NumMembers takes the lock.)
+func (n *stackNode) Members() int { return n.g.NumMembers() }
 
 func (n *stackNode) Leave(ctx context.Context) error { return n.g.Leave(ctx) }
 
