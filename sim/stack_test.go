@@ -8,17 +8,17 @@ import (
 	"time"
 )
 
-// runStack runs a scenario over real catalog+gossip nodes in a synctest bubble.
+// runStack runs a scenario over real agents in a synctest bubble.
 func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	t.Helper()
 	var rep Report
 	var err error
 	var log bytes.Buffer
-	cfg := DefaultStackConfig()
+	cfg := DefaultAgentConfig()
 	wall := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		rep, err = Run(context.Background(), sc, Options{
-			Factory: NewStackFactory(cfg), Bounds: cfg.Bounds, Log: &log,
+			Factory: NewAgentFactory(cfg), Bounds: AgentBounds(cfg), Log: &log,
 			DataDir: t.TempDir(), Drain: 30 * time.Second,
 		})
 	})
@@ -34,10 +34,33 @@ func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	return rep
 }
 
-func TestStackBasic(t *testing.T) {
+func TestAgentBasic(t *testing.T) {
 	sc, err := Parse([]byte(basicScenario))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runStack(t, sc, true)
+}
+
+// The catalog+gossip stack without the agent behaves the same.
+func TestStackBasic(t *testing.T) {
+	sc, err := Parse([]byte(basicScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultStackConfig()
+	var rep Report
+	synctest.Test(t, func(t *testing.T) {
+		rep, err = Run(context.Background(), sc, Options{
+			Factory: NewStackFactory(cfg), Bounds: cfg.Bounds, DataDir: t.TempDir(), Drain: 30 * time.Second,
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Passed() {
+		var b bytes.Buffer
+		_ = rep.WriteText(&b)
+		t.Errorf("invariants failed:\n%s", b.String())
+	}
 }
