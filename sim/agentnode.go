@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/grapevine-sd/grapevine/agent"
-	"github.com/grapevine-sd/grapevine/catalog"
 )
 
 // DefaultAgentConfig is the template NewAgentFactory starts from:
@@ -39,7 +38,7 @@ func NewAgentFactory(template agent.Config) Factory {
 		if err := a.Start(ctx); err != nil {
 			return nil, errors.Join(fmt.Errorf("sim: start agent %s: %w", spec.Name, err), a.Close())
 		}
-		return &agentNode{name: spec.Name, a: a, cat: a.Catalog()}, nil
+		return &agentNode{catalogNode: catalogNode{a.Catalog()}, name: spec.Name, a: a}, nil
 	}
 }
 
@@ -56,38 +55,12 @@ func AgentBounds(c agent.Config) func(n int) Bounds {
 }
 
 type agentNode struct {
+	catalogNode
 	name string
 	a    *agent.Agent
-	cat  *catalog.Catalog
 }
 
 func (n *agentNode) Name() string { return n.name }
-
-func (n *agentNode) Register(_ context.Context, r Registration) error {
-	h, err := catalog.ParseHealth(r.Health)
-	if err != nil {
-		return err
-	}
-	return n.cat.Register(catalog.Instance{
-		ID: r.ID, Service: r.Service, Address: r.Address, Port: r.Port, Tags: r.Tags, Health: h,
-	})
-}
-
-func (n *agentNode) Deregister(_ context.Context, id string) error { return n.cat.Deregister(id) }
-
-func (n *agentNode) SetHealth(_ context.Context, id, health string) error {
-	h, err := catalog.ParseHealth(health)
-	if err != nil {
-		return err
-	}
-	return n.cat.SetHealth(id, h, "sim")
-}
-
-func (n *agentNode) Lookup(service string) []Seen {
-	return seenOf(n.cat.Service(service, catalog.Filter{Health: catalog.HealthAny}))
-}
-
-func (n *agentNode) Hash() uint64 { return n.cat.Stats().Hash }
 
 func (n *agentNode) Members() int {
 	if g := n.a.Node(); g != nil {

@@ -77,8 +77,8 @@ func NewStackFactory(cfg StackConfig) Factory {
 }
 
 type stackNode struct {
+	catalogNode
 	name string
-	cat  *catalog.Catalog
 	g    *gossip.Node
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -111,7 +111,7 @@ func startStack(ctx context.Context, cfg StackConfig, spec NodeSpec) (*stackNode
 		return nil, err
 	}
 	cat.SetPublisher(g.Publish)
-	n := &stackNode{name: spec.Name, cat: cat, g: g, stop: make(chan struct{})}
+	n := &stackNode{catalogNode: catalogNode{cat}, name: spec.Name, g: g, stop: make(chan struct{})}
 	tick := cfg.Tick
 	if tick <= 0 {
 		tick = time.Second
@@ -137,41 +137,6 @@ func startStack(ctx context.Context, cfg StackConfig, spec NodeSpec) (*stackNode
 
 func (n *stackNode) Name() string { return n.name }
 
-func (n *stackNode) Register(_ context.Context, r Registration) error {
-	h, err := catalog.ParseHealth(r.Health)
-	if err != nil {
-		return err
-	}
-	return n.cat.Register(catalog.Instance{
-		ID: r.ID, Service: r.Service, Address: r.Address, Port: r.Port, Tags: r.Tags, Health: h,
-	})
-}
-
-func (n *stackNode) Deregister(_ context.Context, id string) error { return n.cat.Deregister(id) }
-
-func (n *stackNode) SetHealth(_ context.Context, id, health string) error {
-	h, err := catalog.ParseHealth(health)
-	if err != nil {
-		return err
-	}
-	return n.cat.SetHealth(id, h, "sim")
-}
-
-func (n *stackNode) Lookup(service string) []Seen {
-	return seenOf(n.cat.Service(service, catalog.Filter{Health: catalog.HealthAny}))
-}
-
-// seenOf converts a catalog answer.
-func seenOf(r catalog.Result) []Seen {
-	out := make([]Seen, len(r.Entries))
-	for i, e := range r.Entries {
-		out[i] = Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
-	}
-	return out
-}
-
-func (n *stackNode) Hash() uint64 { return n.cat.Stats().Hash }
-
 // Members counts alive and suspect members. (gossip.Node.Members reads
 // memberlist's shared *Node fields without memberlist's lock, which the race
 // detector flags; NumMembers takes the lock.)
@@ -191,3 +156,42 @@ func (n *stackNode) Close() error {
 	})
 	return err
 }
+
+// catalogNode is the catalog side of a Node, shared by the agent and stack
+// adapters.
+type catalogNode struct{ cat *catalog.Catalog }
+
+func (n catalogNode) Register(_ context.Context, r Registration) error {
+	h, err := catalog.ParseHealth(r.Health)
+	if err != nil {
+		return err
+	}
+	return n.cat.Register(catalog.Instance{
+		ID: r.ID, Service: r.Service, Address: r.Address, Port: r.Port, Tags: r.Tags, Health: h,
+	})
+}
+
+func (n catalogNode) Deregister(_ context.Context, id string) error { return n.cat.Deregister(id) }
+
+func (n catalogNode) SetHealth(_ context.Context, id, health string) error {
+	h, err := catalog.ParseHealth(health)
+	if err != nil {
+		return err
+	}
+	return n.cat.SetHealth(id, h, "sim")
+}
+
+func (n catalogNode) Lookup(service string) []Seen {
+	return seenOf(n.cat.Service(service, catalog.Filter{Health: catalog.HealthAny}))
+}
+
+// seenOf converts a catalog answer.
+func seenOf(r catalog.Result) []Seen {
+	out := make([]Seen, len(r.Entries))
+	for i, e := range r.Entries {
+		out[i] = Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
+	}
+	return out
+}
+
+func (n catalogNode) Hash() uint64 { return n.cat.Stats().Hash }
