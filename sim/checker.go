@@ -268,6 +268,18 @@ func (c *checker) recovered(node string, heal bool, at time.Time) {
 	}
 }
 
+// hasRemoved reports whether any instance is removed (G3 has work).
+func (c *checker) hasRemoved() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, in := range c.insts {
+		if !in.registered {
+			return true
+		}
+	}
+	return false
+}
+
 // opSeqNow returns the current op sequence, taken at the start of a sample.
 func (c *checker) opSeqNow() uint64 {
 	c.mu.Lock()
@@ -284,7 +296,10 @@ type sample struct {
 	answers map[string]map[string][]Seen
 	hashes  map[string]uint64
 	live    map[string]bool // live observers (also the owners deemed alive)
-	n       int             // cluster size for bounds
+	// withheld[observer][owner]: the observer withholds owner's records by
+	// lease (LeaseReporter); nil when unknown.
+	withheld map[string]map[string]bool
+	n        int // cluster size for bounds
 }
 
 // observe evaluates one sample against the history.
@@ -344,6 +359,8 @@ func (c *checker) observe(s sample) {
 			for obs := range s.answers {
 				_, ok := present(obs, k, in.service)
 				switch {
+				case !ok && s.withheld[obs][k.node]:
+					// absent by lease, not by removal: not "gone" yet
 				case !ok:
 					in.gone[obs] = true
 				case in.gone[obs]:

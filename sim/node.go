@@ -37,6 +37,17 @@ type Node interface {
 	Close() error
 }
 
+// LeaseReporter is optionally implemented by a Node to make G3 exact: Withheld
+// returns the owners whose records the node currently withholds because of
+// their lease (expired or withdrawn after SWIM declared them failed). An
+// instance absent only for that reason was not removed there, so its return
+// when the owner comes back is not a resurrection. Without it, an instance
+// that expires during a partition and briefly returns at the heal (before the
+// tombstone arrives) counts as resurrected.
+type LeaseReporter interface {
+	Withheld() []string
+}
+
 // Registration is an instance to register at its owner node.
 type Registration struct {
 	ID      string

@@ -808,12 +808,28 @@ func (r *runner) sampler(ctx context.Context) {
 func (r *runner) sampleNow() {
 	seq := r.ck.opSeqNow()
 	at := time.Now()
+	// Leases first: a lease that revives between this and the lookups shows
+	// the instance (harmless); one read after the lookups could excuse an
+	// absence it did not cause.
+	var withheld map[string]map[string]bool
+	if r.ck.hasRemoved() {
+		withheld = map[string]map[string]bool{}
+		for name, n := range r.cl.liveNodes() {
+			if lr, ok := n.(LeaseReporter); ok {
+				m := map[string]bool{}
+				for _, o := range lr.Withheld() {
+					m[o] = true
+				}
+				withheld[name] = m
+			}
+		}
+	}
 	answers, live := r.observeAll()
 	hashes := map[string]uint64{}
 	for name, n := range r.cl.liveNodes() {
 		hashes[name] = n.Hash()
 	}
-	r.ck.observe(sample{at: at, seq: seq, answers: answers, hashes: hashes, live: live, n: r.cl.count(stateLive, statePaused, stateCrashed)})
+	r.ck.observe(sample{at: at, seq: seq, answers: answers, hashes: hashes, live: live, withheld: withheld, n: r.cl.count(stateLive, statePaused, stateCrashed)})
 }
 
 // short abbreviates a long node list for logs.

@@ -195,3 +195,14 @@ func seenOf(r catalog.Result) []Seen {
 }
 
 func (n catalogNode) Hash() uint64 { return n.cat.Stats().Hash }
+
+// Withheld implements LeaseReporter.
+func (n catalogNode) Withheld() []string {
+	var out []string
+	for _, ni := range n.cat.Nodes() {
+		if ni.Served == "expired" || ni.Served == "withdrawn" {
+			out = append(out, ni.Name)
+		}
+	}
+	return out
+}
