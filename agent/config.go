@@ -67,22 +67,34 @@ type Config struct {
 // GossipConfig tunes dissemination; see docs/config.md for the trade-offs.
 type GossipConfig struct {
 	// Fanout is how many random peers get each new change at once (eager push).
+	// 0 (default) is automatic: ⌈ln N⌉ + 5, so under 1% of changes miss a node
+	// and wait for repair; a fixed 3 misses ~5% (e^-3).
 	Fanout int `yaml:"fanout"`
 	// PushPullInterval is how often digests are swapped with a random peer
 	// (anti-entropy). Lower converges faster after loss; costs O(nodes) bytes.
 	PushPullInterval time.Duration `yaml:"push_pull_interval"`
 	// RejoinInterval is how often seeds and failed members are retried.
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
+	// SyncInterval is how often digests are exchanged with one random peer over
+	// the reliable channel (cheaper and more frequent than push/pull); it bounds
+	// how long a lost eager push stays unrepaired.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Compression compresses gossip messages (memberlist); costs CPU.
 	Compression bool `yaml:"compression"`
+	// Tune adjusts memberlist's timers (the simulator and tests); not in files.
+	Tune func(*memberlist.Config) `yaml:"-"`
 }
 
 // LeaseConfig tunes record lifetimes of unreachable origins.
 type LeaseConfig struct {
 	// Grace is how long records of a failed agent are served as stale.
 	Grace time.Duration `yaml:"grace"`
-	// ReapAfter is how long expired records are kept (not served) so a healed
-	// partition re-merges without a full transfer.
+	// StaleMaxAge bounds stale-over-empty: expired records of a failed agent are
+	// still served, flagged stale, when a lookup would otherwise be empty, for
+	// this long after the failure. 0 disables the fallback.
+	StaleMaxAge time.Duration `yaml:"stale_max_age"`
+	// ReapAfter is how long records of a failed or departed agent are kept so a
+	// healed partition re-merges with small deltas, then dropped.
 	ReapAfter time.Duration `yaml:"reap_after"`
 	// TombstoneHorizon is how long deletions are remembered; a peer away longer
 	// gets a snapshot instead of deltas.
@@ -90,6 +102,8 @@ type LeaseConfig struct {
 	// MassFailureFraction: if at least this share of known agents becomes
 	// unreachable at once, records are preserved (self-preservation).
 	MassFailureFraction float64 `yaml:"mass_failure_fraction"`
+	// PreservationMax caps how long self-preservation holds records.
+	PreservationMax time.Duration `yaml:"preservation_max"`
 }
 
 // Default ports (DESIGN.md).
@@ -110,16 +124,19 @@ func DefaultConfig() Config {
 		DNS:      DefaultDNSAddr,
 		LogLevel: "info",
 		Gossip: GossipConfig{
-			Fanout:           3,                // log3(N) hops; 3 keeps duplicates low
+			Fanout:           0,                // automatic, grows with ln N
 			PushPullInterval: 10 * time.Second, // memberlist's LAN 30 s is too slow to repair loss
+			SyncInterval:     2 * time.Second,  // a lost push is repaired within seconds
 			RejoinInterval:   5 * time.Second,  // partitions longer than ~1 min never re-merge without it
 			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (HAZARDS.md)
 		},
 		Leases: LeaseConfig{
-			Grace:               30 * time.Second, // after SWIM's ~8–15 s detection
-			ReapAfter:           72 * time.Hour,   // long partitions re-merge cheaply
-			TombstoneHorizon:    24 * time.Hour,   // longer than any partition we expect to heal by deltas
+			Grace:               10 * time.Second, // after SWIM's ~8–15 s detection: rides out a flap
+			StaleMaxAge:         20 * time.Minute, // beyond PreservationMax: a long partition still answers
+			ReapAfter:           30 * time.Minute, // healed partitions re-merge with deltas
+			TombstoneHorizon:    time.Hour,        // deletions outlive any partition we heal by deltas
 			MassFailureFraction: 0.3,              // 30% unreachable at once is a partition, not crashes
+			PreservationMax:     15 * time.Minute,
 		},
 		Now: time.Now,
 	}
@@ -167,16 +184,22 @@ func (c *Config) Validate() error {
 	}
 	g, l := c.Gossip, c.Leases
 	switch {
-	case g.Fanout < 1 || g.Fanout > 16:
-		return bad("gossip.fanout %d: want 1..16", g.Fanout)
+	case g.Fanout < 0 || g.Fanout > 32:
+		return bad("gossip.fanout %d: want 0 (automatic) .. 32", g.Fanout)
 	case g.PushPullInterval < 100*time.Millisecond:
 		return bad("gossip.push_pull_interval %v: want >= 100ms", g.PushPullInterval)
 	case g.RejoinInterval < 100*time.Millisecond:
 		return bad("gossip.rejoin_interval %v: want >= 100ms", g.RejoinInterval)
+	case g.SyncInterval < 0:
+		return bad("gossip.sync_interval %v: want >= 0", g.SyncInterval)
 	case l.Grace < 0:
 		return bad("leases.grace %v: want >= 0", l.Grace)
-	case l.ReapAfter < l.Grace:
-		return bad("leases.reap_after %v: want >= leases.grace %v", l.ReapAfter, l.Grace)
+	case l.ReapAfter <= l.Grace:
+		return bad("leases.reap_after %v: want > leases.grace %v", l.ReapAfter, l.Grace)
+	case l.StaleMaxAge < 0 || l.StaleMaxAge > l.ReapAfter:
+		return bad("leases.stale_max_age %v: want 0..leases.reap_after", l.StaleMaxAge)
+	case l.PreservationMax <= 0:
+		return bad("leases.preservation_max %v: want > 0", l.PreservationMax)
 	case l.TombstoneHorizon < time.Minute:
 		return bad("leases.tombstone_horizon %v: want >= 1m", l.TombstoneHorizon)
 	case l.MassFailureFraction <= 0 || l.MassFailureFraction > 1:

@@ -31,7 +31,7 @@ func TestValidateRejects(t *testing.T) {
 		{"short key", func(c *Config) { c.Encrypt = "AAAA" }, "encrypt"},
 		{"not base64", func(c *Config) { c.Encrypt = "!!" }, "encrypt"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
-		{"fanout", func(c *Config) { c.Gossip.Fanout = 0 }, "fanout"},
+		{"fanout", func(c *Config) { c.Gossip.Fanout = -1 }, "fanout"},
 		{"reap before grace", func(c *Config) { c.Leases.ReapAfter = time.Second }, "reap_after"},
 		{"fraction", func(c *Config) { c.Leases.MassFailureFraction = 2 }, "mass_failure_fraction"},
 	}

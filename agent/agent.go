@@ -1,0 +1,399 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/grapevine-sd/grapevine/probe"
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Agent is one Grapevine daemon: the catalog of its host's services, the gossip
+// node that replicates it, the health checks, and the HTTP and DNS listeners.
+//
+// Lifecycle: New → Start → (Leave) → Close. Close without Leave is a crash as
+// peers see it (they detect the failure); Leave first withdraws this agent's
+// records everywhere at once.
+type Agent struct {
+	cfg     Config
+	log     zerolog.Logger
+	cat     *catalog.Catalog
+	probes  *probe.Runner
+	metrics *prometheus.Registry
+	// metricsHTTP holds the request metrics the HTTP server updates.
+	metricsHTTP *agentMetrics
+	checks  *checkStore
+	tmpDir  string // dev mode data dir, removed on Close
+
+	mu      sync.Mutex // guards node, http, dns, started, closed, fileIDs
+	node    *gossip.Node
+	http    *httpServer
+	dns     *dnsServer
+	started bool
+	closed  bool
+	fileIDs map[string]bool // instance IDs registered from definition files
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	// ctx ends when Close begins, ending blocking queries and streams.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New builds an agent from cfg (validated) and opens its data directory; it
+// does not touch the network until Start.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With().Str("component", "agent").Logger(), stop: make(chan struct{}), fileIDs: map[string]bool{}}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if cfg.Dev && cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "grapevine-dev-")
+		if err != nil {
+			return nil, fmt.Errorf("agent: dev data dir: %w", err)
+		}
+		a.tmpDir, a.cfg.DataDir = dir, dir
+	}
+	cc := catalog.DefaultConfig()
+	cc.Node = cfg.Node
+	cc.DataDir = a.cfg.DataDir
+	cc.LeaseGrace = cfg.Leases.Grace
+	cc.StaleMaxAge = cfg.Leases.StaleMaxAge
+	cc.ReapAfter = cfg.Leases.ReapAfter
+	cc.TombstoneHorizon = cfg.Leases.TombstoneHorizon
+	cc.MassFailureFraction = cfg.Leases.MassFailureFraction
+	cc.PreservationMax = cfg.Leases.PreservationMax
+	cc.Now = cfg.Now
+	cc.Logger = cfg.Logger.With().Str("component", "catalog").Logger()
+	cat, err := catalog.New(cc)
+	if err != nil {
+		a.removeTmp()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.cat = cat
+	for _, w := range cat.Warnings() {
+		a.log.Warn().Str("warning", w).Msg("catalog data directory")
+	}
+	a.checks, err = openCheckStore(a.cfg.DataDir, a.log)
+	if err != nil {
+		cat.Close()
+		a.removeTmp()
+		return nil, err
+	}
+	pc := probe.DefaultConfig()
+	pc.Logger = cfg.Logger.With().Str("component", "probe").Logger()
+	pc.OnChange = func(r probe.Result) { a.refreshHealth(r.Owner) }
+	pc.OnDeregister = func(r probe.Result) { a.deregisterCritical(r) }
+	a.probes = probe.New(pc)
+	a.metrics = a.newMetrics()
+	return a, nil
+}
+
+// Catalog is the agent's catalog (for the simulator and tests).
+func (a *Agent) Catalog() *catalog.Catalog { return a.cat }
+
+// Config is the configuration the agent runs with (data dir filled in for dev).
+func (a *Agent) Config() Config { return a.cfg }
+
+// Node is the gossip node, nil before Start.
+func (a *Agent) Node() *gossip.Node {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.node
+}
+
+// Start joins the network: gossip, the configured seeds, service definition
+// files, persisted checks, the HTTP and DNS listeners and the housekeeping tick.
+// A seed that cannot be reached is not an error: the rejoin loop keeps trying.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started || a.closed {
+		a.mu.Unlock()
+		return errors.New("agent: already started or closed")
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	node, err := gossip.New(a.gossipConfig(), a.cat)
+	if err != nil {
+		return fmt.Errorf("agent: gossip: %w", err)
+	}
+	a.mu.Lock()
+	a.node = node
+	a.mu.Unlock()
+	a.cat.SetPublisher(node.Publish)
+	node.Announce()
+
+	if err := a.restoreChecks(); err != nil {
+		a.log.Warn().Err(err).Msg("restoring checks")
+	}
+	if err := a.Reload(); err != nil {
+		a.log.Warn().Err(err).Msg("loading service definitions")
+	}
+	if a.cfg.Dev {
+		if err := a.registerDemo(); err != nil {
+			return err
+		}
+	}
+	if a.cfg.HTTP != "" {
+		h, err := startHTTP(a.cfg.HTTP, a)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.http = h
+		a.mu.Unlock()
+		a.log.Info().Str("addr", h.Addr()).Msg("http api listening")
+	}
+	if a.cfg.DNS != "" {
+		d, err := startDNS(a.cfg.DNS, dnsAdapter{a}, a.cfg.Logger.With().Str("component", "dns").Logger())
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.dns = d
+		a.mu.Unlock()
+		a.log.Info().Str("addr", d.Addr()).Msg("dns listening")
+	}
+	if len(a.cfg.Join) > 0 {
+		n, err := node.Join(ctx, a.cfg.Join)
+		if err != nil {
+			a.log.Warn().Err(err).Strs("seeds", a.cfg.Join).Msg("join failed; retrying in the background")
+		} else {
+			a.log.Info().Int("contacted", n).Msg("joined")
+		}
+	}
+	a.wg.Add(1)
+	go a.tickLoop()
+	a.log.Info().Str("node", a.cfg.Node).Uint64("epoch", a.cat.Epoch()).Str("version", Version).Msg("agent started")
+	return nil
+}
+
+func (a *Agent) gossipConfig() gossip.Config {
+	gc := gossip.DefaultConfig()
+	gc.Name = a.cfg.Node
+	host, port, _ := splitHostPort(a.cfg.Bind, false)
+	gc.BindAddr, gc.BindPort = host, port
+	if gc.BindAddr == "" {
+		gc.BindAddr = "0.0.0.0"
+	}
+	if a.cfg.Advertise != "" {
+		gc.AdvertiseAddr, gc.AdvertisePort, _ = splitHostPort(a.cfg.Advertise, false)
+	}
+	gc.Transport = a.cfg.Transport
+	gc.Meta = encodeMeta(nodeMeta{Zone: a.cfg.Zone, HTTP: a.cfg.HTTP})
+	gc.Seeds = a.cfg.Join
+	gc.Fanout = a.cfg.Gossip.Fanout
+	gc.PushPullInterval = a.cfg.Gossip.PushPullInterval
+	gc.RejoinInterval = a.cfg.Gossip.RejoinInterval
+	if a.cfg.Gossip.SyncInterval > 0 {
+		gc.SyncInterval = a.cfg.Gossip.SyncInterval
+	}
+	gc.EnableCompression = a.cfg.Gossip.Compression
+	if k, _ := a.cfg.Key(); k != nil {
+		gc.SecretKeys = [][]byte{k}
+	}
+	gc.Events = a.onMember
+	gc.Logger = a.cfg.Logger.With().Str("component", "gossip").Logger()
+	gc.Tune = a.cfg.Gossip.Tune
+	return gc
+}
+
+// onMember feeds SWIM's verdicts to the catalog's leases. Called in order from
+// one gossip goroutine.
+func (a *Agent) onMember(e gossip.Event) {
+	if e.Member.Name == a.cfg.Node {
+		return
+	}
+	switch e.Kind {
+	case gossip.MemberJoin, gossip.MemberUpdate:
+		a.cat.MemberAlive(e.Member.Name)
+	case gossip.MemberLeave:
+		a.cat.MemberLeft(e.Member.Name)
+	case gossip.MemberFail:
+		a.cat.MemberFailed(e.Member.Name)
+	}
+	a.log.Debug().Str("member", e.Member.Name).Stringer("event", e.Member.State).Str("kind", e.Kind.String()).Msg("membership")
+}
+
+// tickLoop drives the catalog's lease clock once a second.
+func (a *Agent) tickLoop() {
+	defer a.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			a.cat.Tick()
+		}
+	}
+}
+
+// Leave tells the cluster this agent is going away, so peers withdraw its
+// records at once instead of waiting for failure detection.
+func (a *Agent) Leave(ctx context.Context) error {
+	node := a.Node()
+	if node == nil {
+		return nil
+	}
+	return node.Leave(ctx)
+}
+
+// Close stops everything and waits for it; idempotent. Without Leave first,
+// peers see a crash.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	node, h, d := a.node, a.http, a.dns
+	a.mu.Unlock()
+
+	close(a.stop)
+	a.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	if h != nil {
+		errs = append(errs, h.close(ctx))
+	}
+	if d != nil {
+		d.close(ctx)
+	}
+	a.probes.Close()
+	if node != nil {
+		errs = append(errs, node.Close())
+	}
+	a.wg.Wait()
+	errs = append(errs, a.cat.Close())
+	a.removeTmp()
+	return errors.Join(errs...)
+}
+
+func (a *Agent) removeTmp() {
+	if a.tmpDir != "" {
+		os.RemoveAll(a.tmpDir)
+	}
+}
+
+// HTTPAddr is the bound HTTP address ("" if disabled or not started).
+func (a *Agent) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.http == nil {
+		return ""
+	}
+	return a.http.Addr()
+}
+
+// DNSAddr is the bound DNS address ("" if disabled or not started).
+func (a *Agent) DNSAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dns == nil {
+		return ""
+	}
+	return a.dns.Addr()
+}
+
+// nodeMeta is what an agent tells its peers about itself in memberlist's node
+// metadata (≤ 512 bytes).
+type nodeMeta struct {
+	Zone string `json:"zone,omitempty"`
+	HTTP string `json:"http,omitempty"`
+}
+
+func encodeMeta(m nodeMeta) []byte {
+	b, _ := json.Marshal(m)
+	if len(b) > memberlist.MetaMaxSize {
+		b, _ = json.Marshal(nodeMeta{Zone: m.Zone})
+	}
+	return b
+}
+
+// decodeMeta reads a peer's metadata; garbage yields the zero value.
+func decodeMeta(b []byte) nodeMeta {
+	var m nodeMeta
+	if len(b) > 0 && len(b) <= memberlist.MetaMaxSize {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+// dnsAdapter serves DNS from the agent's catalog and membership.
+type dnsAdapter struct{ a *Agent }
+
+func (d dnsAdapter) ServiceTargets(service, tag string) ([]dnsTarget, bool) {
+	f := catalog.Filter{}
+	if tag != "" {
+		f.Tags = []string{tag}
+	}
+	res := d.a.cat.Service(service, f)
+	if res.Index == 0 {
+		return nil, false
+	}
+	out := make([]dnsTarget, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, dnsTarget{ID: e.ID, Node: e.Node, Address: d.a.instanceAddress(&e.Instance), Port: e.Port})
+	}
+	return out, true
+}
+
+func (d dnsAdapter) NodeAddress(node string) (string, bool) {
+	return d.a.memberAddress(node)
+}
+
+// memberAddress is a member's gossip IP.
+func (a *Agent) memberAddress(name string) (string, bool) {
+	node := a.Node()
+	if node == nil {
+		return "", false
+	}
+	for _, m := range node.Members() {
+		if m.Name == name {
+			return m.Addr, true
+		}
+	}
+	return "", false
+}
+
+// instanceAddress is an instance's address, or its node's when it has none.
+func (a *Agent) instanceAddress(in *catalog.Instance) string {
+	if in.Address != "" {
+		return in.Address
+	}
+	addr, _ := a.memberAddress(in.Node)
+	return addr
+}
+
+// hostPort joins an address and port for logs and tables.
+func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
+
+var _ http.Handler = (*httpServer)(nil)
+
+// requestContext is ctx, also cancelled when the agent closes.
+func (a *Agent) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(a.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}

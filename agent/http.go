@@ -1,0 +1,380 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// httpServer serves the API of docs/http.md, /metrics and /ui.
+type httpServer struct {
+	a    *Agent
+	srv  *http.Server
+	ln   net.Listener
+	mux  *http.ServeMux
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+func startHTTP(addr string, a *Agent) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: http listen %s: %w", addr, err)
+	}
+	h := &httpServer{a: a, ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	h.routes()
+	h.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	go func() {
+		defer close(h.done)
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	return h, nil
+}
+
+// Addr is the bound address.
+func (h *httpServer) Addr() string { return h.ln.Addr().String() }
+
+// close shuts the server down, ending blocking queries and streams, and waits.
+func (h *httpServer) close(ctx context.Context) error {
+	h.once.Do(func() {
+		h.err = h.srv.Shutdown(ctx)
+		if h.err != nil {
+			h.err = h.srv.Close()
+		}
+		<-h.done
+	})
+	return h.err
+}
+
+func (h *httpServer) routes() {
+	m := h.mux
+	m.HandleFunc("PUT /v1/agent/services", h.register)
+	m.HandleFunc("DELETE /v1/agent/services/{id}", h.deregister)
+	m.HandleFunc("PUT /v1/agent/services/{id}/maintenance", h.maintenance)
+	m.HandleFunc("PUT /v1/agent/checks/{id}/ttl", h.ttl)
+	m.HandleFunc("GET /v1/agent/self", h.self)
+	m.HandleFunc("GET /v1/services", h.services)
+	m.HandleFunc("GET /v1/services/{name}", h.service)
+	m.HandleFunc("GET /v1/instances/{node}/{id}", h.instance)
+	m.HandleFunc("GET /v1/members", h.members)
+	m.HandleFunc("GET /v1/stream", h.stream)
+	m.Handle("GET /metrics", promhttp.HandlerFor(h.a.metrics, promhttp.HandlerOpts{}))
+	m.HandleFunc("GET /ui", h.ui)
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
+}
+
+// ServeHTTP routes, counts, and turns the mux's own 404/405 into JSON errors.
+func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	_, pattern := h.mux.Handler(r)
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	if pattern == "" {
+		rec.jsonErrors = true
+	}
+	h.mux.ServeHTTP(rec, r)
+	route := pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	h.a.observeHTTP(route, rec.code, time.Since(start))
+}
+
+// statusRecorder remembers the status; for unmatched routes it rewrites the
+// mux's plain-text errors as {"error": ...}.
+type statusRecorder struct {
+	http.ResponseWriter
+	code       int
+	jsonErrors bool
+	swallow    bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	if s.jsonErrors && code >= 400 {
+		s.swallow = true
+		s.Header().Del("X-Content-Type-Options")
+		api.WriteError(s.ResponseWriter, code, strings.ToLower(http.StatusText(code)))
+		return
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.swallow {
+		return len(b), nil
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (SSE deadlines).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeErr maps agent errors to statuses.
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrInvalidRegistration), errors.Is(err, catalog.ErrInvalidInstance):
+		code = http.StatusBadRequest
+	case errors.Is(err, api.ErrTooLarge), errors.Is(err, api.ErrInvalid):
+		code = api.StatusCode(err)
+	}
+	api.WriteError(w, code, err.Error())
+}
+
+func (h *httpServer) register(w http.ResponseWriter, r *http.Request) {
+	reg, err := api.DecodeRegistration(r.Body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	e, err := h.a.Register(reg)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, h.a.toAPI(&e))
+}
+
+func (h *httpServer) deregister(w http.ResponseWriter, r *http.Request) {
+	if err := h.a.Deregister(r.PathValue("id")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *httpServer) maintenance(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "enable" && k != "reason" {
+			api.WriteError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q", k))
+			return
+		}
+	}
+	on, err := strconv.ParseBool(q.Get("enable"))
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, "enable must be true or false")
+		return
+	}
+	if err := h.a.Maintenance(r.PathValue("id"), on, q.Get("reason")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *httpServer) ttl(w http.ResponseWriter, r *http.Request) {
+	u, err := api.DecodeTTLUpdate(r.Body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.a.UpdateTTL(r.PathValue("id"), u.Status, u.Output); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *httpServer) services(w http.ResponseWriter, r *http.Request) {
+	sums := h.a.cat.Services()
+	out := make([]api.ServiceSummary, 0, len(sums))
+	for _, s := range sums {
+		out = append(out, api.ServiceSummary{
+			Name: s.Name, Instances: s.Passing + s.Warning + s.Critical + s.Maintenance,
+			Passing: s.Passing, Warning: s.Warning, Critical: s.Critical, Maintenance: s.Maintenance, Stale: s.Stale,
+		})
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+// service answers a lookup, blocking when asked to (index + wait).
+func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	opts, err := api.ParseQueryOptions(r.URL.Query())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	f, err := toFilter(opts)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// An index above what this agent has issued (e.g. from before a restart)
+	// answers at once, so a client never hangs on a stale index.
+	if wait := opts.EffectiveWait(); wait > 0 && opts.Index <= h.a.cat.GlobalIndex() {
+		rctx, stop := h.a.requestContext(r.Context())
+		ctx, cancel := context.WithTimeout(rctx, wait)
+		_, err := h.a.cat.Wait(ctx, name, opts.Index)
+		cancel()
+		stop()
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		if errors.Is(err, catalog.ErrClosed) {
+			api.WriteError(w, http.StatusServiceUnavailable, "agent shutting down")
+			return
+		}
+	}
+	res := h.a.cat.Service(name, f)
+	out := make([]api.Instance, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, h.a.toAPI(e))
+	}
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(res.Index, 10))
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+// toFilter maps the API's query options to a catalog filter.
+func toFilter(o api.QueryOptions) (catalog.Filter, error) {
+	f := catalog.Filter{Tags: o.Tags, Meta: o.Meta, Zone: o.Zone}
+	switch o.Health {
+	case "":
+	case api.HealthAny:
+		f.Health = catalog.HealthAny
+	default:
+		h, err := catalog.ParseHealth(string(o.Health))
+		if err != nil {
+			return f, err
+		}
+		f.Health = catalog.HealthOnly(h)
+	}
+	return f, nil
+}
+
+func (h *httpServer) instance(w http.ResponseWriter, r *http.Request) {
+	e, ok := h.a.cat.Instance(r.PathValue("node"), r.PathValue("id"))
+	if !ok {
+		api.WriteError(w, http.StatusNotFound, fmt.Sprintf("no instance %q on node %q", r.PathValue("id"), r.PathValue("node")))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, h.a.toAPI(&e))
+}
+
+func (h *httpServer) members(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, h.a.Members())
+}
+
+// Members lists the cluster as SWIM sees it, sorted by name.
+func (a *Agent) Members() []api.Member {
+	node := a.Node()
+	if node == nil {
+		return []api.Member{}
+	}
+	ms := node.Members()
+	out := make([]api.Member, 0, len(ms))
+	for _, m := range ms {
+		meta := decodeMeta(m.Meta)
+		am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone}
+		if meta.HTTP != "" {
+			am.Meta = map[string]string{"http": meta.HTTP}
+		}
+		out = append(out, am)
+	}
+	sortMembers(out)
+	return out
+}
+
+func memberStatus(s gossip.MemberState) api.MemberStatus {
+	switch s {
+	case gossip.StateSuspect:
+		return api.MemberSuspect
+	case gossip.StateDead:
+		return api.MemberFailed
+	case gossip.StateLeft:
+		return api.MemberLeft
+	}
+	return api.MemberAlive
+}
+
+func (h *httpServer) self(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, h.a.Self())
+}
+
+// Self describes this agent (GET /v1/agent/self).
+func (a *Agent) Self() api.AgentSelf {
+	st := a.cat.Stats()
+	out := api.AgentSelf{
+		Version: Version, Protocol: ProtocolVersion, Node: a.cfg.Node, Zone: a.cfg.Zone, Epoch: st.Epoch,
+		Catalog: api.CatalogStats{
+			Hash: hashHex(st.Hash), Instances: st.Instances, Services: st.Services,
+			Origins: st.Origins, Tombstones: st.Tombstones,
+		},
+		Digest: make(map[string]api.DigestEntry, len(st.Digest)),
+		Preservation: api.Preservation{
+			Active: st.Preservation.Active, Since: st.Preservation.Since,
+			Unreachable: st.Preservation.Unreachable, Known: st.Preservation.Known,
+		},
+	}
+	for origin, v := range st.Digest {
+		out.Digest[origin] = api.DigestEntry{Epoch: v.Epoch, Applied: v.Applied}
+	}
+	for _, m := range a.Members() {
+		switch m.Status {
+		case api.MemberAlive:
+			out.Members.Alive++
+		case api.MemberSuspect:
+			out.Members.Suspect++
+		case api.MemberLeft:
+			out.Members.Left++
+		case api.MemberFailed:
+			out.Members.Failed++
+		}
+	}
+	return out
+}
+
+func hashHex(h uint64) string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(h >> (56 - 8*i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// toAPI converts a served catalog entry to the wire type.
+func (a *Agent) toAPI(e *catalog.Entry) api.Instance {
+	tags := e.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	meta := e.Meta
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return api.Instance{
+		ID: e.ID, Service: e.Service, Node: e.Node, Address: a.instanceAddress(&e.Instance), Port: e.Port,
+		Tags: tags, Meta: meta, Zone: e.Zone, Health: api.Health(e.Health.String()), Output: e.Output,
+		Stale: e.Stale, AgeMillis: e.Age.Milliseconds(),
+		Version: api.Version{Epoch: e.Version.Epoch, Seq: e.Version.Seq},
+	}
+}

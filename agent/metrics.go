@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metric names follow grapevine_<subsystem>_<thing>_<unit>; each is listed in
+// docs/metrics.md. Values are read from the packages' Stats at scrape time, so
+// nothing is counted twice and the hot paths carry no metric code.
+type agentMetrics struct {
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+}
+
+func (a *Agent) newMetrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge("grapevine_catalog_instances", "Instance records held, all origins.", func() float64 { return float64(a.cat.Stats().Instances) })
+	gauge("grapevine_catalog_local_instances", "Instances registered on this agent.", func() float64 { return float64(a.cat.Stats().Local) })
+	gauge("grapevine_catalog_services", "Services with at least one held record.", func() float64 { return float64(a.cat.Stats().Services) })
+	gauge("grapevine_catalog_origins", "Agents whose records this replica holds.", func() float64 { return float64(a.cat.Stats().Origins) })
+	gauge("grapevine_catalog_stale_instances", "Records served stale (owner unreachable, within grace).", func() float64 { return float64(a.cat.Stats().Stale) })
+	gauge("grapevine_catalog_expired_instances", "Records held but not served by default lookups.", func() float64 { return float64(a.cat.Stats().Expired) })
+	gauge("grapevine_catalog_tombstones", "Deletion markers held.", func() float64 { return float64(a.cat.Stats().Tombstones) })
+	counter("grapevine_catalog_invalid_records_total", "Records from the network that failed to decode.", func() float64 { return float64(a.cat.Stats().Invalid) })
+	gauge("grapevine_catalog_index", "Global change index of the catalog.", func() float64 { return float64(a.cat.GlobalIndex()) })
+	gauge("grapevine_catalog_epoch", "This agent's current epoch as an origin.", func() float64 { return float64(a.cat.Epoch()) })
+	gauge("grapevine_preservation_active", "1 while self-preservation holds records of unreachable agents.", func() float64 {
+		if a.cat.Preservation().Active {
+			return 1
+		}
+		return 0
+	})
+	gauge("grapevine_preservation_unreachable_origins", "Agents unreachable as self-preservation counts them.", func() float64 { return float64(a.cat.Preservation().Unreachable) })
+	reg.MustRegister(&memberCollector{a: a}, &gossipCollector{a: a})
+	a.metricsHTTP = &agentMetrics{
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grapevine_http_requests_total", Help: "HTTP API requests by route and status code.",
+		}, []string{"route", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "grapevine_http_request_duration_seconds", Help: "HTTP API request latency (blocking queries and streams included).",
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30, 300},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(a.metricsHTTP.httpRequests, a.metricsHTTP.httpDuration)
+	return reg
+}
+
+func (a *Agent) observeHTTP(route string, code int, d time.Duration) {
+	a.metricsHTTP.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	a.metricsHTTP.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// memberCollector reports members by SWIM state.
+type memberCollector struct{ a *Agent }
+
+var memberDesc = prometheus.NewDesc("grapevine_members", "Cluster members by state.", []string{"state"}, nil)
+
+func (c *memberCollector) Describe(ch chan<- *prometheus.Desc) { ch <- memberDesc }
+
+func (c *memberCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := map[api.MemberStatus]int{api.MemberAlive: 0, api.MemberSuspect: 0, api.MemberLeft: 0, api.MemberFailed: 0}
+	for _, m := range c.a.Members() {
+		counts[m.Status]++
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(memberDesc, prometheus.GaugeValue, float64(n), string(st))
+	}
+}
+
+// gossipCollector reports the gossip node's message counters.
+type gossipCollector struct{ a *Agent }
+
+var (
+	gossipMsgsDesc  = prometheus.NewDesc("grapevine_gossip_messages_total", "Gossip messages by direction and kind.", []string{"direction", "kind"}, nil)
+	gossipBytesDesc = prometheus.NewDesc("grapevine_gossip_bytes_total", "Gossip message bytes (before memberlist framing) by direction and kind.", []string{"direction", "kind"}, nil)
+	gossipEvDesc    = prometheus.NewDesc("grapevine_gossip_events_total", "Gossip outcomes: fresh deltas, invalid messages, dropped sends, rejoins.", []string{"event"}, nil)
+)
+
+func (c *gossipCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- gossipMsgsDesc
+	ch <- gossipBytesDesc
+	ch <- gossipEvDesc
+}
+
+func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
+	node := c.a.Node()
+	if node == nil {
+		return
+	}
+	st := node.Stats()
+	for dir, m := range map[string]map[string]gossip.Counter{"sent": st.Sent, "received": st.Received} {
+		for kind, v := range m {
+			ch <- prometheus.MustNewConstMetric(gossipMsgsDesc, prometheus.CounterValue, float64(v.Messages), dir, kind)
+			ch <- prometheus.MustNewConstMetric(gossipBytesDesc, prometheus.CounterValue, float64(v.Bytes), dir, kind)
+		}
+	}
+	for ev, v := range map[string]uint64{"fresh": st.Fresh, "invalid": st.Invalid, "dropped": st.Dropped, "rejoin": st.Rejoins} {
+		ch <- prometheus.MustNewConstMetric(gossipEvDesc, prometheus.CounterValue, float64(v), ev)
+	}
+}
+
+func sortMembers(ms []api.Member) {
+	slices.SortFunc(ms, func(a, b api.Member) int { return strings.Compare(a.Name, b.Name) })
+}

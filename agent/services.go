@@ -1,0 +1,494 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/probe"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+)
+
+// Errors of local registration.
+var (
+	// ErrInvalidRegistration wraps every reason a registration is refused.
+	ErrInvalidRegistration = errors.New("agent: invalid registration")
+	// ErrNotFound means no local instance or check has the given ID.
+	ErrNotFound = errors.New("agent: not found")
+)
+
+// prepared is a registration checked in full before anything changes.
+type prepared struct {
+	inst   catalog.Instance
+	checks []probe.Check
+	raw    []json.RawMessage
+}
+
+// prepare validates a registration and its checks without changing anything.
+func (a *Agent) prepare(reg api.Registration) (prepared, error) {
+	if reg.ID == "" {
+		reg.ID = reg.Name
+	}
+	p := prepared{raw: reg.Checks}
+	p.inst = catalog.Instance{
+		ID: reg.ID, Service: reg.Name, Node: a.cfg.Node, Address: reg.Address, Port: reg.Port,
+		Tags: reg.Tags, Meta: reg.Meta, Zone: reg.Zone,
+		Health: catalog.HealthPassing, // for Validate; apply decides the real one
+	}
+	if p.inst.Zone == "" {
+		p.inst.Zone = a.cfg.Zone
+	}
+	if err := p.inst.Validate(); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrInvalidRegistration, err)
+	}
+	seen := map[string]bool{}
+	for i, raw := range reg.Checks {
+		c, err := parseCheck(raw, fmt.Sprintf("%s:%d", reg.ID, i+1))
+		if err != nil {
+			return p, fmt.Errorf("%w: check %d: %v", ErrInvalidRegistration, i+1, err)
+		}
+		if seen[c.ID] {
+			return p, fmt.Errorf("%w: check id %q twice", ErrInvalidRegistration, c.ID)
+		}
+		seen[c.ID] = true
+		if r, ok := a.probes.Status(c.ID); ok && r.Owner != reg.ID {
+			return p, fmt.Errorf("%w: check id %q belongs to instance %q", ErrInvalidRegistration, c.ID, r.Owner)
+		}
+		p.checks = append(p.checks, c)
+	}
+	return p, nil
+}
+
+// parseCheck decodes one check definition, giving it defID when it has no id.
+func parseCheck(raw json.RawMessage, defID string) (probe.Check, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return probe.Check{}, fmt.Errorf("not a JSON object: %v", err)
+	}
+	if id, _ := m["id"].(string); id == "" {
+		m["id"] = defID
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return probe.Check{}, err
+	}
+	return probe.ParseCheck(b)
+}
+
+// Register registers (or replaces) an instance on this agent from the API; it
+// is persisted with its checks before it is acknowledged.
+func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
+	p, err := a.prepare(reg)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	if err := a.checks.set(p.inst.ID, p.raw); err != nil {
+		return catalog.Entry{}, err
+	}
+	if err := a.apply(p, catalog.SourceAPI); err != nil {
+		return catalog.Entry{}, err
+	}
+	e, _ := a.cat.Instance(a.cfg.Node, p.inst.ID)
+	return e, nil
+}
+
+// apply writes a prepared registration to the catalog and the prober.
+func (a *Agent) apply(p prepared, src catalog.Source) error {
+	_, existed := a.cat.Instance(a.cfg.Node, p.inst.ID)
+	switch {
+	case len(p.checks) == 0:
+		p.inst.Health = catalog.HealthPassing
+	case existed:
+		p.inst.Health = 0 // unchanged: the running checks decide (refreshHealth below)
+	default:
+		var rs []probe.Result
+		for _, c := range p.checks {
+			rs = append(rs, probe.Result{Status: c.InitialStatus})
+		}
+		p.inst.Health = toHealth(probe.Aggregate(rs))
+	}
+	var err error
+	if src == catalog.SourceFile {
+		err = a.cat.RegisterFile(p.inst)
+	} else {
+		err = a.cat.Register(p.inst)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: register %s: %w", p.inst.ID, err)
+	}
+	a.syncChecks(p.inst.ID, p.checks)
+	return nil
+}
+
+// syncChecks makes the prober run exactly checks for owner.
+func (a *Agent) syncChecks(owner string, checks []probe.Check) {
+	keep := map[string]bool{}
+	for _, c := range checks {
+		keep[c.ID] = true
+		if err := a.probes.Add(owner, c); err != nil {
+			a.log.Warn().Err(err).Str("check", c.ID).Msg("adding check")
+		}
+	}
+	for _, r := range a.probes.ByOwner(owner) {
+		if !keep[r.CheckID] {
+			_ = a.probes.Remove(r.CheckID)
+		}
+	}
+	if len(checks) > 0 {
+		a.refreshHealth(owner)
+	}
+}
+
+// Deregister removes a local instance and its checks.
+func (a *Agent) Deregister(id string) error {
+	if err := a.cat.Deregister(id); err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			return fmt.Errorf("%w: instance %q", ErrNotFound, id)
+		}
+		return err
+	}
+	a.probes.RemoveOwner(id)
+	a.mu.Lock()
+	delete(a.fileIDs, id)
+	a.mu.Unlock()
+	return a.checks.remove(id)
+}
+
+// Maintenance puts a local instance in or out of maintenance.
+func (a *Agent) Maintenance(id string, on bool, reason string) error {
+	err := a.cat.SetMaintenance(id, on, reason)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Errorf("%w: instance %q", ErrNotFound, id)
+	}
+	return err
+}
+
+// UpdateTTL sets a TTL check's status.
+func (a *Agent) UpdateTTL(checkID string, status api.Health, output string) error {
+	var st probe.Status
+	switch status {
+	case api.HealthPassing:
+		st = probe.Passing
+	case api.HealthWarning:
+		st = probe.Warning
+	case api.HealthCritical:
+		st = probe.Critical
+	default:
+		return fmt.Errorf("%w: ttl status %q", ErrInvalidRegistration, status)
+	}
+	err := a.probes.UpdateTTL(checkID, st, output)
+	switch {
+	case errors.Is(err, probe.ErrUnknownCheck):
+		return fmt.Errorf("%w: check %q", ErrNotFound, checkID)
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrInvalidRegistration, err)
+	}
+	return nil
+}
+
+// refreshHealth publishes an instance's health: the worst of its checks.
+func (a *Agent) refreshHealth(owner string) {
+	rs := a.probes.ByOwner(owner)
+	if len(rs) == 0 {
+		return
+	}
+	worst := probe.Aggregate(rs)
+	var out []string
+	for _, r := range rs {
+		if r.Status == worst && r.Output != "" {
+			out = append(out, r.Output)
+		}
+	}
+	err := a.cat.SetHealth(owner, toHealth(worst), strings.Join(out, "\n"))
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrClosed) {
+		a.log.Warn().Err(err).Str("instance", owner).Msg("setting health")
+	}
+}
+
+// deregisterCritical removes an instance whose check stayed critical for its
+// deregister_critical_after.
+func (a *Agent) deregisterCritical(r probe.Result) {
+	if err := a.Deregister(r.Owner); err != nil && !errors.Is(err, ErrNotFound) {
+		a.log.Warn().Err(err).Str("instance", r.Owner).Msg("deregistering critical instance")
+		return
+	}
+	a.log.Info().Str("instance", r.Owner).Str("check", r.CheckID).Msg("deregistered after staying critical")
+}
+
+func toHealth(s probe.Status) catalog.Health {
+	switch s {
+	case probe.Passing:
+		return catalog.HealthPassing
+	case probe.Warning:
+		return catalog.HealthWarning
+	}
+	return catalog.HealthCritical
+}
+
+// restoreChecks restarts the checks of API registrations the catalog restored
+// from the data directory.
+func (a *Agent) restoreChecks() error {
+	defs := a.checks.all()
+	var errs []error
+	for _, r := range a.cat.Registrations() {
+		if r.Source != catalog.SourceAPI {
+			continue
+		}
+		var checks []probe.Check
+		for i, raw := range defs[r.Instance.ID] {
+			c, err := parseCheck(raw, fmt.Sprintf("%s:%d", r.Instance.ID, i+1))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("instance %s check %d: %w", r.Instance.ID, i+1, err))
+				continue
+			}
+			checks = append(checks, c)
+		}
+		a.syncChecks(r.Instance.ID, checks)
+	}
+	return errors.Join(errs...)
+}
+
+// Reload re-reads the service definition files of ConfigDir (SIGHUP). The
+// reload is all or nothing: if any file is invalid, nothing changes and the
+// error names the file.
+func (a *Agent) Reload() error {
+	if a.cfg.ConfigDir == "" {
+		return nil
+	}
+	defs, err := readDefinitions(a.cfg.ConfigDir)
+	if err != nil {
+		return err
+	}
+	var ps []prepared
+	ids := map[string]string{}
+	for _, d := range defs {
+		p, err := a.prepare(d.reg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.file, err)
+		}
+		if other, dup := ids[p.inst.ID]; dup {
+			return fmt.Errorf("%w: %s: instance id %q also in %s", ErrInvalidRegistration, d.file, p.inst.ID, other)
+		}
+		ids[p.inst.ID] = d.file
+		ps = append(ps, p)
+	}
+	insts := make([]catalog.Instance, 0, len(ps))
+	for _, p := range ps {
+		insts = append(insts, p.inst)
+	}
+	if err := a.cat.SyncFiles(insts); err != nil {
+		return fmt.Errorf("agent: reload: %w", err)
+	}
+	a.mu.Lock()
+	old := a.fileIDs
+	a.fileIDs = map[string]bool{}
+	for id := range ids {
+		a.fileIDs[id] = true
+	}
+	a.mu.Unlock()
+	for id := range old {
+		if _, still := ids[id]; !still {
+			a.probes.RemoveOwner(id)
+		}
+	}
+	for _, p := range ps {
+		a.syncChecks(p.inst.ID, p.checks)
+	}
+	a.log.Info().Int("services", len(ps)).Str("dir", a.cfg.ConfigDir).Msg("service definitions loaded")
+	return nil
+}
+
+// definition is one registration read from a file.
+type definition struct {
+	file string
+	reg  api.Registration
+}
+
+// maxDefinitionFile bounds one service definition file.
+const maxDefinitionFile = 1 << 20
+
+// readDefinitions reads every *.json, *.yaml and *.yml file of dir, in name
+// order. A file holds one registration (an object) or a list of them.
+func readDefinitions(dir string) ([]definition, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: config dir: %w", err)
+	}
+	var out []definition
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".json" && ext != ".yaml" && ext != ".yml") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		regs, err := parseDefinitions(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRegistration, path, err)
+		}
+		for _, r := range regs {
+			out = append(out, definition{file: path, reg: r})
+		}
+	}
+	return out, nil
+}
+
+// parseDefinitions decodes a definition file: JSON or YAML, one object or a
+// list. YAML is turned into JSON first, so both obey the HTTP API's strict
+// decoder (unknown fields rejected).
+func parseDefinitions(b []byte) ([]api.Registration, error) {
+	if len(b) > maxDefinitionFile {
+		return nil, fmt.Errorf("%d bytes, limit %d", len(b), maxDefinitionFile)
+	}
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("not representable as JSON: %v", err)
+	}
+	var items []json.RawMessage
+	if t := bytes.TrimSpace(js); len(t) > 0 && t[0] == '[' {
+		if err := json.Unmarshal(js, &items); err != nil {
+			return nil, err
+		}
+	} else {
+		items = []json.RawMessage{js}
+	}
+	regs := make([]api.Registration, 0, len(items))
+	for i, it := range items {
+		r, err := api.DecodeRegistration(bytes.NewReader(it))
+		if err != nil {
+			return nil, fmt.Errorf("service %d: %v", i+1, err)
+		}
+		regs = append(regs, r)
+	}
+	return regs, nil
+}
+
+// registerDemo registers the dev mode's demo service: the agent's own HTTP API,
+// health-checked over HTTP.
+func (a *Agent) registerDemo() error {
+	if a.cfg.HTTP == "" {
+		return nil
+	}
+	host, port, _ := splitHostPort(a.cfg.HTTP, false)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	check := fmt.Sprintf(`{"type":"http","target":"http://%s/v1/agent/self","interval":"10s","initial_status":"passing"}`, hostPort(host, port))
+	_, err := a.Register(api.Registration{
+		ID: "demo", Name: "demo", Address: host, Port: port, Tags: []string{"dev"},
+		Meta: map[string]string{"about": "the dev agent's own HTTP API"}, Checks: []json.RawMessage{json.RawMessage(check)},
+	})
+	if err != nil {
+		return fmt.Errorf("agent: demo service: %w", err)
+	}
+	return nil
+}
+
+// checkStore persists the check definitions of API registrations, next to the
+// catalog's registrations, so checks survive a restart too.
+type checkStore struct {
+	path string // "" keeps them in memory only
+	log  zerolog.Logger
+	mu   sync.Mutex // guards defs and the file
+	defs map[string][]json.RawMessage
+}
+
+const checksFile = "checks.json"
+
+func openCheckStore(dir string, log zerolog.Logger) (*checkStore, error) {
+	s := &checkStore{log: log, defs: map[string][]json.RawMessage{}}
+	if dir == "" {
+		return s, nil
+	}
+	s.path = filepath.Join(dir, checksFile)
+	b, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if err := json.Unmarshal(b, &s.defs); err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixMilli())
+		log.Error().Err(err).Str("file", s.path).Str("moved_to", aside).Msg("corrupt checks file set aside")
+		_ = os.Rename(s.path, aside)
+		s.defs = map[string][]json.RawMessage{}
+	}
+	return s, nil
+}
+
+func (s *checkStore) set(id string, defs []json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(defs) == 0 {
+		if _, ok := s.defs[id]; !ok {
+			return nil
+		}
+		delete(s.defs, id)
+	} else {
+		s.defs[id] = defs
+	}
+	return s.saveLocked()
+}
+
+func (s *checkStore) remove(id string) error { return s.set(id, nil) }
+
+func (s *checkStore) all() map[string][]json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]json.RawMessage, len(s.defs))
+	for k, v := range s.defs {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// saveLocked writes the file atomically (temp, fsync, rename).
+func (s *checkStore) saveLocked() error {
+	if s.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(s.defs, "", "  ") // map keys come out sorted
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), checksFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("agent: persist checks: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("agent: persist checks: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("agent: persist checks: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("agent: persist checks: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("agent: persist checks: %w", err)
+	}
+	return nil
+}

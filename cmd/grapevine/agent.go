@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+)
+
+func init() {
+	commands = append(commands, agentCommand(), keygenCommand())
+}
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run the agent daemon",
+		Description: "Runs a Grapevine agent: joins the cluster, serves the HTTP API and DNS, health-checks\n" +
+			"this host's services. Flags override the config file. SIGINT/SIGTERM leave the cluster\n" +
+			"and exit 0; SIGHUP reloads the service definitions of -config-dir.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "YAML config `FILE` (docs/config.md)"},
+			&cli.StringFlag{Name: "node", Usage: "node `NAME` (default: hostname)"},
+			&cli.StringFlag{Name: "bind", Usage: "gossip `HOST:PORT` (default 0.0.0.0:7946)"},
+			&cli.StringFlag{Name: "advertise", Usage: "gossip `HOST:PORT` peers dial"},
+			&cli.StringFlag{Name: "http", Usage: "HTTP API `HOST:PORT` (default 127.0.0.1:7947, \"\" disables)"},
+			&cli.StringFlag{Name: "dns", Usage: "DNS `HOST:PORT` (default 127.0.0.1:7948, \"\" disables)"},
+			&cli.StringSliceFlag{Name: "join", Usage: "seed agent `HOST:PORT` (repeatable; retried)"},
+			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the epoch and API registrations"},
+			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` of service definition files"},
+			&cli.StringFlag{Name: "zone", Usage: "zone `NAME` of this host"},
+			&cli.StringFlag{Name: "encrypt", Usage: "base64 gossip `KEY` (grapevine keygen)"},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines"},
+			&cli.BoolFlag{Name: "dev", Usage: "single-node dev agent: temporary data dir, a demo service"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErr("agent takes no arguments, got %q", c.Args().First())
+			}
+			cfg, err := agentConfig(c)
+			if err != nil {
+				return err
+			}
+			return runAgent(c.Context, cfg, c.App.ErrWriter)
+		},
+	}
+}
+
+// agentConfig builds the Config: defaults, then the file, then flags.
+func agentConfig(c *cli.Context) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	if f := c.String("config"); f != "" {
+		if err := cfg.LoadFile(f); err != nil {
+			return cfg, usageErr("%v", err)
+		}
+	}
+	str := func(name string, dst *string) {
+		if c.IsSet(name) {
+			*dst = c.String(name)
+		}
+	}
+	str("node", &cfg.Node)
+	str("bind", &cfg.Bind)
+	str("advertise", &cfg.Advertise)
+	str("http", &cfg.HTTP)
+	str("dns", &cfg.DNS)
+	str("data-dir", &cfg.DataDir)
+	str("config-dir", &cfg.ConfigDir)
+	str("zone", &cfg.Zone)
+	str("encrypt", &cfg.Encrypt)
+	str("log-level", &cfg.LogLevel)
+	if c.IsSet("join") {
+		cfg.Join = c.StringSlice("join")
+	}
+	if c.IsSet("log-json") {
+		cfg.LogJSON = c.Bool("log-json")
+	}
+	cfg.Dev = c.Bool("dev")
+	if cfg.Dev {
+		if !c.IsSet("node") && cfg.Node == "" {
+			cfg.Node = "dev"
+		}
+		if !c.IsSet("bind") {
+			cfg.Bind = "127.0.0.1:7946"
+		}
+		if !c.IsSet("log-level") {
+			cfg.LogLevel = "info"
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	cfg.Logger = newLogger(c.App.ErrWriter, cfg.LogLevel, cfg.LogJSON)
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, level string, json bool) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if !json {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// runAgent runs until SIGINT/SIGTERM (or ctx ends): then it leaves the cluster,
+// closes, and returns nil (exit 0). SIGHUP reloads service definitions.
+func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
+	a, err := agent.New(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := a.Start(ctx); err != nil {
+		a.Close()
+		return &exitError{code: exitFailure, err: err}
+	}
+	if cfg.Dev {
+		dnsHost, dnsPort, _ := net.SplitHostPort(a.DNSAddr())
+		fmt.Fprintf(stderr, "\n  dev agent %q is up: HTTP %s, DNS %s\n  try: grapevine lookup demo   |   curl -s http://%s/v1/services/demo   |   dig @%s -p %s demo.service.grapevine.\n\n",
+			cfg.Node, a.HTTPAddr(), a.DNSAddr(), a.HTTPAddr(), dnsHost, dnsPort)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return shutdown(a, cfg)
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				if err := a.Reload(); err != nil {
+					cfg.Logger.Error().Err(err).Msg("reload failed; nothing changed")
+				}
+				continue
+			}
+			cfg.Logger.Info().Str("signal", s.String()).Msg("leaving the cluster")
+			return shutdown(a, cfg)
+		}
+	}
+}
+
+func shutdown(a *agent.Agent, cfg agent.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Leave(ctx); err != nil {
+		cfg.Logger.Warn().Err(err).Msg("leave")
+	}
+	if err := a.Close(); err != nil {
+		cfg.Logger.Warn().Err(err).Msg("close")
+	}
+	cfg.Logger.Info().Msg("agent stopped")
+	return nil
+}
+
+func keygenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "keygen",
+		Usage: "print a new random 32-byte gossip encryption key (base64)",
+		Action: func(c *cli.Context) error {
+			k := make([]byte, 32)
+			if _, err := rand.Read(k); err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			fmt.Fprintln(c.App.Writer, base64.StdEncoding.EncodeToString(k))
+			return nil
+		},
+	}
+}
