@@ -34,8 +34,8 @@ type Agent struct {
 	metrics *prometheus.Registry
 	// metricsHTTP holds the request metrics the HTTP server updates.
 	metricsHTTP *agentMetrics
-	checks  *checkStore
-	tmpDir  string // dev mode data dir, removed on Close
+	checks      *checkStore
+	tmpDir      string // dev mode data dir, removed on Close
 
 	mu      sync.Mutex // guards node, http, dns, started, closed, fileIDs
 	node    *gossip.Node
