@@ -60,6 +60,7 @@ const (
 // wireEntry is crdt.Entry as an array [key, seq, value, deleted]: at most 19
 // bytes of overhead, under crdt's per-entry estimate of 24.
 type wireEntry struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	Key      string
 	Seq      uint64
@@ -70,6 +71,7 @@ type wireEntry struct {
 // wireDelta is crdt.Delta as an array [origin, epoch, from, to, floor, entries]:
 // at most 45 bytes of overhead, under crdt's per-delta estimate of 48.
 type wireDelta struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	Origin   string
 	Epoch    uint64
@@ -81,6 +83,7 @@ type wireDelta struct {
 
 // pushBody is a msgPush: [from, delta].
 type pushBody struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 	Delta    wireDelta
@@ -88,6 +91,7 @@ type pushBody struct {
 
 // syncBody is a msgSync: [from, deltas].
 type syncBody struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 	Deltas   []wireDelta
@@ -95,6 +99,7 @@ type syncBody struct {
 
 // wireVersion is one digest row: [origin, epoch, applied].
 type wireVersion struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	Origin   string
 	Epoch    uint64
@@ -104,6 +109,7 @@ type wireVersion struct {
 // digestBody is a msgDigest: [from, reply, rows]. Reply asks the receiver to
 // answer with its own digest (reply false) so both sides repair each other.
 type digestBody struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 	Reply    bool
@@ -112,6 +118,7 @@ type digestBody struct {
 
 // repairBody is a msgRepair: [from, origin, epoch, applied].
 type repairBody struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 	Origin   string
@@ -333,6 +340,7 @@ func decodeRepair(b []byte) (repairMsg, error) {
 
 // leaveBody is a msgLeave: [from].
 type leaveBody struct {
+	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 }
