@@ -206,9 +206,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 		gc.SyncInterval = a.cfg.Gossip.SyncInterval
 	}
 	gc.EnableCompression = a.cfg.Gossip.Compression
-	if k, _ := a.cfg.Key(); k != nil {
-		gc.SecretKeys = [][]byte{k}
-	}
+	gc.SecretKeys, _ = a.cfg.Keys() // validated in New
 	gc.Events = a.onMember
 	gc.Logger = a.cfg.Logger.With().Str("component", "gossip").Logger()
 	gc.Tune = a.cfg.Gossip.Tune

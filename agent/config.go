@@ -44,6 +44,9 @@ type Config struct {
 	ConfigDir string `yaml:"config_dir"`
 	// Encrypt is a base64 AES key (16, 24 or 32 bytes) for gossip; empty = plaintext.
 	Encrypt string `yaml:"encrypt"`
+	// EncryptKeys are further base64 keys accepted for decryption (not used to
+	// encrypt): the way to rotate keys without a flag day (docs/operations.md).
+	EncryptKeys []string `yaml:"encrypt_keys"`
 	// LogLevel is one of debug, info, warn, error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogJSON writes JSON log lines instead of human-readable ones.
@@ -176,8 +179,8 @@ func (c *Config) Validate() error {
 			return bad("join %q: %v", j, err)
 		}
 	}
-	if _, err := c.Key(); err != nil {
-		return bad("encrypt: %v", err)
+	if _, err := c.Keys(); err != nil {
+		return bad("%v", err)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		return bad("log_level %q: want debug, info, warn or error", c.LogLevel)
@@ -208,12 +211,31 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Key decodes Encrypt; nil when no key is configured.
-func (c *Config) Key() ([]byte, error) {
+// Keys decodes Encrypt and EncryptKeys, primary first; nil when no key is
+// configured.
+func (c *Config) Keys() ([][]byte, error) {
 	if c.Encrypt == "" {
+		if len(c.EncryptKeys) > 0 {
+			return nil, errors.New("encrypt_keys given without a primary encrypt key")
+		}
 		return nil, nil
 	}
-	k, err := base64.StdEncoding.DecodeString(c.Encrypt)
+	var keys [][]byte
+	for i, s := range append([]string{c.Encrypt}, c.EncryptKeys...) {
+		k, err := decodeKey(s)
+		if err != nil {
+			if i == 0 {
+				return nil, fmt.Errorf("encrypt: %w", err)
+			}
+			return nil, fmt.Errorf("encrypt_keys[%d]: %w", i-1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("not base64: %w", err)
 	}

@@ -30,6 +30,11 @@ func TestValidateRejects(t *testing.T) {
 		{"join without host", func(c *Config) { c.Join = []string{":7946"} }, "join"},
 		{"short key", func(c *Config) { c.Encrypt = "AAAA" }, "encrypt"},
 		{"not base64", func(c *Config) { c.Encrypt = "!!" }, "encrypt"},
+		{"extra key without primary", func(c *Config) { c.EncryptKeys = []string{"AAAAAAAAAAAAAAAAAAAAAA=="} }, "primary"},
+		{"bad extra key", func(c *Config) {
+			c.Encrypt = "AAAAAAAAAAAAAAAAAAAAAA=="
+			c.EncryptKeys = []string{"AAAA"}
+		}, "encrypt_keys[0]"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
 		{"fanout", func(c *Config) { c.Gossip.Fanout = -1 }, "fanout"},
 		{"reap before grace", func(c *Config) { c.Leases.ReapAfter = time.Second }, "reap_after"},
