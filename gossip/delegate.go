@@ -117,7 +117,9 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 // they only record and enqueue.
 func (d *delegate) NotifyJoin(nd *memberlist.Node) {
 	d.n.forget(nd.Name)
-	d.n.events.push(Event{Kind: MemberJoin, Member: toMember(nd)})
+	m := toMember(nd)
+	d.n.setMember(m.Name, &m)
+	d.n.events.push(Event{Kind: MemberJoin, Member: m})
 }
 
 // memberlist v0.7.0 passes Node.State as alive even for a node that left (it
@@ -134,11 +136,14 @@ func (d *delegate) NotifyLeave(nd *memberlist.Node) {
 	}
 	d.n.mu.Unlock()
 	d.n.remember(nd.Name, nd.Address())
+	d.n.setMember(nd.Name, nil)
 	d.n.events.push(Event{Kind: kind, Member: toMember(nd)})
 }
 
 func (d *delegate) NotifyUpdate(nd *memberlist.Node) {
-	d.n.events.push(Event{Kind: MemberUpdate, Member: toMember(nd)})
+	m := toMember(nd)
+	d.n.setMember(m.Name, &m)
+	d.n.events.push(Event{Kind: MemberUpdate, Member: m})
 }
 
 // merge applies one delta, logging what the Store rejects.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +77,11 @@ type Node struct {
 	repairAt   map[string]time.Time       // last repair request per origin
 	departed   map[string]departure       // failed or left members, by name, for rejoin
 	leaving    map[string]time.Time       // members that announced a graceful leave
+	// members is our copy of the live members, kept by the join/leave/update
+	// callbacks (which memberlist calls with its node lock held). memberlist's
+	// own Members() hands out pointers it later mutates under that lock, so
+	// reading their fields outside it races.
+	members map[string]Member
 }
 
 type departure struct {
@@ -129,6 +136,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		repairAt:   make(map[string]time.Time),
 		departed:   make(map[string]departure),
 		leaving:    make(map[string]time.Time),
+		members:    make(map[string]Member),
 	}
 	mlc := n.memberlistConfig()
 	n.budget = mlc.UDPBufferSize - packetOverhead
@@ -268,14 +276,31 @@ func (n *Node) Close() error {
 	return err
 }
 
-// Members returns the live members (alive or suspect), the local node included.
+// Members returns the live members, the local node included, sorted by name.
+// Each is a copy taken when memberlist last reported the member (join or
+// update); State is always StateAlive here, as memberlist reports no suspicion.
 func (n *Node) Members() []Member {
-	nodes := n.ml.Load().Members()
-	out := make([]Member, 0, len(nodes))
-	for _, nd := range nodes {
-		out = append(out, toMember(nd))
+	n.mu.Lock()
+	out := make([]Member, 0, len(n.members))
+	for _, m := range n.members {
+		m.Meta = slices.Clone(m.Meta)
+		out = append(out, m)
 	}
+	n.mu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// setMember records a live member (nil removes it). Called from memberlist's
+// callbacks.
+func (n *Node) setMember(name string, m *Member) {
+	n.mu.Lock()
+	if m == nil {
+		delete(n.members, name)
+	} else {
+		n.members[name] = *m
+	}
+	n.mu.Unlock()
 }
 
 // NumMembers is the number of live members, the local node included.

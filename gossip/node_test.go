@@ -218,3 +218,37 @@ func TestEvents(t *testing.T) {
 		c.close()
 	})
 }
+
+// Members may be read while memberlist changes membership: it returns copies,
+// never memberlist's own node structs (run under -race).
+func TestMembersWhileMembershipChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		group := c.start(4, nil)
+		stop := make(chan struct{})
+		done := make(chan int)
+		go func() {
+			reads := 0
+			for {
+				select {
+				case <-stop:
+					done <- reads
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				for _, m := range group[0].node.Members() {
+					reads += len(m.Meta) + int(m.Port) + len(m.Addr)
+				}
+			}
+		}()
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 4) })
+		nw.Crash(group[3].addr)
+		waitFor(t, 60*time.Second, "failure detected", func() bool { return len(group[0].node.Members()) == 3 })
+		close(stop)
+		if reads := <-done; reads == 0 {
+			t.Error("Members was never read with members present")
+		}
+		c.close()
+	})
+}

@@ -2,6 +2,8 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -26,8 +28,8 @@ func (n *Node) forget(name string) {
 // and the remembered departed members that are not live members now.
 func (n *Node) rejoinCandidates() []string {
 	live := map[string]bool{}
-	for _, nd := range n.ml.Load().Members() {
-		live[nd.Address()] = true
+	for _, m := range n.Members() {
+		live[net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))] = true
 	}
 	self := n.ml.Load().LocalNode().Address()
 	now := time.Now()
