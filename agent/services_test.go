@@ -1,0 +1,166 @@
+package agent_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
+)
+
+func TestPersistenceAcrossRestart(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	a := agenttest.Start(t, cfg)
+	c := agenttest.Client(t, a)
+	reg := api.Registration{ID: "job", Name: "worker", Port: 7, Tags: []string{"t"}}
+	if err := reg.AddCheck(api.CheckDefinition{ID: "job-ttl", Type: "ttl", TTL: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, c, reg)
+	mustRegister(t, c, api.Registration{Name: "gone"})
+	if err := c.Deregister(t.Context(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTTL(t.Context(), "job-ttl", api.TTLUpdate{Status: api.HealthPassing}); err != nil {
+		t.Fatal(err)
+	}
+	epoch := a.Catalog().Epoch()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := agenttest.Start(t, cfg) // same data directory
+	c = agenttest.Client(t, b)
+	if e := b.Catalog().Epoch(); e <= epoch {
+		t.Errorf("epoch after restart %d, want > %d", e, epoch)
+	}
+	in, err := c.Instance(t.Context(), "node-a", "job")
+	if err != nil {
+		t.Fatalf("instance after restart: %v", err)
+	}
+	if in.Port != 7 || !slices.Equal(in.Tags, []string{"t"}) || in.Version.Epoch != b.Catalog().Epoch() {
+		t.Errorf("restored instance %+v", in)
+	}
+	if _, err := c.Instance(t.Context(), "node-a", "gone"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("deregistered instance after restart: %v, want not found", err)
+	}
+	// The check came back too: it accepts TTL updates and drives health.
+	if err := c.UpdateTTL(t.Context(), "job-ttl", api.TTLUpdate{Status: api.HealthWarning, Output: "back"}); err != nil {
+		t.Fatalf("TTL update after restart: %v", err)
+	}
+	waitHealth(t, c, "node-a", "job", api.HealthWarning, 2*time.Second)
+}
+
+func TestRestartWithoutDataDirForgets(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	cfg.DataDir = ""
+	a := agenttest.Start(t, cfg)
+	mustRegister(t, agenttest.Client(t, a), api.Registration{Name: "web"})
+	a.Close()
+	b := agenttest.Start(t, cfg)
+	if res := b.Catalog().Service("web", catalog.Filter{Health: catalog.HealthAny}); len(res.Entries) != 0 {
+		t.Errorf("without a data dir a restart kept %d instances", len(res.Entries))
+	}
+}
+
+func writeFile(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// localIDs lists the agent's registrations as "source:id", sorted.
+func localIDs(a *agent.Agent) []string {
+	var out []string
+	for _, r := range a.Catalog().Registrations() {
+		out = append(out, r.Source.String()+":"+r.Instance.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestServiceDefinitionFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "web.json", `{"id":"web-1","name":"web","port":8080,"tags":["v1"],
+		"checks":[{"id":"web-ttl","type":"ttl","ttl":"1h","initial_status":"passing"}]}`)
+	writeFile(t, dir, "db.yaml", "# two services in one file\n- name: db\n  port: 5432\n  meta: {role: primary}\n- id: db-replica\n  name: db\n  port: 5433\n")
+	writeFile(t, dir, "README.txt", "not a definition")
+	cfg := agenttest.Config(t, "node-a")
+	cfg.ConfigDir = dir
+	a := agenttest.Start(t, cfg)
+	c := agenttest.Client(t, a)
+
+	want := []string{"file:db", "file:db-replica", "file:web-1"}
+	if got := localIDs(a); !slices.Equal(got, want) {
+		t.Fatalf("after start: %v, want %v", got, want)
+	}
+	if in, err := c.Instance(t.Context(), "node-a", "db"); err != nil || in.Port != 5432 || in.Meta["role"] != "primary" {
+		t.Errorf("db from YAML: %+v, %v", in, err)
+	}
+	if err := c.UpdateTTL(t.Context(), "web-ttl", api.TTLUpdate{Status: api.HealthWarning}); err != nil {
+		t.Errorf("check of a file definition: %v", err)
+	}
+	waitHealth(t, c, "node-a", "web-1", api.HealthWarning, 2*time.Second)
+	// An API registration lives beside the files and survives reloads.
+	mustRegister(t, c, api.Registration{Name: "api-only"})
+
+	// Edit: drop db.yaml, add cache.yml, change web.json (no check any more).
+	os.Remove(filepath.Join(dir, "db.yaml"))
+	writeFile(t, dir, "cache.yml", "name: cache\nport: 6379\n")
+	writeFile(t, dir, "web.json", `{"id":"web-1","name":"web","port":9090}`)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"api:api-only", "file:cache", "file:web-1"}
+	if got := localIDs(a); !slices.Equal(got, want) {
+		t.Fatalf("after reload: %v, want %v", got, want)
+	}
+	if in, _ := c.Instance(t.Context(), "node-a", "web-1"); in.Port != 9090 || in.Health != api.HealthPassing {
+		t.Errorf("web-1 after reload: %+v", in)
+	}
+	if err := c.UpdateTTL(t.Context(), "web-ttl", api.TTLUpdate{Status: api.HealthPassing}); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("check removed from the file still answers: %v", err)
+	}
+
+	// Invalid files: Reload fails, names the file, and nothing changes.
+	before := a.Catalog().GlobalIndex()
+	hash := a.Self().Catalog.Hash
+	bad := []struct{ name, body string }{
+		{"bad.json", `{"name":"x",`},
+		{"bad.yaml", "name: web\nhelth: passing\n"},
+		{"bad.json", `{"name":"Not_Valid"}`},
+		{"bad.json", `{"name":"x","checks":[{"type":"ttl"}]}`},
+		{"bad.json", `{"id":"cache","name":"cache2"}`}, // same id as cache.yml
+	}
+	for _, b := range bad {
+		writeFile(t, dir, "cache.yml", "name: cache\nport: 6379\n") // keep a valid change next to the bad file
+		writeFile(t, dir, "new.json", `{"name":"new"}`)
+		writeFile(t, dir, b.name, b.body)
+		err := a.Reload()
+		if err == nil {
+			t.Errorf("%s %q: Reload succeeded", b.name, b.body)
+		} else if !errors.Is(err, agent.ErrInvalidRegistration) || !strings.Contains(err.Error(), b.name) {
+			t.Errorf("%s %q: error %v does not say which file", b.name, b.body, err)
+		}
+		if got := localIDs(a); !slices.Equal(got, want) {
+			t.Errorf("%s: after failed reload: %v, want %v", b.name, got, want)
+		}
+		if a.Catalog().GlobalIndex() != before || a.Self().Catalog.Hash != hash {
+			t.Errorf("%s: failed reload changed the catalog", b.name)
+		}
+		os.Remove(filepath.Join(dir, b.name))
+		os.Remove(filepath.Join(dir, "new.json"))
+	}
+	// Once fixed, it loads.
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+}
