@@ -240,9 +240,25 @@ func (a *Agent) tickLoop() {
 		case <-a.stop:
 			return
 		case <-t.C:
+			a.syncMembers()
 			a.cat.Tick()
 		}
 	}
+}
+
+// syncMembers hands the live member list to the catalog's leases, which takes
+// origins that never appear in it as failed (see catalog.SyncMembers).
+func (a *Agent) syncMembers() {
+	node := a.Node()
+	if node == nil {
+		return
+	}
+	ms := node.Members()
+	live := make([]string, 0, len(ms))
+	for _, m := range ms {
+		live = append(live, m.Name)
+	}
+	a.cat.SyncMembers(live)
 }
 
 // Leave tells the cluster this agent is going away, so peers withdraw its

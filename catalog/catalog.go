@@ -28,6 +28,7 @@ type Catalog struct {
 	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
 	byService map[string]map[recKey]*Entry // service → its records
 	members   map[string]*member           // membership as the agent reported it
+	absent    map[string]time.Time         // origins without membership news, first seen absent from the live members
 	local     map[string]*registration     // own registrations by ID
 	preserve  PreservationState
 	samples   map[string][]sample // per origin: applied seqs recorded over time, for Compact
@@ -58,6 +59,7 @@ func New(cfg Config) (*Catalog, error) {
 		records:   make(map[string]map[string]*Entry),
 		byService: make(map[string]map[recKey]*Entry),
 		members:   make(map[string]*member),
+		absent:    make(map[string]time.Time),
 		local:     make(map[string]*registration),
 		samples:   make(map[string][]sample),
 		subs:      make(map[*Subscription]struct{}),

@@ -37,6 +37,15 @@ type Config struct {
 	// healed partition re-merge with small deltas. Default 30 min.
 	ReapAfter time.Duration
 
+	// UnknownGrace: an origin this catalog holds records of but has no
+	// membership news about, that stays absent from the live members given to
+	// SyncMembers this long, is taken as failed. memberlist tells a node that
+	// joins about live members only, so without it the records of a host that
+	// died before this agent joined would be served fresh forever. It must
+	// exceed how long membership gossip takes to announce a new node (about a
+	// second on a LAN). Default 10 s; 0 disables.
+	UnknownGrace time.Duration
+
 	// MassFailureFraction engages self-preservation: when at least this share of
 	// known origins (self included) failed within MassFailureWindow — most
 	// likely a partition seen from here — failed origins' records stay stale
@@ -79,6 +88,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		LeaseGrace:          10 * time.Second,
+		UnknownGrace:        10 * time.Second,
 		StaleMaxAge:         20 * time.Minute,
 		ReapAfter:           30 * time.Minute,
 		MassFailureFraction: 0.3,
@@ -99,6 +109,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: node: %v", ErrInvalidConfig, ValidateNodeName(c.Node))
 	case c.LeaseGrace < 0:
 		return fmt.Errorf("%w: lease grace %v < 0", ErrInvalidConfig, c.LeaseGrace)
+	case c.UnknownGrace < 0:
+		return fmt.Errorf("%w: unknown grace %v < 0", ErrInvalidConfig, c.UnknownGrace)
 	case c.ReapAfter <= c.LeaseGrace:
 		return fmt.Errorf("%w: reap after %v must exceed lease grace %v", ErrInvalidConfig, c.ReapAfter, c.LeaseGrace)
 	case c.StaleMaxAge < 0 || c.StaleMaxAge > c.ReapAfter:

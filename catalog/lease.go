@@ -78,6 +78,59 @@ func (c *Catalog) setMember(node string, st memberState) {
 	c.commit(b)
 }
 
+// SyncMembers reconciles the leases with the current live members (the agent
+// calls it every tick with gossip's member list). Membership events are
+// authoritative for origins they mention; this covers the others: an origin
+// the catalog holds records of, never reported by any event, and absent from
+// live for UnknownGrace is taken as failed since it was first seen absent (its
+// records turn stale, then expire, as after a failure event). That happens to
+// a node that joins while a host is dead: memberlist reports live members only.
+func (c *Catalog) SyncMembers(live []string) {
+	if c.cfg.UnknownGrace == 0 {
+		return
+	}
+	now := c.cfg.Now()
+	up := make(map[string]bool, len(live))
+	for _, n := range live {
+		up[n] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	failed := false
+	held := map[string]bool{}
+	for origin := range c.state.Origins() {
+		held[origin] = true
+		if origin == c.cfg.Node || up[origin] || c.members[origin] != nil {
+			delete(c.absent, origin)
+			continue
+		}
+		at, seen := c.absent[origin]
+		if !seen {
+			c.absent[origin] = now
+			continue
+		}
+		if now.Sub(at) < c.cfg.UnknownGrace {
+			continue
+		}
+		delete(c.absent, origin)
+		c.members[origin] = &member{state: memberFailed, since: at}
+		failed = true
+		c.log.Info().Str("node", origin).Dur("absent", now.Sub(at)).Msg("origin never seen alive: taken as failed")
+	}
+	for origin := range c.absent {
+		if !held[origin] {
+			delete(c.absent, origin)
+		}
+	}
+	if failed {
+		c.updatePreservation(now)
+		b := c.newBatch()
+		b.now = now
+		c.updatePhases(b)
+		c.commit(b)
+	}
+}
+
 // Tick advances time-driven state: lease expiry, self-preservation, reaping of
 // long-dead origins, tombstone collection. The agent calls it every second (or
 // so); it takes the catalog's lock briefly and never blocks otherwise.

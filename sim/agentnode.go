@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/hashicorp/memberlist"
 )
 
 // DefaultAgentConfig is the template NewAgentFactory starts from:
@@ -42,16 +46,37 @@ func NewAgentFactory(template agent.Config) Factory {
 	}
 }
 
-// AgentBounds returns the bounds agents built from c are held to, with the
-// formula of StackConfig.Bounds over the agent's lease settings.
+// AgentBounds returns the G4/G5 bounds agents built from c are held to in a
+// cluster of n. Detect is memberlist's worst-case failure detection: the
+// Lifeguard suspicion timeout before any confirmation, SuspicionMaxTimeoutMult
+// × SuspicionMult × max(1, log10 n) × ProbeInterval, plus one probe round of up
+// to 10 members (until some survivor probes the dead node; longer when many
+// died at once) and the dead broadcast. That is 35 s at n ≤ 10 and 59 s at 100
+// with LAN defaults; typical detection is far shorter (the report shows the
+// measured withdrawal times). LeaseGrace and the mass-disappearance threshold
+// are the catalog's; Slack is one tick plus a second of sampling and
+// scheduling noise.
 func AgentBounds(c agent.Config) func(n int) Bounds {
-	sc := DefaultStackConfig()
-	sc.Catalog.LeaseGrace = c.Leases.Grace
-	if c.Leases.MassFailureFraction > 0 {
-		sc.Catalog.MassFailureFraction = c.Leases.MassFailureFraction
+	cat := catalog.DefaultConfig()
+	return func(n int) Bounds {
+		ml := memberlist.DefaultLANConfig()
+		if c.Gossip.Tune != nil {
+			c.Gossip.Tune(ml)
+		}
+		scale := max(1, math.Log10(float64(max(n, 1))))
+		susp := time.Duration(float64(ml.SuspicionMaxTimeoutMult*ml.SuspicionMult) * scale * float64(ml.ProbeInterval))
+		frac := c.Leases.MassFailureFraction
+		if frac <= 0 {
+			frac = cat.MassFailureFraction
+		}
+		return Bounds{
+			Detect:       susp + time.Duration(min(max(n, 2), 10)+1)*ml.ProbeInterval,
+			LeaseGrace:   c.Leases.Grace,
+			MassFraction: frac,
+			MassMin:      cat.MassFailureMin,
+			Slack:        2 * time.Second,
+		}
 	}
-	sc.Gossip.Tune = c.Gossip.Tune
-	return sc.Bounds
 }
 
 type agentNode struct {
@@ -72,3 +97,52 @@ func (n *agentNode) Members() int {
 func (n *agentNode) Leave(ctx context.Context) error { return n.a.Leave(ctx) }
 
 func (n *agentNode) Close() error { return n.a.Close() }
+
+// catalogNode is the catalog side of an agent Node.
+type catalogNode struct{ cat *catalog.Catalog }
+
+func (n catalogNode) Register(_ context.Context, r Registration) error {
+	h, err := catalog.ParseHealth(r.Health)
+	if err != nil {
+		return err
+	}
+	return n.cat.Register(catalog.Instance{
+		ID: r.ID, Service: r.Service, Address: r.Address, Port: r.Port, Tags: r.Tags, Health: h,
+	})
+}
+
+func (n catalogNode) Deregister(_ context.Context, id string) error { return n.cat.Deregister(id) }
+
+func (n catalogNode) SetHealth(_ context.Context, id, health string) error {
+	h, err := catalog.ParseHealth(health)
+	if err != nil {
+		return err
+	}
+	return n.cat.SetHealth(id, h, "sim")
+}
+
+func (n catalogNode) Lookup(service string) []Seen {
+	return seenOf(n.cat.Service(service, catalog.Filter{Health: catalog.HealthAny}))
+}
+
+// seenOf converts a catalog answer.
+func seenOf(r catalog.Result) []Seen {
+	out := make([]Seen, len(r.Entries))
+	for i, e := range r.Entries {
+		out[i] = Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
+	}
+	return out
+}
+
+func (n catalogNode) Hash() uint64 { return n.cat.Stats().Hash }
+
+// Withheld implements LeaseReporter.
+func (n catalogNode) Withheld() []string {
+	var out []string
+	for _, ni := range n.cat.Nodes() {
+		if ni.Served == "expired" || ni.Served == "withdrawn" {
+			out = append(out, ni.Name)
+		}
+	}
+	return out
+}

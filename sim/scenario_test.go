@@ -19,10 +19,7 @@ func scenarioFiles(t *testing.T) []string {
 // knownBugs are library scenarios that expose open bugs: they run, and a
 // failure is reported as a skip naming the bug, until the fix lands (then the
 // test asks for the entry to be removed).
-var knownBugs = map[string]string{
-	"join-while-dead": "a node that joins while an origin is dead serves that origin's records fresh: " +
-		"memberlist reports live members only, and the catalog treats an origin without membership news as alive",
-}
+var knownBugs = map[string]string{}
 
 // TestScenarioShort runs the short version of every library scenario over
 // real catalog+gossip nodes, in virtual time.

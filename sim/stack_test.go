@@ -41,26 +41,3 @@ func TestAgentBasic(t *testing.T) {
 	}
 	runStack(t, sc, true)
 }
-
-// The catalog+gossip stack without the agent behaves the same.
-func TestStackBasic(t *testing.T) {
-	sc, err := Parse([]byte(basicScenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultStackConfig()
-	var rep Report
-	synctest.Test(t, func(t *testing.T) {
-		rep, err = Run(context.Background(), sc, Options{
-			Factory: NewStackFactory(cfg), Bounds: cfg.Bounds, DataDir: t.TempDir(), Drain: 30 * time.Second,
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Passed() {
-		var b bytes.Buffer
-		_ = rep.WriteText(&b)
-		t.Errorf("invariants failed:\n%s", b.String())
-	}
-}
