@@ -82,8 +82,8 @@ func (c *Catalog) setMember(node string, st memberState) {
 // calls it every tick with gossip's member list). Membership events are
 // authoritative for origins they mention; this covers the others: an origin
 // the catalog holds records of, never reported by any event, and absent from
-// live for UnknownGrace is taken as failed since it was first seen absent (its
-// records turn stale, then expire, as after a failure event). That happens to
+// live for UnknownGrace is taken as failed now: its records turn stale, then
+// expire after LeaseGrace, exactly as after a failure event. That happens to
 // a node that joins while a host is dead: memberlist reports live members only.
 func (c *Catalog) SyncMembers(live []string) {
 	if c.cfg.UnknownGrace == 0 {
@@ -113,7 +113,7 @@ func (c *Catalog) SyncMembers(live []string) {
 			continue
 		}
 		delete(c.absent, origin)
-		c.members[origin] = &member{state: memberFailed, since: at}
+		c.members[origin] = &member{state: memberFailed, since: now}
 		failed = true
 		c.log.Info().Str("node", origin).Dur("absent", now.Sub(at)).Msg("origin never seen alive: taken as failed")
 	}

@@ -228,3 +228,51 @@ func TestSelfPreservationCap(t *testing.T) {
 		t.Fatalf("after cap: want fallback, got %v", ids(r))
 	}
 }
+
+// An origin held but never reported by membership (this agent joined after it
+// died) is taken as failed after UnknownGrace absent from the live members;
+// one that is live, or that events already describe, is left alone.
+func TestSyncMembersFailsOriginsNeverSeenAlive(t *testing.T) {
+	cl := newCluster(t, "a", "b")
+	a, b := cl.cs["a"], cl.cs["b"]
+	mustRegister(t, a, catalogtest.Instance("web", "w1", 80))
+	mustRegister(t, b, catalogtest.Instance("web", "w2", 80))
+	// c joins later (through b) and gets the records by anti-entropy, but no
+	// membership event ever mentions a.
+	c := catalogtest.New(t, "c", cl.clock)
+	cl.cs["c"] = c
+	mustRegister(t, c, catalogtest.Instance("web", "w3", 80))
+	catalogtest.Sync(t, 1<<20, a, b, c)
+	c.MemberAlive("b")
+	cfg := catalog.DefaultConfig()
+	check := func(step string, want ...string) {
+		t.Helper()
+		if got := ids(c.Service("web", catalog.Filter{})); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: got %v, want %v", step, got, want)
+		}
+	}
+	check("start", "a/w1", "b/w2", "c/w3")
+	// c sees only b and itself live; a is absent and was never reported.
+	live := []string{"b", "c"}
+	c.SyncMembers(live)
+	cl.advance(cfg.UnknownGrace - time.Second)
+	c.SyncMembers(live)
+	check("within grace", "a/w1", "b/w2", "c/w3")
+	cl.advance(time.Second)
+	c.SyncMembers(live)
+	check("taken as failed", "a/w1(stale)", "b/w2", "c/w3")
+	if e, _ := c.Instance("a", "w1"); !e.Stale || e.Age != 0 {
+		t.Errorf("a/w1 stale %v age %v, want stale from now", e.Stale, e.Age)
+	}
+	cl.advance(cfg.LeaseGrace)
+	c.Tick()
+	check("expired", "b/w2", "c/w3")
+	// When a shows up alive, its records are served again.
+	c.MemberAlive("a")
+	check("alive", "a/w1", "b/w2", "c/w3")
+	// Events are authoritative: b, reported alive, is never failed by absence.
+	c.SyncMembers([]string{"c"})
+	cl.advance(2 * cfg.UnknownGrace)
+	c.SyncMembers([]string{"c"})
+	check("reported origin untouched", "a/w1", "b/w2", "c/w3")
+}
