@@ -1,6 +1,9 @@
 # Grapevine — build, test, check, bench, run.
 # Everything a target needs is installed here with `go install` into .tools/.
 
+SHELL     := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
 GO        ?= go
 TOOLS     := $(CURDIR)/.tools
 BIN       := $(CURDIR)/bin
@@ -50,7 +53,7 @@ bench:
 
 # Long simulator scenarios.
 sim: build
-	$(GO) test -count=1 -timeout 60m -run 'Scenario' -tags simfull ./sim/...
+	$(GO) test -count=1 -timeout 90m -v -run 'TestScenarioFull|TestConvergenceSeeds' -tags simfull ./sim/... | grep -v '^=== RUN'
 
 # A dev agent with a demo service; lookups work against it (see README).
 run: build
