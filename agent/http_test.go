@@ -206,6 +206,7 @@ func TestMaintenanceOnOff(t *testing.T) {
 }
 
 func TestHTTPCheckFollowsBackend(t *testing.T) {
+	t.Parallel()
 	var status atomic.Int32
 	status.Store(http.StatusOK)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -245,6 +246,7 @@ func TestHTTPCheckFollowsBackend(t *testing.T) {
 }
 
 func TestHTTPCheckRiseFall(t *testing.T) {
+	t.Parallel()
 	var status, probes atomic.Int32
 	status.Store(http.StatusOK)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -271,6 +273,7 @@ func TestHTTPCheckRiseFall(t *testing.T) {
 }
 
 func TestTTLCheck(t *testing.T) {
+	t.Parallel()
 	_, c, _ := single(t)
 	ctx := t.Context()
 	reg := api.Registration{ID: "job", Name: "worker"}
