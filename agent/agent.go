@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/catalog"
@@ -44,6 +46,13 @@ type Agent struct {
 	started bool
 	closed  bool
 	fileIDs map[string]bool // instance IDs registered from definition files
+
+	// addrs remembers every member's last known gossip IP, also after
+	// memberlist forgets a failed node (30 s on a LAN), so the node's records
+	// served stale keep an address for as long as they are served.
+	// Copy-on-write: read without a lock; addrMu serializes writers.
+	addrs  atomic.Pointer[map[string]string]
+	addrMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -216,6 +225,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 // onMember feeds SWIM's verdicts to the catalog's leases. Called in order from
 // one gossip goroutine.
 func (a *Agent) onMember(e gossip.Event) {
+	a.rememberAddr(e.Member.Name, e.Member.Addr)
 	if e.Member.Name == a.cfg.Node {
 		return
 	}
@@ -377,18 +387,69 @@ func (d dnsAdapter) NodeAddress(node string) (string, bool) {
 	return d.a.memberAddress(node)
 }
 
-// memberAddress is a member's gossip IP.
+// memberAddress is a member's gossip IP: the last one known, also for a
+// failed node memberlist has forgotten. O(1) on the lookup path.
 func (a *Agent) memberAddress(name string) (string, bool) {
+	if m := a.addrs.Load(); m != nil {
+		if addr, ok := (*m)[name]; ok {
+			return addr, true
+		}
+	}
 	node := a.Node()
 	if node == nil {
 		return "", false
 	}
 	for _, m := range node.Members() {
 		if m.Name == name {
+			a.rememberAddr(m.Name, m.Addr)
 			return m.Addr, true
 		}
 	}
 	return "", false
+}
+
+// rememberAddr records name's gossip IP (copy-on-write).
+func (a *Agent) rememberAddr(name, addr string) {
+	if addr == "" {
+		return
+	}
+	a.addrMu.Lock()
+	defer a.addrMu.Unlock()
+	old := a.addrs.Load()
+	if old != nil && (*old)[name] == addr {
+		return
+	}
+	m := make(map[string]string, 1)
+	if old != nil {
+		m = maps.Clone(*old)
+	}
+	m[name] = addr
+	a.addrs.Store(&m)
+}
+
+// pruneAddrs forgets the addresses of nodes that are neither members nor
+// origins of records held, so churn of node names cannot grow the map.
+func (a *Agent) pruneAddrs() {
+	keep := map[string]bool{}
+	if node := a.Node(); node != nil {
+		for _, m := range node.Members() {
+			keep[m.Name] = true
+		}
+	}
+	for _, n := range a.cat.Nodes() {
+		keep[n.Name] = true
+	}
+	a.addrMu.Lock()
+	defer a.addrMu.Unlock()
+	old := a.addrs.Load()
+	if old == nil {
+		return
+	}
+	m := maps.Clone(*old)
+	maps.DeleteFunc(m, func(name, _ string) bool { return !keep[name] })
+	if len(m) != len(*old) {
+		a.addrs.Store(&m)
+	}
 }
 
 // instanceAddress is an instance's address, or its node's when it has none.
