@@ -94,10 +94,15 @@ func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
 	if err != nil {
 		return catalog.Entry{}, err
 	}
+	prev := a.checks.get(p.inst.ID)
 	if err := a.checks.set(p.inst.ID, p.raw); err != nil {
 		return catalog.Entry{}, err
 	}
 	if err := a.apply(p, catalog.SourceAPI); err != nil {
+		// The catalog refused it: put the previous check definitions back.
+		if rerr := a.checks.set(p.inst.ID, prev); rerr != nil {
+			a.log.Error().Err(rerr).Str("instance", p.inst.ID).Msg("restoring check definitions")
+		}
 		return catalog.Entry{}, err
 	}
 	e, _ := a.cat.Instance(a.cfg.Node, p.inst.ID)
@@ -451,6 +456,12 @@ func (s *checkStore) set(id string, defs []json.RawMessage) error {
 }
 
 func (s *checkStore) remove(id string) error { return s.set(id, nil) }
+
+func (s *checkStore) get(id string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.defs[id])
+}
 
 func (s *checkStore) all() map[string][]json.RawMessage {
 	s.mu.Lock()
