@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,8 @@ type httpServer struct {
 	done chan struct{}
 	once sync.Once
 	err  error
+	// cache maps a service name to its *lookupCache.
+	cache sync.Map
 }
 
 func startHTTP(addr string, a *Agent) (*httpServer, error) {
@@ -246,12 +249,47 @@ func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res := h.a.cat.Service(name, f)
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(res.Index, 10))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(h.encodeLookup(name, res, f.Tags == nil && f.Meta == nil && f.Zone == "" && f.Health == catalog.HealthDefault))
+}
+
+// lookupCache holds the encoded default answer of a service at an index: the
+// common lookup is then one map read and one write, no encoding.
+type lookupCache struct {
+	index uint64
+	body  []byte
+}
+
+// encodeLookup encodes a lookup answer, from the cache when it is the default
+// query and nothing in it is stale (a stale entry's age changes with time).
+func (h *httpServer) encodeLookup(name string, res catalog.Result, cacheable bool) []byte {
+	cacheable = cacheable && res.Index != 0 && !res.Fallback
+	for _, e := range res.Entries {
+		if e.Stale {
+			cacheable = false
+			break
+		}
+	}
+	if cacheable {
+		if c, ok := h.cache.Load(name); ok && c.(*lookupCache).index == res.Index {
+			return c.(*lookupCache).body
+		}
+	}
 	out := make([]api.Instance, 0, len(res.Entries))
 	for _, e := range res.Entries {
 		out = append(out, h.a.toAPI(e))
 	}
-	w.Header().Set(api.IndexHeader, strconv.FormatUint(res.Index, 10))
-	api.WriteJSON(w, http.StatusOK, out)
+	body, err := json.Marshal(out)
+	if err != nil {
+		body = []byte("[]") // unreachable: the types always encode
+	}
+	body = append(body, '\n')
+	if cacheable {
+		h.cache.Store(name, &lookupCache{index: res.Index, body: body})
+	}
+	return body
 }
 
 // toFilter maps the API's query options to a catalog filter.
