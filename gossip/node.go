@@ -454,18 +454,24 @@ func (n *Node) sendDigest(to string, reply bool) {
 // syncLoop exchanges digests with one random live peer every SyncInterval
 // (jittered by up to a quarter so nodes do not synchronize).
 func (n *Node) syncLoop() {
+	n.every(n.cfg.SyncInterval, func() {
+		if ps := n.peers(1); len(ps) == 1 {
+			n.sendDigest(ps[0].Name, true)
+		}
+	})
+}
+
+// every calls fn every interval, jittered by up to a quarter so nodes do not
+// synchronize, until the node closes.
+func (n *Node) every(interval time.Duration, fn func()) {
 	for {
-		d := n.cfg.SyncInterval
-		d += time.Duration(rand.Int64N(int64(d)/4 + 1))
-		t := time.NewTimer(d)
+		t := time.NewTimer(interval + time.Duration(rand.Int64N(int64(interval)/4+1)))
 		select {
 		case <-n.done:
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		if ps := n.peers(1); len(ps) == 1 {
-			n.sendDigest(ps[0].Name, true)
-		}
+		fn()
 	}
 }

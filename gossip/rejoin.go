@@ -64,22 +64,13 @@ func (n *Node) rejoinCandidates() []string {
 // a quarter). A successful join merges the two sides' membership and, through
 // the push/pull digests, their catalogs.
 func (n *Node) rejoinLoop() {
-	for {
-		d := n.cfg.RejoinInterval
-		d += time.Duration(rand.Int64N(int64(d)/4 + 1))
-		t := time.NewTimer(d)
-		select {
-		case <-n.done:
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	n.every(n.cfg.RejoinInterval, func() {
 		cand := n.rejoinCandidates()
 		if len(cand) == 0 {
-			continue
+			return
 		}
 		got, err := n.ml.Load().Join(cand)
 		n.stats.rejoins.Add(uint64(got))
 		n.log.Debug().Err(err).Strs("addrs", cand).Int("joined", got).Msg("rejoin")
-	}
+	})
 }

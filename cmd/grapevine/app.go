@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).Run(args)
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext runs the app until it returns or ctx ends (watch and agent stop
+// when it does) and maps its error to an exit code.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr).RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -128,20 +127,6 @@ func TestClientCommandAddressFromEnv(t *testing.T) {
 	if code := run([]string{"grapevine", "members", "-http", "ftp://x"}, &out, &errb); code != exitUsage {
 		t.Errorf("bad -http: exit %d, want %d", code, exitUsage)
 	}
-}
-
-// runContext is run with a context (watch ends when it is cancelled).
-func runContext(ctx context.Context, args []string, stdout, stderr *lockedBuffer) int {
-	err := newApp(stdout, stderr).RunContext(ctx, args)
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "grapevine: %v\n", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitUsage
 }
 
 func TestWatchGolden(t *testing.T) {
