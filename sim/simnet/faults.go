@@ -22,14 +22,15 @@ func (n *Network) Partition(groups ...[]string) {
 	n.faultChangedLocked()
 }
 
-// Heal removes the partition and every cut (one-way and link). Link configs,
-// crashes and pauses are kept. memberlist does not re-merge a partition longer
+// Heal removes the partition and every cut (one-way and link) and stops every
+// flap (Flap), leaving those links up. Link configs, crashes and pauses are kept. memberlist does not re-merge a partition longer
 // than about a minute by itself: callers must Join across after Heal.
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.groups = nil
 	clear(n.cuts)
+	n.stopFlapsLocked()
 	n.log.Debug().Msg("heal")
 }
 
@@ -213,21 +214,24 @@ func (n *Network) Paused(addr string) bool {
 	return nd != nil && nd.paused
 }
 
-// Reachable reports whether a packet from → to would pass the partition and the
-// cuts right now (loss and node state aside).
+// Reachable reports whether a packet from → to would pass the partition, the
+// cuts and the flaps right now (loss and node state aside).
 func (n *Network) Reachable(from, to string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.reachableLocked(key(from), key(to))
 }
 
-// reachableLocked: partition and cuts only. Caller holds mu.
+// reachableLocked: partition, cuts and flaps only. Caller holds mu.
 func (n *Network) reachableLocked(from, to string) bool {
 	if n.groups != nil && n.groups[from] != n.groups[to] {
 		return false
 	}
-	_, cut := n.cuts[link{from, to}]
-	return !cut
+	l := link{from, to}
+	if _, cut := n.cuts[l]; cut {
+		return false
+	}
+	return n.flapCuts[l] == 0
 }
 
 // linkLocked returns the config of from → to. Caller holds mu.

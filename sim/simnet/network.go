@@ -26,6 +26,8 @@ type Network struct {
 	defaultLink LinkConfig             // links without their own config
 	links       map[link]LinkConfig    // per directed link
 	cuts        map[link]struct{}      // one-way cuts
+	flapCuts    map[link]int           // directed links cut by flaps (how many flaps cut each)
+	flaps       map[*flapper]struct{}  // running flaps, stopped by Heal and Close
 	groups      map[string]int         // partition group by address; nil when not partitioned
 	inflight    map[*delivery]struct{} // scheduled packet deliveries, stopped by Close
 	streams     map[*pair]struct{}     // open streams, broken by faults
@@ -114,6 +116,8 @@ func New(cfg Config) *Network {
 		defaultLink: cfg.DefaultLink,
 		links:       make(map[link]LinkConfig),
 		cuts:        make(map[link]struct{}),
+		flapCuts:    make(map[link]int),
+		flaps:       make(map[*flapper]struct{}),
 		inflight:    make(map[*delivery]struct{}),
 		streams:     make(map[*pair]struct{}),
 	}
@@ -229,6 +233,7 @@ func (n *Network) Close() error {
 		return nil
 	}
 	n.closed = true
+	n.stopFlapsLocked()
 	for _, nd := range n.nodes {
 		if nd.t != nil {
 			n.shutdownLocked(nd.t)
