@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/agent"
@@ -42,7 +43,7 @@ func NewAgentFactory(template agent.Config) Factory {
 		if err := a.Start(ctx); err != nil {
 			return nil, errors.Join(fmt.Errorf("sim: start agent %s: %w", spec.Name, err), a.Close())
 		}
-		return &agentNode{catalogNode: catalogNode{a.Catalog()}, name: spec.Name, a: a}, nil
+		return &agentNode{catalogNode: catalogNode{a.Catalog()}, name: spec.Name, a: a, stop: make(chan struct{})}, nil
 	}
 }
 
@@ -83,6 +84,100 @@ type agentNode struct {
 	catalogNode
 	name string
 	a    *agent.Agent
+
+	stop     chan struct{} // closed by Close: ends the watch goroutine
+	mu       sync.Mutex    // guards watching, closed
+	watching bool
+	closed   bool
+	wg       sync.WaitGroup // the watch goroutine
+}
+
+// watchBuffer is the change feed's buffer per node: a merge that changes more
+// served instances at once than this, while the watch goroutine lags, drops
+// the feed (counted as a drop-out, then resynchronised). 1024 changes cost
+// ~40 kB per node.
+const watchBuffer = 1024
+
+// Watch implements ChangeWatcher over the catalog's change feed.
+func (n *agentNode) Watch(fn func(full bool, changes []ServedChange)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.watching || n.closed {
+		return
+	}
+	n.watching = true
+	n.wg.Go(func() { n.watch(fn) })
+}
+
+// watch feeds fn until stop or the catalog closes, resubscribing (with a full
+// resync) when the feed is dropped for being slow.
+func (n *agentNode) watch(fn func(bool, []ServedChange)) {
+	for {
+		// Subscribe first, then read: a change is either in the snapshot
+		// (its index at most the service's) or in the feed.
+		sub := n.cat.Subscribe("", watchBuffer)
+		full, after := n.served()
+		fn(true, full)
+		if !n.drain(sub, after, fn) {
+			return
+		}
+	}
+}
+
+// served returns the served set and each service's change index.
+func (n *agentNode) served() ([]ServedChange, map[string]uint64) {
+	var out []ServedChange
+	after := map[string]uint64{}
+	for _, sum := range n.cat.Services() {
+		r := n.cat.Service(sum.Name, catalog.Filter{Health: catalog.HealthAny})
+		after[sum.Name] = r.Index
+		if r.Fallback {
+			continue
+		}
+		for _, x := range seenOf(r) {
+			out = append(out, ServedChange{Service: sum.Name, Seen: x})
+		}
+	}
+	return out, after
+}
+
+// drain delivers sub's changes in batches until stop (false), the catalog's
+// close (false) or a drop for slowness (true: resubscribe).
+func (n *agentNode) drain(sub *catalog.Subscription, after map[string]uint64, fn func(bool, []ServedChange)) bool {
+	defer sub.Cancel()
+	for {
+		select {
+		case <-n.stop:
+			return false
+		case ch, ok := <-sub.C:
+			if !ok {
+				return errors.Is(sub.Err(), catalog.ErrSlowSubscriber)
+			}
+			batch := appendChange(nil, ch, after)
+			for more := true; more && len(batch) < 256; {
+				select {
+				case ch, ok := <-sub.C:
+					if !ok {
+						more = false
+						break
+					}
+					batch = appendChange(batch, ch, after)
+				default:
+					more = false
+				}
+			}
+			if len(batch) > 0 {
+				fn(false, batch)
+			}
+		}
+	}
+}
+
+func appendChange(out []ServedChange, ch catalog.Change, after map[string]uint64) []ServedChange {
+	if ch.Entry == nil || ch.Index <= after[ch.Service] {
+		return out
+	}
+	return append(out, ServedChange{Service: ch.Service, Seen: seenOfEntry(ch.Entry), Deleted: ch.Type == catalog.ChangeDelete})
 }
 
 func (n *agentNode) Name() string { return n.name }
@@ -96,7 +191,18 @@ func (n *agentNode) Members() int {
 
 func (n *agentNode) Leave(ctx context.Context) error { return n.a.Leave(ctx) }
 
-func (n *agentNode) Close() error { return n.a.Close() }
+// Close stops the watch goroutine (waiting for it), then the agent.
+// Idempotent.
+func (n *agentNode) Close() error {
+	n.mu.Lock()
+	if !n.closed {
+		n.closed = true
+		close(n.stop)
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
+	return n.a.Close()
+}
 
 // catalogNode is the catalog side of an agent Node.
 type catalogNode struct{ cat *catalog.Catalog }
@@ -129,9 +235,13 @@ func (n catalogNode) Lookup(service string) []Seen {
 func seenOf(r catalog.Result) []Seen {
 	out := make([]Seen, len(r.Entries))
 	for i, e := range r.Entries {
-		out[i] = Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
+		out[i] = seenOfEntry(e)
 	}
 	return out
+}
+
+func seenOfEntry(e *catalog.Entry) Seen {
+	return Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
 }
 
 func (n catalogNode) Hash() uint64 { return n.cat.Stats().Hash }

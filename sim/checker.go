@@ -47,10 +47,36 @@ type change struct {
 	health  string
 	at      time.Time
 	seq     uint64
-	seenBy  map[string]time.Duration // first time each observer reflected it
+	seenBy  map[string]time.Duration // first time each observer reflected it (since at)
 	done    time.Duration            // when every live node had it; 0 while pending
 	stale   bool                     // superseded by a later change of the key before done
-	curve   []curvePoint             // fraction of live nodes that reflect it, per sample
+	sampled bool                     // some observer's time is a sample's (not a feed's)
+	curve   []curvePoint             // fraction of live nodes that reflect it, per sample; at done, per observer
+}
+
+// reflects reports whether an observer serving x (ok) or not serving the
+// instance (!ok) reflects the change.
+func (ch *change) reflects(x Seen, ok bool) bool {
+	switch ch.kind {
+	case "register", "health":
+		return ok && x.Health == ch.health
+	default:
+		return !ok
+	}
+}
+
+// see notes that obs reflects the change at t (the first time only).
+func (ch *change) see(obs string, t time.Time) {
+	if _, seen := ch.seenBy[obs]; !seen {
+		ch.seenBy[obs] = max(t.Sub(ch.at), 0)
+	}
+}
+
+// feed is what a ChangeWatcher told the checker about one observer.
+type feed struct {
+	gen   uint64           // incarnation of the observer (its feed's calls carry it)
+	ready bool             // the first full state has arrived
+	state map[instKey]Seen // served instances
 }
 
 type curvePoint struct {
@@ -94,6 +120,11 @@ type checker struct {
 	agreement   []point // share of live nodes holding the majority hash
 	traffic     []trafficSample
 	lastSample  map[string]map[string][]Seen // observer → service → answer
+
+	feeds    map[string]*feed     // observers with a change feed (ChangeWatcher)
+	feedGen  uint64               // last feed incarnation handed out
+	dropouts int                  // feeds dropped and resynchronised
+	open     map[instKey]*change  // the pending change of each key, if any
 }
 
 type point struct {
@@ -116,6 +147,8 @@ func newChecker(start time.Time, bounds func(int) Bounds) *checker {
 		counts:     map[string]int{},
 		checked:    map[string]bool{},
 		lastSample: map[string]map[string][]Seen{},
+		feeds:      map[string]*feed{},
+		open:       map[instKey]*change{},
 	}
 }
 
@@ -157,7 +190,81 @@ func (c *checker) newChange(k instKey, service, kind, health string, at time.Tim
 			ch.stale = true
 		}
 	}
-	c.chs = append(c.chs, &change{key: k, service: service, kind: kind, health: health, at: at, seq: c.opSeq, seenBy: map[string]time.Duration{}})
+	ch := &change{key: k, service: service, kind: kind, health: health, at: at, seq: c.opSeq, seenBy: map[string]time.Duration{}}
+	c.chs = append(c.chs, ch)
+	c.open[k] = ch
+	// Fed observers that already reflect it (the owner's feed may run ahead
+	// of the acknowledgement) saw it at once.
+	for obs, f := range c.feeds {
+		if f.ready {
+			x, ok := f.state[k]
+			if ch.reflects(x, ok) {
+				ch.see(obs, at)
+			}
+		}
+	}
+}
+
+// unfeed forgets obs's change feed: its next incarnation starts unfed.
+func (c *checker) unfeed(obs string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.feeds, obs)
+}
+
+// startFeed registers a new change feed of obs and returns the generation its
+// calls to served must carry; until its first full state, obs counts as not
+// reflecting any pending change.
+func (c *checker) startFeed(obs string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.feedGen++
+	c.feeds[obs] = &feed{gen: c.feedGen, state: map[instKey]Seen{}}
+	return c.feedGen
+}
+
+// served records what obs's change feed (generation gen) delivered at at.
+func (c *checker) served(obs string, gen uint64, full bool, chs []ServedChange, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.feeds[obs]
+	if f == nil || f.gen != gen {
+		return // an earlier incarnation's late call
+	}
+	if full {
+		if f.ready {
+			c.dropouts++
+		}
+		f.ready = true
+		f.state = make(map[instKey]Seen, len(chs))
+		for _, x := range chs {
+			f.state[instKey{x.Seen.Node, x.Seen.ID}] = x.Seen
+		}
+		for k, ch := range c.open {
+			x, ok := f.state[k]
+			if ch.reflects(x, ok) {
+				ch.see(obs, at)
+			}
+		}
+		return
+	}
+	for _, x := range chs {
+		k := instKey{x.Seen.Node, x.Seen.ID}
+		if x.Deleted {
+			delete(f.state, k)
+		} else {
+			f.state[k] = x.Seen
+		}
+		if !f.ready {
+			continue
+		}
+		if ch := c.open[k]; ch != nil {
+			y, ok := f.state[k]
+			if ch.reflects(y, ok) {
+				ch.see(obs, at)
+			}
+		}
+	}
 }
 
 // registered records an acknowledged registration.
@@ -371,24 +478,21 @@ func (c *checker) observe(s sample) {
 		}
 	}
 
-	// Propagation.
+	// Propagation: fed observers report the moment they reflect a change
+	// themselves (served); the sample fills in for the others. The sample
+	// decides when every live observer has it; the time is the last one's.
 	for _, ch := range c.chs {
 		if ch.done != 0 || ch.stale || ch.seq > s.seq {
 			continue
 		}
 		have := 0
 		for obs := range s.answers {
-			x, ok := present(obs, ch.key, ch.service)
-			var reflects bool
-			switch ch.kind {
-			case "register", "health":
-				reflects = ok && x.Health == ch.health
-			default:
-				reflects = !ok
-			}
-			if reflects {
-				if _, seen := ch.seenBy[obs]; !seen {
-					ch.seenBy[obs] = s.at.Sub(ch.at)
+			if f := c.feeds[obs]; f == nil {
+				if x, ok := present(obs, ch.key, ch.service); ch.reflects(x, ok) {
+					if _, seen := ch.seenBy[obs]; !seen {
+						ch.sampled = true
+					}
+					ch.see(obs, s.at)
 				}
 			}
 			if _, seen := ch.seenBy[obs]; seen {
@@ -398,7 +502,10 @@ func (c *checker) observe(s sample) {
 		if len(s.answers) > 0 {
 			ch.curve = append(ch.curve, curvePoint{s.at.Sub(ch.at), float64(have) / float64(len(s.answers))})
 			if have == len(s.answers) {
-				ch.done = max(s.at.Sub(ch.at), time.Nanosecond)
+				ch.finish(s.answers)
+				if c.open[ch.key] == ch {
+					delete(c.open, ch.key)
+				}
 			}
 		}
 	}
@@ -446,6 +553,27 @@ func (c *checker) observe(s sample) {
 		}
 		if ev.crash && age > b.Withdraw() {
 			c.checked[G4] = true
+		}
+	}
+}
+
+// maxCurvePoints bounds the points of one change's dissemination curve.
+const maxCurvePoints = 200
+
+// finish completes a change that every observer in live reflects: done is the
+// last one's time, the curve steps through every observer's.
+func (ch *change) finish(live map[string]map[string][]Seen) {
+	ts := make([]time.Duration, 0, len(live))
+	for obs := range live {
+		ts = append(ts, ch.seenBy[obs])
+	}
+	slices.Sort(ts)
+	ch.done = max(ts[len(ts)-1], time.Nanosecond)
+	ch.curve = ch.curve[:0]
+	step := max(1, len(ts)/maxCurvePoints)
+	for i, t := range ts {
+		if i%step == 0 || i == len(ts)-1 {
+			ch.curve = append(ch.curve, curvePoint{t, float64(i+1) / float64(len(ts))})
 		}
 	}
 }

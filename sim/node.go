@@ -48,6 +48,32 @@ type LeaseReporter interface {
 	Withheld() []string
 }
 
+// ChangeWatcher is optionally implemented by a Node to make propagation times
+// exact: instead of sampling lookups every Scenario.Sample, the checker takes
+// the moment each change reaches each node from the node's own change feed.
+//
+// Watch starts calling fn, from one goroutine the node owns, with the changes
+// of the node's served set (what Lookup answers, minus the stale-over-empty
+// fallback), in order, until Close, which stops that goroutine and waits for
+// it (after Close returns, fn is not called). The first call has full set: its
+// changes are the whole served set (upserts), anything not in it is not
+// served. A later full call resynchronises after the feed was dropped (a
+// drop-out: the changes in between are seen late, at the resync, and the
+// checker counts it). fn must not block for long; Watch is called at most
+// once per node.
+type ChangeWatcher interface {
+	Watch(fn func(full bool, changes []ServedChange))
+}
+
+// ServedChange is one change of a node's served set: the instance is now
+// served as Seen, or no longer served (Deleted; Seen is then as it was last
+// served).
+type ServedChange struct {
+	Service string
+	Seen    Seen
+	Deleted bool
+}
+
 // Registration is an instance to register at its owner node.
 type Registration struct {
 	ID      string

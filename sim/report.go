@@ -24,8 +24,16 @@ type Report struct {
 	// deregister, health) until every live node reflected it; changes
 	// superseded first are left out, Incomplete counts those never seen
 	// everywhere.
-	Propagation Dist
-	Incomplete  int
+	// Nodes with a change feed (ChangeWatcher) time it exactly; for the others
+	// the time is that of the first sample showing it (resolution
+	// Scenario.Sample). Sampled counts the changes whose figure involves a
+	// sample; FeedDropouts how often a node's feed was dropped for being slow
+	// and resynchronised (the changes in between are timed at the resync).
+	Propagation  Dist
+	Incomplete   int
+	Sampled      int
+	FeedDropouts int
+	SampleEvery  time.Duration
 	// Convergence holds, for each heal, the time until every live node had
 	// the same catalog hash (as sampled).
 	Convergence []time.Duration
@@ -147,6 +155,9 @@ func (r *runner) finish(d, wall time.Duration) {
 		switch {
 		case ch.done > 0:
 			prop = append(prop, ch.done)
+			if ch.sampled {
+				rep.Sampled++
+			}
 		case !ch.stale:
 			rep.Incomplete++
 		}
@@ -159,6 +170,8 @@ func (r *runner) finish(d, wall time.Duration) {
 		}
 	}
 	rep.Propagation = distOf(prop)
+	rep.FeedDropouts = c.dropouts
+	rep.SampleEvery = r.sampleEvery
 	rep.Convergence = slices.Clone(c.convergence)
 	for _, ev := range c.events {
 		if ev.crash && ev.withdrawn > 0 {
@@ -185,7 +198,7 @@ func (r *runner) finish(d, wall time.Duration) {
 	}
 	for _, st := range rep.Steps {
 		switch st.Kind {
-		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave":
+		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave", "flap", "unflap":
 			rep.Series.Marks = append(rep.Series.Marks, Mark{st.At, st.Kind})
 		}
 	}
@@ -213,7 +226,11 @@ func (r Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "      %s\n", e)
 		}
 	}
-	fmt.Fprintf(&b, "  propagation                %v, incomplete %d\n", r.Propagation, r.Incomplete)
+	how := "timed by change feeds"
+	if r.Sampled > 0 {
+		how = fmt.Sprintf("%d of them sampled every %v", r.Sampled, r.SampleEvery)
+	}
+	fmt.Fprintf(&b, "  propagation                %v, incomplete %d (%s; %d feed drop-outs)\n", r.Propagation, r.Incomplete, how, r.FeedDropouts)
 	fmt.Fprintf(&b, "  convergence after heal     %v\n", roundAll(r.Convergence))
 	fmt.Fprintf(&b, "  crash withdrawal           %v\n", roundAll(r.Withdrawal))
 	fmt.Fprintf(&b, "  traffic per node           %.1f msgs/s, %.0f B/s\n", r.MsgsPerNodeSec, r.BytesPerNodeSec)

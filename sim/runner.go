@@ -69,6 +69,7 @@ type runner struct {
 	sampleEvery time.Duration
 	linkDefault simnet.LinkConfig
 	links       map[[2]string]bool // directed links with their own config
+	flaps       []func()           // stops of the running flaps
 }
 
 // Run executes the scenario and returns its report. The error is for the
@@ -211,9 +212,18 @@ func (r *runner) step(ctx context.Context, i int, st Step) error {
 	case st.Cut != nil:
 		return r.cut(i, *st.Cut)
 	case st.Heal != nil:
-		r.cl.net.Heal()
+		r.cl.net.Heal() // stops the flaps too
+		r.flaps = nil
 		r.ck.recovered("", true, time.Now())
 		r.record(i, kind, "")
+	case st.Flap != nil:
+		return r.flap(i, *st.Flap)
+	case st.Unflap != nil:
+		for _, stop := range r.flaps {
+			stop()
+		}
+		r.record(i, kind, fmt.Sprintf("%d links", len(r.flaps)))
+		r.flaps = nil
 	case st.LinkChange != nil:
 		return r.link(i, *st.LinkChange)
 	case st.Crash != nil:
@@ -296,7 +306,7 @@ func (r *runner) startNodes(ctx context.Context, i int, s StartStep) error {
 		return err
 	}
 	for _, h := range idx {
-		if err := r.cl.start(ctx, h); err != nil {
+		if err := r.startHost(ctx, h); err != nil {
 			return err
 		}
 	}
@@ -316,6 +326,24 @@ func (r *runner) startNodes(ctx context.Context, i int, s StartStep) error {
 		return fmt.Errorf("membership incomplete after %v: %s", timeout, detail)
 	}
 	r.logf("membership complete after %v", took.Round(time.Millisecond))
+	return nil
+}
+
+// startHost starts (or restarts) host h and, if its node has a change feed
+// (ChangeWatcher), connects the feed to the checker.
+func (r *runner) startHost(ctx context.Context, h int) error {
+	name := nodeName(h)
+	r.ck.unfeed(name) // the previous incarnation's view is gone
+	if err := r.cl.start(ctx, h); err != nil {
+		return err
+	}
+	r.cl.mu.RLock()
+	n := r.cl.hosts[h].node
+	r.cl.mu.RUnlock()
+	if w, ok := n.(ChangeWatcher); ok {
+		gen := r.ck.startFeed(name)
+		w.Watch(func(full bool, chs []ServedChange) { r.ck.served(name, gen, full, chs, time.Now()) })
+	}
 	return nil
 }
 
@@ -524,6 +552,30 @@ func (r *runner) cut(i int, s CutStep) error {
 	return nil
 }
 
+func (r *runner) flap(i int, s FlapStep) error {
+	all := r.cl.pool(stateLive, statePaused, stateCrashed)
+	a, err := r.pick(s.Nodes, all)
+	if err != nil {
+		return err
+	}
+	b, err := r.pick(s.With, all)
+	if err != nil {
+		return err
+	}
+	seen := map[[2]int]bool{}
+	for _, x := range a {
+		for _, y := range b {
+			if x == y || seen[[2]int{x, y}] || seen[[2]int{y, x}] {
+				continue
+			}
+			seen[[2]int{x, y}] = true
+			r.flaps = append(r.flaps, r.cl.net.Flap(simnet.Addr(x), simnet.Addr(y), s.Up, s.Down))
+		}
+	}
+	r.record(i, "flap", fmt.Sprintf("%s ↔ %s: %d links, up %v down %v", short(r.cl.names(a)), short(r.cl.names(b)), len(seen), s.Up, s.Down))
+	return nil
+}
+
 func applyLink(lc simnet.LinkConfig, l Link) simnet.LinkConfig {
 	if l.Latency != nil {
 		lc.Latency = *l.Latency
@@ -660,7 +712,7 @@ func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
 			}
 		}
 		r.ck.recovered(hs.name, false, time.Now()) // before it serves again
-		if err := r.cl.start(ctx, h); err != nil {
+		if err := r.startHost(ctx, h); err != nil {
 			return err
 		}
 	}

@@ -76,6 +76,8 @@ type Step struct {
 	Partition  *PartitionStep `yaml:"partition"`
 	Cut        *CutStep       `yaml:"cut"`
 	Heal       *struct{}      `yaml:"heal"`
+	Flap       *FlapStep      `yaml:"flap"`
+	Unflap     *struct{}      `yaml:"unflap"`
 	LinkChange *LinkStep      `yaml:"link"`
 	Crash      *NodesStep     `yaml:"crash"`
 	Restart    *RestartStep   `yaml:"restart"`
@@ -135,6 +137,16 @@ type CutStep struct {
 	From []string `yaml:"from"`
 	To   []string `yaml:"to"`
 	Both bool     `yaml:"both"`
+}
+
+// FlapStep makes every link between a Nodes node and a With node flap (both
+// directions): down at once for Down, then up for Up, and so on, until an
+// unflap or heal step (or the end of the run).
+type FlapStep struct {
+	Nodes []string      `yaml:"nodes"`
+	With  []string      `yaml:"with"`
+	Up    time.Duration `yaml:"up"`
+	Down  time.Duration `yaml:"down"`
 }
 
 // LinkStep changes links: the default link when From and To are empty, else
@@ -218,6 +230,7 @@ func (s Step) kind() (string, int) {
 		{"deregister", s.Deregister != nil}, {"health", s.Health != nil},
 		{"partition", s.Partition != nil}, {"cut", s.Cut != nil},
 		{"heal", s.Heal != nil}, {"link", s.LinkChange != nil},
+		{"flap", s.Flap != nil}, {"unflap", s.Unflap != nil},
 		{"crash", s.Crash != nil}, {"restart", s.Restart != nil},
 		{"pause", s.Pause != nil}, {"resume", s.Resume != nil},
 		{"leave", s.Leave != nil}, {"skew", s.Skew != nil},
@@ -455,6 +468,15 @@ func (st Step) validate() error {
 			return err
 		}
 		return checkSelectors("to", s.To, false, false)
+	case st.Flap != nil:
+		f := st.Flap
+		if f.Up < time.Millisecond || f.Up > maxDuration || f.Down < time.Millisecond || f.Down > maxDuration {
+			return fmt.Errorf("up %v and down %v must be in [1ms,24h]", f.Up, f.Down)
+		}
+		if err := checkSelectors("nodes", f.Nodes, true, false); err != nil {
+			return err
+		}
+		return checkSelectors("with", f.With, true, false)
 	case st.Crash != nil:
 		return checkSelectors("nodes", st.Crash.Nodes, true, false)
 	case st.Resume != nil:

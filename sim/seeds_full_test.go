@@ -74,4 +74,3 @@ func TestConvergenceSeeds(t *testing.T) {
 		t.Errorf("max convergence %v over the target %v", conv[len(conv)-1], target)
 	}
 }
-
