@@ -64,9 +64,8 @@ func (w watchStore) Merge(d crdt.Delta) (crdt.MergeResult, error) {
 }
 
 // benchCluster starts n nodes over a network with a fixed one-way latency and
-// waits for full membership (real time: benchmarks cannot run in a synctest
-// bubble).
-func benchCluster(b *testing.B, n int, latency time.Duration, tweak func(*gossip.Config)) (*simnet.Network, []*tnode, []*gossip.Node, *arrivals) {
+// waits for full membership.
+func benchCluster(b testing.TB, n int, latency time.Duration, tweak func(*gossip.Config)) (*simnet.Network, []*tnode, []*gossip.Node, *arrivals) {
 	b.Helper()
 	cfg := simnet.DefaultConfig()
 	cfg.DefaultLink = simnet.LinkConfig{Latency: latency, Distribution: simnet.Fixed}
@@ -103,7 +102,7 @@ func benchCluster(b *testing.B, n int, latency time.Duration, tweak func(*gossip
 	return nw, tns, nodes, a
 }
 
-func closeBench(b *testing.B, nw *simnet.Network, tns []*tnode) {
+func closeBench(b testing.TB, nw *simnet.Network, tns []*tnode) {
 	for _, tn := range tns {
 		tn.node.Close()
 	}
