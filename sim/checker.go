@@ -121,10 +121,10 @@ type checker struct {
 	traffic     []trafficSample
 	lastSample  map[string]map[string][]Seen // observer → service → answer
 
-	feeds    map[string]*feed     // observers with a change feed (ChangeWatcher)
-	feedGen  uint64               // last feed incarnation handed out
-	dropouts int                  // feeds dropped and resynchronised
-	open     map[instKey]*change  // the pending change of each key, if any
+	feeds    map[string]*feed    // observers with a change feed (ChangeWatcher)
+	feedGen  uint64              // last feed incarnation handed out
+	dropouts int                 // feeds dropped and resynchronised
+	open     map[instKey]*change // the pending change of each key, if any
 }
 
 type point struct {

@@ -5,13 +5,15 @@
 // # Pieces
 //
 //   - Scenario: a YAML file (Parse, Load) of steps: start, register,
-//     deregister, health, partition, cut, heal, link, crash, restart, pause,
-//     resume, leave, skew, wait, assert. docs/sim.md documents the format.
+//     deregister, health, partition, cut, heal, flap, unflap, link, crash,
+//     restart, pause, resume, leave, skew, wait, assert. docs/sim.md
+//     documents the format.
 //   - Node and Factory: the harness drives hosts through a small interface;
 //     NewAgentFactory adapts real agents, tests may use fakes.
 //   - Run: executes a scenario, samples every live node's view of every
-//     registered service at a fixed interval, and returns a Report (text
-//     summary, HTML page with SVG plots).
+//     registered service at a fixed interval, times propagation from the
+//     nodes' change feeds (ChangeWatcher; sampled for nodes without one), and
+//     returns a Report (text summary, HTML page with SVG plots).
 //
 // # Invariants
 //
@@ -29,8 +31,9 @@
 //
 // # Concurrency
 //
-// Run owns one sampler goroutine besides the nodes' own; it stops and waits
-// for it, then closes every node and the network before returning. Node
+// Run owns one sampler goroutine besides the nodes' own (a ChangeWatcher's
+// feed goroutine belongs to its node, which stops it in Close); it stops and
+// waits for it, then closes every node and the network before returning. Node
 // implementations must be safe for concurrent use (the runner and the sampler
 // call them at once).
 package sim

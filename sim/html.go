@@ -76,7 +76,7 @@ figure{margin:2em 0}figcaption{font-weight:bold;margin-bottom:.5em}
 </style></head><body>
 <h1>{{.R.Scenario}} — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}</h1>
 <p>{{.R.Description}}</p>
-<p>{{.Stamp}}, {{.R.Nodes}} nodes, {{.R.Duration}} simulated.</p>
+<p>{{.Stamp}}, {{.R.Nodes}} nodes, {{.R.Duration}} simulated; propagation {{.R.Propagation}}.</p>
 <pre>{{.Text}}</pre>
 {{range .Figs}}<figure><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
 {{end}}</body></html>

@@ -42,6 +42,8 @@ func TestParseErrors(t *testing.T) {
 		{"start too many", "name: x\nnodes: 4000\nsteps:\n  - start: {count: 2000}\n", "more than 5000 nodes"},
 		{"two documents", "name: x\n---\nname: y\n", "more than one YAML document"},
 		{"short", "name: x\nnodes: 10\nshort: {nodes: 2, time_scale: 2}\n", "time_scale"},
+		{"flap no period", "name: x\nsteps:\n  - flap: {nodes: [n0], with: [n1], up: 1s}\n", "step 0 (flap): up 1s and down 0s"},
+		{"flap no with", "name: x\nsteps:\n  - flap: {nodes: [n0], up: 1s, down: 1s}\n", "with: at least one selector"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +71,8 @@ steps:
   - partition: {groups: [["first 50%"], [rest]]}
   - cut: {from: [n0], to: [n1], both: true}
   - heal: {}
+  - flap: {nodes: [n0], with: ["random 50%"], up: 2s, down: 500ms}
+  - unflap: {}
   - link: {from: [n0], to: ["last 2"], loss: 0.5, both: true}
   - link: {reset: true, latency: 5ms}
   - crash: {nodes: ["random 25%"]}
@@ -89,7 +93,7 @@ steps:
 	for _, st := range sc.Steps {
 		kinds = append(kinds, st.Kind())
 	}
-	want := []string{"start", "register", "deregister", "health", "partition", "cut", "heal", "link", "link",
+	want := []string{"start", "register", "deregister", "health", "partition", "cut", "heal", "flap", "unflap", "link", "link",
 		"crash", "restart", "pause", "resume", "leave", "skew", "wait", "wait", "assert"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("kinds = %v, want %v", kinds, want)
@@ -97,10 +101,13 @@ steps:
 	if got := *sc.Link.Latency; got != 2*time.Millisecond {
 		t.Errorf("latency = %v", got)
 	}
-	if got := sc.Steps[14].Skew.By; got != -3*time.Minute {
+	if got := sc.Steps[7].Flap; got.Up != 2*time.Second || got.Down != 500*time.Millisecond {
+		t.Errorf("flap = %+v", got)
+	}
+	if got := sc.Steps[16].Skew.By; got != -3*time.Minute {
 		t.Errorf("skew = %v", got)
 	}
-	if got := sc.Steps[15].Wait.For; got != 90*time.Second {
+	if got := sc.Steps[17].Wait.For; got != 90*time.Second {
 		t.Errorf("wait = %v", got)
 	}
 }

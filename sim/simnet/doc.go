@@ -1,8 +1,8 @@
 // Package simnet is an in-memory network on which many real memberlist instances
 // run in one process: each node gets a *Transport (a memberlist.NodeAwareTransport)
 // bound to a unique "ip:port", and the *Network between them applies latency,
-// jitter, loss, duplication, bandwidth caps, partitions, one-way cuts, crashes and
-// pauses, all changeable at runtime.
+// jitter, loss, duplication, bandwidth caps, partitions, one-way cuts, flapping
+// links, crashes and pauses, all changeable at runtime.
 //
 // # Model
 //
@@ -29,8 +29,8 @@
 //     goroutines call in is not, so runs are not bit-for-bit deterministic.
 //   - A packet sent to an incarnation of a node is never delivered to a later
 //     incarnation (Crash and a new Transport on the same address bump an epoch).
-//   - No goroutine is started except by time.AfterFunc (one per delivery, ending at
-//     once) and by the caller's own calls; nothing blocks on anything but channels
+//   - No goroutine is started except by time.AfterFunc (one per delivery or flap
+//     toggle, ending at once) and by the caller's own calls; nothing blocks on anything but channels
 //     and timers, so the package works inside testing/synctest bubbles (create the
 //     Network inside the bubble).
 //
