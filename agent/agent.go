@@ -245,13 +245,16 @@ func (a *Agent) tickLoop() {
 	defer a.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-a.stop:
 			return
 		case <-t.C:
 			a.syncMembers()
 			a.cat.Tick()
+			if n%60 == 0 {
+				a.pruneAddrs()
+			}
 		}
 	}
 }
