@@ -37,6 +37,11 @@ type instance struct {
 	goneSeq    uint64 // op seq of the deregistration (or wipe, leave) ack; 0 if registered
 	gone       map[string]bool
 	// gone[observer]: the observer has been seen without the instance after goneSeq
+	held map[string]bool
+	// held[observer]: the observer has served the instance since it last
+	// started. Only such an observer's absence counts as having seen the removal:
+	// an observer (re)started with an empty catalog that learns an old copy from a
+	// lagging peer is catching up (G1), not resurrecting (G3).
 }
 
 // change is one acknowledged change whose propagation is measured.
@@ -205,11 +210,16 @@ func (c *checker) newChange(k instKey, service, kind, health string, at time.Tim
 	}
 }
 
-// unfeed forgets obs's change feed: its next incarnation starts unfed.
+// unfeed forgets obs's change feed and what obs held: its next incarnation
+// starts unfed and with an empty catalog.
 func (c *checker) unfeed(obs string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.feeds, obs)
+	for _, in := range c.insts {
+		delete(in.held, obs)
+		delete(in.gone, obs)
+	}
 }
 
 // startFeed registers a new change feed of obs and returns the generation its
@@ -455,6 +465,14 @@ func (c *checker) observe(s sample) {
 
 	// G2 on the owner's side, G3 everywhere.
 	for k, in := range c.insts {
+		for obs := range s.answers {
+			if _, ok := present(obs, k, in.service); ok {
+				if in.held == nil {
+					in.held = map[string]bool{}
+				}
+				in.held[obs] = true
+			}
+		}
 		if in.registered && in.regSeq <= s.seq && s.live[k.node] {
 			c.checked[G2] = true
 			if _, ok := present(k.node, k, in.service); !ok {
@@ -468,7 +486,7 @@ func (c *checker) observe(s sample) {
 				switch {
 				case !ok && s.withheld[obs][k.node]:
 					// absent by lease, not by removal: not "gone" yet
-				case !ok:
+				case !ok && in.held[obs]:
 					in.gone[obs] = true
 				case in.gone[obs]:
 					c.violate(G3, s.at, "%s reappeared at %s after it was removed there", k, obs)
