@@ -102,6 +102,24 @@ func benchCluster(b testing.TB, n int, latency time.Duration, tweak func(*gossip
 	return nw, tns, nodes, a
 }
 
+// propagate makes change i at node i%n and returns how long it took to reach
+// every other node.
+func propagate(t testing.TB, tns []*tnode, a *arrivals, i int) time.Duration {
+	n := len(tns)
+	src := tns[i%n]
+	d := src.store.Put(fmt.Sprintf("k%d", i), []byte("10.0.0.1:80"))
+	done := a.expect(src.name, d.To, n-1)
+	start := time.Now()
+	src.node.Publish(d)
+	select {
+	case at := <-done:
+		return at.Sub(start)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("change %d did not reach all %d nodes in 30s", i, n)
+		return 0
+	}
+}
+
 func closeBench(b testing.TB, nw *simnet.Network, tns []*tnode) {
 	for _, tn := range tns {
 		tn.node.Close()
@@ -130,17 +148,7 @@ func BenchmarkPropagation(b *testing.B) {
 				var took []time.Duration
 				b.ResetTimer()
 				for i := range b.N {
-					src := tns[i%n]
-					d := src.store.Put(fmt.Sprintf("k%d", i), []byte("10.0.0.1:80"))
-					done := a.expect(src.name, d.To, n-1)
-					start := time.Now()
-					src.node.Publish(d)
-					select {
-					case at := <-done:
-						took = append(took, at.Sub(start))
-					case <-time.After(30 * time.Second):
-						b.Fatalf("change %d did not reach all %d nodes in 30s", i, n)
-					}
+					took = append(took, propagate(b, tns, a, i))
 				}
 				b.StopTimer()
 				slices.Sort(took)

@@ -41,17 +41,7 @@ func TestPropagationVirtual(t *testing.T) {
 					c.SyncInterval = 0 // measure dissemination, not anti-entropy
 				})
 				for i := range changes {
-					src := tns[i%n]
-					d := src.store.Put(fmt.Sprintf("k%d", i), []byte("10.0.0.1:80"))
-					done := a.expect(src.name, d.To, n-1)
-					start := time.Now()
-					src.node.Publish(d)
-					select {
-					case at := <-done:
-						took = append(took, at.Sub(start))
-					case <-time.After(30 * time.Second):
-						t.Fatalf("change %d did not reach all %d nodes in 30s", i, n)
-					}
+					took = append(took, propagate(t, tns, a, i))
 					time.Sleep(50 * time.Millisecond) // one change at a time
 				}
 				closeBench(t, nw, tns)

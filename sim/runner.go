@@ -522,13 +522,23 @@ func (r *runner) partition(i int, s PartitionStep) error {
 	return nil
 }
 
-func (r *runner) cut(i int, s CutStep) error {
+// pickPair resolves the two node sets of a link step (cut, link, flap) among
+// every host, whatever its state.
+func (r *runner) pickPair(x, y []string) ([]int, []int, error) {
 	all := r.cl.pool(stateLive, statePaused, stateCrashed)
-	from, err := r.pick(s.From, all)
+	a, err := r.pick(x, all)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	to, err := r.pick(s.To, all)
+	b, err := r.pick(y, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+func (r *runner) cut(i int, s CutStep) error {
+	from, to, err := r.pickPair(s.From, s.To)
 	if err != nil {
 		return err
 	}
@@ -553,12 +563,7 @@ func (r *runner) cut(i int, s CutStep) error {
 }
 
 func (r *runner) flap(i int, s FlapStep) error {
-	all := r.cl.pool(stateLive, statePaused, stateCrashed)
-	a, err := r.pick(s.Nodes, all)
-	if err != nil {
-		return err
-	}
-	b, err := r.pick(s.With, all)
+	a, b, err := r.pickPair(s.Nodes, s.With)
 	if err != nil {
 		return err
 	}
@@ -619,12 +624,7 @@ func (r *runner) link(i int, s LinkStep) error {
 		r.record(i, "link", fmt.Sprintf("default %+v", r.linkDefault))
 		return nil
 	}
-	all := r.cl.pool(stateLive, statePaused, stateCrashed)
-	from, err := r.pick(s.From, all)
-	if err != nil {
-		return err
-	}
-	to, err := r.pick(s.To, all)
+	from, to, err := r.pickPair(s.From, s.To)
 	if err != nil {
 		return err
 	}
