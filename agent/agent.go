@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/api"
 	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/gossip"
 	"github.com/grapevine-sd/grapevine/probe"
@@ -46,6 +47,8 @@ type Agent struct {
 	started bool
 	closed  bool
 	fileIDs map[string]bool // instance IDs registered from definition files
+	// departed lists members that left or failed, for Members.
+	departed map[string]departed
 
 	// addrs remembers every member's last known gossip IP, also after
 	// memberlist forgets a failed node (30 s on a LAN), so the node's records
@@ -70,7 +73,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With().Str("component", "agent").Logger(), stop: make(chan struct{}), fileIDs: map[string]bool{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With().Str("component", "agent").Logger(), stop: make(chan struct{}), fileIDs: map[string]bool{}, departed: map[string]departed{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.Dev && cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "grapevine-dev-")
@@ -232,12 +235,38 @@ func (a *Agent) onMember(e gossip.Event) {
 	switch e.Kind {
 	case gossip.MemberJoin, gossip.MemberUpdate:
 		a.cat.MemberAlive(e.Member.Name)
+		a.setDeparted(e.Member, "")
 	case gossip.MemberLeave:
 		a.cat.MemberLeft(e.Member.Name)
+		a.setDeparted(e.Member, api.MemberLeft)
 	case gossip.MemberFail:
 		a.cat.MemberFailed(e.Member.Name)
+		a.setDeparted(e.Member, api.MemberFailed)
 	}
 	a.log.Debug().Str("member", e.Member.Name).Stringer("event", e.Member.State).Str("kind", e.Kind.String()).Msg("membership")
+}
+
+// departedMemory is how long a member that left or failed is still listed by
+// Members (and /v1/members, grapevine members).
+const departedMemory = 24 * time.Hour
+
+// departed is a member that left or failed, as Members lists it.
+type departed struct {
+	m  api.Member
+	at time.Time
+}
+
+// setDeparted records (status left or failed) or forgets ("") a departed member.
+func (a *Agent) setDeparted(m gossip.Member, status api.MemberStatus) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if status == "" {
+		delete(a.departed, m.Name)
+		return
+	}
+	am := toAPIMember(m)
+	am.Status = status
+	a.departed[m.Name] = departed{m: am, at: time.Now()}
 }
 
 // tickLoop drives the catalog's lease clock once a second.
@@ -254,6 +283,7 @@ func (a *Agent) tickLoop() {
 			a.cat.Tick()
 			if n%60 == 0 {
 				a.pruneAddrs()
+				a.pruneDeparted()
 			}
 		}
 	}
@@ -428,6 +458,13 @@ func (a *Agent) rememberAddr(name, addr string) {
 	}
 	m[name] = addr
 	a.addrs.Store(&m)
+}
+
+// pruneDeparted forgets departed members listed longer than departedMemory.
+func (a *Agent) pruneDeparted() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	maps.DeleteFunc(a.departed, func(_ string, d departed) bool { return time.Since(d.at) > departedMemory })
 }
 
 // pruneAddrs forgets the addresses of nodes that are neither members nor

@@ -104,10 +104,10 @@ func TestClusterGossipAndLeave(t *testing.T) {
 	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
 		ms := as[2].Members()
 		for _, m := range ms {
-			if m.Name == "node-b" && m.Status != api.MemberLeft {
-				return false, fmt.Sprintf("node-b is %s at node-c", m.Status)
+			if m.Name == "node-b" {
+				return m.Status == api.MemberLeft, fmt.Sprintf("node-b is %s at node-c", m.Status)
 			}
 		}
-		return true, ""
+		return false, "node-b is not listed at node-c"
 	})
 }

@@ -35,12 +35,18 @@ func TestCrashServesStaleWithAddress(t *testing.T) {
 
 	b.Close() // a crash as peers see it
 	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
-		for _, m := range a.Members() {
+		for _, m := range a.Node().Members() {
 			if m.Name == "node-b" {
-				return false, fmt.Sprintf("node-b still a member (%s)", m.Status)
+				return false, "memberlist still lists node-b"
 			}
 		}
-		return true, ""
+		// The agent still lists it, as failed.
+		for _, m := range a.Members() {
+			if m.Name == "node-b" {
+				return m.Status == api.MemberFailed, fmt.Sprintf("node-b listed as %s", m.Status)
+			}
+		}
+		return false, "node-b not listed as failed"
 	})
 	insts := waitIDs(t, ca, "web", 5*time.Second, "node-b/web-b")
 	if in := insts[0]; !in.Stale || in.Address != "127.0.0.1" {

@@ -322,7 +322,8 @@ func (h *httpServer) members(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, h.a.Members())
 }
 
-// Members lists the cluster as SWIM sees it, sorted by name.
+// Members lists the cluster as SWIM sees it, sorted by name: the live members,
+// and those that left or failed within the last day.
 func (a *Agent) Members() []api.Member {
 	node := a.Node()
 	if node == nil {
@@ -330,16 +331,30 @@ func (a *Agent) Members() []api.Member {
 	}
 	ms := node.Members()
 	out := make([]api.Member, 0, len(ms))
+	live := make(map[string]bool, len(ms))
 	for _, m := range ms {
-		meta := decodeMeta(m.Meta)
-		am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone}
-		if meta.HTTP != "" {
-			am.Meta = map[string]string{"http": meta.HTTP}
-		}
-		out = append(out, am)
+		live[m.Name] = true
+		out = append(out, toAPIMember(m))
 	}
+	a.mu.Lock()
+	for name, d := range a.departed {
+		if !live[name] {
+			out = append(out, d.m)
+		}
+	}
+	a.mu.Unlock()
 	sortMembers(out)
 	return out
+}
+
+// toAPIMember converts a gossip member, its metadata decoded.
+func toAPIMember(m gossip.Member) api.Member {
+	meta := decodeMeta(m.Meta)
+	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone}
+	if meta.HTTP != "" {
+		am.Meta = map[string]string{"http": meta.HTTP}
+	}
+	return am
 }
 
 func memberStatus(s gossip.MemberState) api.MemberStatus {
