@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/gossip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,30 +24,7 @@ type agentMetrics struct {
 func (a *Agent) newMetrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
-	}
-	gauge("grapevine_catalog_instances", "Instance records held, all origins.", func() float64 { return float64(a.cat.Stats().Instances) })
-	gauge("grapevine_catalog_local_instances", "Instances registered on this agent.", func() float64 { return float64(a.cat.Stats().Local) })
-	gauge("grapevine_catalog_services", "Services with at least one held record.", func() float64 { return float64(a.cat.Stats().Services) })
-	gauge("grapevine_catalog_origins", "Agents whose records this replica holds.", func() float64 { return float64(a.cat.Stats().Origins) })
-	gauge("grapevine_catalog_stale_instances", "Records served stale (owner unreachable, within grace).", func() float64 { return float64(a.cat.Stats().Stale) })
-	gauge("grapevine_catalog_expired_instances", "Records held but not served by default lookups.", func() float64 { return float64(a.cat.Stats().Expired) })
-	gauge("grapevine_catalog_tombstones", "Deletion markers held.", func() float64 { return float64(a.cat.Stats().Tombstones) })
-	counter("grapevine_catalog_invalid_records_total", "Records from the network that failed to decode.", func() float64 { return float64(a.cat.Stats().Invalid) })
-	gauge("grapevine_catalog_index", "Global change index of the catalog.", func() float64 { return float64(a.cat.GlobalIndex()) })
-	gauge("grapevine_catalog_epoch", "This agent's current epoch as an origin.", func() float64 { return float64(a.cat.Epoch()) })
-	gauge("grapevine_preservation_active", "1 while self-preservation holds records of unreachable agents.", func() float64 {
-		if a.cat.Preservation().Active {
-			return 1
-		}
-		return 0
-	})
-	gauge("grapevine_preservation_unreachable_origins", "Agents unreachable as self-preservation counts them.", func() float64 { return float64(a.cat.Preservation().Unreachable) })
-	reg.MustRegister(&memberCollector{a: a}, &gossipCollector{a: a})
+	reg.MustRegister(&catalogCollector{a: a}, &memberCollector{a: a}, &gossipCollector{a: a})
 	a.metricsHTTP = &agentMetrics{
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "grapevine_http_requests_total", Help: "HTTP API requests by route and status code.",
@@ -63,6 +41,54 @@ func (a *Agent) newMetrics() *prometheus.Registry {
 func (a *Agent) observeHTTP(route string, code int, d time.Duration) {
 	a.metricsHTTP.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	a.metricsHTTP.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// catalogCollector reports the catalog's counts from one Stats call per
+// scrape (Stats takes the catalog's lock and walks the origins).
+type catalogCollector struct{ a *Agent }
+
+type catalogMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(catalog.Stats) float64
+}
+
+func gaugeOf(name, help string, f func(catalog.Stats) float64) catalogMetric {
+	return catalogMetric{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue, f}
+}
+
+var catalogMetrics = []catalogMetric{
+	gaugeOf("grapevine_catalog_instances", "Instance records held, all origins.", func(s catalog.Stats) float64 { return float64(s.Instances) }),
+	gaugeOf("grapevine_catalog_local_instances", "Instances registered on this agent.", func(s catalog.Stats) float64 { return float64(s.Local) }),
+	gaugeOf("grapevine_catalog_services", "Services with at least one held record.", func(s catalog.Stats) float64 { return float64(s.Services) }),
+	gaugeOf("grapevine_catalog_origins", "Agents whose records this replica holds.", func(s catalog.Stats) float64 { return float64(s.Origins) }),
+	gaugeOf("grapevine_catalog_stale_instances", "Records served stale (owner unreachable, within grace).", func(s catalog.Stats) float64 { return float64(s.Stale) }),
+	gaugeOf("grapevine_catalog_expired_instances", "Records held but not served by default lookups.", func(s catalog.Stats) float64 { return float64(s.Expired) }),
+	gaugeOf("grapevine_catalog_tombstones", "Deletion markers held.", func(s catalog.Stats) float64 { return float64(s.Tombstones) }),
+	{prometheus.NewDesc("grapevine_catalog_invalid_records_total", "Records from the network that failed to decode.", nil, nil),
+		prometheus.CounterValue, func(s catalog.Stats) float64 { return float64(s.Invalid) }},
+	gaugeOf("grapevine_catalog_index", "Global change index of the catalog.", func(s catalog.Stats) float64 { return float64(s.Index) }),
+	gaugeOf("grapevine_catalog_epoch", "This agent's current epoch as an origin.", func(s catalog.Stats) float64 { return float64(s.Epoch) }),
+	gaugeOf("grapevine_preservation_active", "1 while self-preservation holds records of unreachable agents.", func(s catalog.Stats) float64 {
+		if s.Preservation.Active {
+			return 1
+		}
+		return 0
+	}),
+	gaugeOf("grapevine_preservation_unreachable_origins", "Agents unreachable as self-preservation counts them.", func(s catalog.Stats) float64 { return float64(s.Preservation.Unreachable) }),
+}
+
+func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range catalogMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.cat.Stats()
+	for _, m := range catalogMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st))
+	}
 }
 
 // memberCollector reports members by SWIM state.
