@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,7 +251,7 @@ func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.IndexHeader, strconv.FormatUint(res.Index, 10))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(h.encodeLookup(name, res, f.Tags == nil && f.Meta == nil && f.Zone == "" && f.Health == catalog.HealthDefault))
+	_, _ = w.Write(h.encodeLookup(name, res, len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Health == catalog.HealthDefault))
 }
 
 // lookupCache holds the encoded default answer of a service at an index: the
@@ -406,13 +405,7 @@ func (a *Agent) Self() api.AgentSelf {
 	return out
 }
 
-func hashHex(h uint64) string {
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(h >> (56 - 8*i))
-	}
-	return hex.EncodeToString(b[:])
-}
+func hashHex(h uint64) string { return fmt.Sprintf("%016x", h) }
 
 // toAPI converts a served catalog entry to the wire type.
 func (a *Agent) toAPI(e *catalog.Entry) api.Instance {
