@@ -74,8 +74,8 @@ func parseCheck(raw json.RawMessage, defID string) (probe.Check, error) {
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return probe.Check{}, fmt.Errorf("not a JSON object: %v", err)
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return probe.Check{}, fmt.Errorf("not a JSON object: %s", bytes.TrimSpace(raw[:min(len(raw), 64)]))
 	}
 	if id, _ := m["id"].(string); id == "" {
 		m["id"] = defID
