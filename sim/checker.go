@@ -112,6 +112,10 @@ type checker struct {
 	bounds func(n int) Bounds
 	opSeq  uint64
 	insts  map[instKey]*instance
+
+	removals   int    // removals in flight
+	removalGen uint64 // removals begun
+
 	svcs   []string // services followed, sorted
 	chs    []*change
 	events []*disappearance
@@ -398,6 +402,30 @@ func (c *checker) hasRemoved() bool {
 }
 
 // opSeqNow returns the current op sequence, taken at the start of a sample.
+// beginRemoval notes that a removal is about to be issued; endRemoval that
+// it was acknowledged (or failed). Samples taken while one is in flight do
+// not hold owners to their unacknowledged state.
+func (c *checker) beginRemoval() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removals++
+	c.removalGen++
+}
+
+func (c *checker) endRemoval() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removals--
+}
+
+// removalState returns how many removals have begun and whether one is in
+// flight now.
+func (c *checker) removalState() (gen uint64, busy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removalGen, c.removals > 0
+}
+
 func (c *checker) opSeqNow() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -417,6 +445,11 @@ type sample struct {
 	// lease (LeaseReporter); nil when unknown.
 	withheld map[string]map[string]bool
 	n        int // cluster size for bounds
+	// removing: a removal (deregistration, leave, crash, wipe) was in flight
+	// at some point while the sample was taken; the owner may already not
+	// serve an instance whose removal is not acknowledged yet, so G2's owner
+	// check skips this sample.
+	removing bool
 }
 
 // observe evaluates one sample against the history.
@@ -473,7 +506,7 @@ func (c *checker) observe(s sample) {
 				in.held[obs] = true
 			}
 		}
-		if in.registered && in.regSeq <= s.seq && s.live[k.node] {
+		if in.registered && in.regSeq <= s.seq && s.live[k.node] && !s.removing {
 			c.checked[G2] = true
 			if _, ok := present(k.node, k, in.service); !ok {
 				c.violate(G2, s.at, "owner %s does not serve its own instance %s", k.node, k)

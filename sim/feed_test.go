@@ -125,3 +125,29 @@ func TestAgentWatch(t *testing.T) {
 		time.Sleep(30 * time.Second) // memberlist's in-flight timers
 	})
 }
+
+// TestCheckerRemovalInFlight: a sample that reads the owner after it removed
+// an instance but before the removal is acknowledged is not a lost
+// registration; the same absence outside a removal is. (Found by CI: the
+// sampler and a deregister step ran at the same virtual instant.)
+func TestCheckerRemovalInFlight(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newChecker(t0, DefaultBounds)
+	c.registered("n0", Registration{ID: "web-0", Service: "web", Health: "passing"}, t0)
+	live := map[string]bool{"n0": true}
+	empty := map[string]map[string][]Seen{"n0": {"web": nil}}
+
+	c.beginRemoval()
+	c.observe(sample{at: t0.Add(time.Second), seq: c.opSeqNow(), answers: empty, hashes: map[string]uint64{}, live: live, n: 1, removing: true})
+	if n := c.counts[G2]; n != 0 {
+		t.Fatalf("G2 violations during an unacknowledged removal: %d", n)
+	}
+	c.endRemoval()
+	if gen, busy := c.removalState(); gen != 1 || busy {
+		t.Fatalf("removalState = %d, %v; want 1, false", gen, busy)
+	}
+	c.observe(sample{at: t0.Add(2 * time.Second), seq: c.opSeqNow(), answers: empty, hashes: map[string]uint64{}, live: live, n: 1})
+	if n := c.counts[G2]; n != 1 {
+		t.Fatalf("G2 violations for an owner that lost its instance: %d, want 1", n)
+	}
+}

@@ -265,11 +265,17 @@ func (r *runner) step(ctx context.Context, i int, st Step) error {
 		r.record(i, kind, fmt.Sprint(r.cl.names(idx)))
 		for _, h := range idx {
 			keys := r.ck.owned(nodeName(h), "")
-			if err := r.cl.leave(ctx, h); err != nil {
+			err := r.removal(func() error {
+				if err := r.cl.leave(ctx, h); err != nil {
+					return err
+				}
+				for _, k := range keys {
+					r.ck.deregistered(k, time.Now(), "leave")
+				}
+				return nil
+			})
+			if err != nil {
 				return err
-			}
-			for _, k := range keys {
-				r.ck.deregistered(k, time.Now(), "leave")
 			}
 		}
 	case st.Skew != nil:
@@ -421,10 +427,16 @@ func (r *runner) deregister(ctx context.Context, i int, s ServiceStep) error {
 			if s.ID != "" && k.id != s.ID {
 				continue
 			}
-			if err := hs.node.Deregister(ctx, k.id); err != nil {
-				return fmt.Errorf("deregister %s: %w", k, err)
+			err := r.removal(func() error {
+				if err := hs.node.Deregister(ctx, k.id); err != nil {
+					return fmt.Errorf("deregister %s: %w", k, err)
+				}
+				r.ck.deregistered(k, time.Now(), "deregister")
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			r.ck.deregistered(k, time.Now(), "deregister")
 		}
 	}
 	return nil
@@ -671,12 +683,14 @@ func (r *runner) crash(i int, sels []string) error {
 		}
 	}
 	r.ck.lost(time.Now(), true, r.cl.names(idx), observers, len(liveBefore))
-	for _, h := range idx {
-		if err := r.cl.crash(h); err != nil {
-			return err
+	return r.removal(func() error {
+		for _, h := range idx {
+			if err := r.cl.crash(h); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
@@ -692,15 +706,18 @@ func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
 			}
 		}
 		hs := r.cl.host(h)
-		if st := r.cl.state(h); st == stateLive || st == statePaused {
-			if st == statePaused {
-				r.cl.setPaused(h, false)
+		err := r.removal(func() error {
+			if st := r.cl.state(h); st == stateLive || st == statePaused {
+				if st == statePaused {
+					r.cl.setPaused(h, false)
+				}
+				if err := r.cl.crash(h); err != nil {
+					return err
+				}
 			}
-			if err := r.cl.crash(h); err != nil {
-				return err
+			if !s.Wipe {
+				return nil
 			}
-		}
-		if s.Wipe {
 			if err := os.RemoveAll(hs.dataDir); err != nil {
 				return err
 			}
@@ -710,6 +727,10 @@ func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
 			for _, k := range r.ck.owned(hs.name, "") {
 				r.ck.deregistered(k, time.Now(), "wipe")
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		r.ck.recovered(hs.name, false, time.Now()) // before it serves again
 		if err := r.startHost(ctx, h); err != nil {
@@ -857,8 +878,17 @@ func (r *runner) sampler(ctx context.Context) {
 	}
 }
 
+// removal runs op, a removal and its acknowledgement to the checker, marked
+// as in flight for the samples taken meanwhile.
+func (r *runner) removal(op func() error) error {
+	r.ck.beginRemoval()
+	defer r.ck.endRemoval()
+	return op()
+}
+
 func (r *runner) sampleNow() {
 	seq := r.ck.opSeqNow()
+	gen0, busy := r.ck.removalState()
 	at := time.Now()
 	// Leases first: a lease that revives between this and the lookups shows
 	// the instance (harmless); one read after the lookups could excuse an
@@ -881,7 +911,8 @@ func (r *runner) sampleNow() {
 	for name, n := range r.cl.liveNodes() {
 		hashes[name] = n.Hash()
 	}
-	r.ck.observe(sample{at: at, seq: seq, answers: answers, hashes: hashes, live: live, withheld: withheld, n: r.cl.count(stateLive, statePaused, stateCrashed)})
+	gen1, _ := r.ck.removalState()
+	r.ck.observe(sample{at: at, seq: seq, answers: answers, hashes: hashes, live: live, withheld: withheld, n: r.cl.count(stateLive, statePaused, stateCrashed), removing: busy || gen1 != gen0})
 }
 
 // short abbreviates a long node list for logs.
