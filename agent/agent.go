@@ -214,6 +214,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.Fanout = a.cfg.Gossip.Fanout
 	gc.PushPullInterval = a.cfg.Gossip.PushPullInterval
 	gc.RejoinInterval = a.cfg.Gossip.RejoinInterval
+	gc.RejoinMaxWait = a.cfg.Gossip.RejoinMaxWait
 	if a.cfg.Gossip.SyncInterval > 0 {
 		gc.SyncInterval = a.cfg.Gossip.SyncInterval
 	}

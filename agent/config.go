@@ -78,6 +78,9 @@ type GossipConfig struct {
 	PushPullInterval time.Duration `yaml:"push_pull_interval"`
 	// RejoinInterval is how often seeds and failed members are retried.
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
+	// RejoinMaxWait caps the backoff of an unreachable address: retried every
+	// RejoinInterval while its outage is young, then every 1/20 of its age.
+	RejoinMaxWait time.Duration `yaml:"rejoin_max_wait"`
 	// SyncInterval is how often digests are exchanged with one random peer over
 	// the reliable channel (cheaper and more frequent than push/pull); it bounds
 	// how long a lost eager push stays unrepaired.
@@ -131,6 +134,7 @@ func DefaultConfig() Config {
 			PushPullInterval: 10 * time.Second, // memberlist's LAN 30 s is too slow to repair loss
 			SyncInterval:     2 * time.Second,  // a lost push is repaired within seconds
 			RejoinInterval:   5 * time.Second,  // partitions longer than ~1 min never re-merge without it
+			RejoinMaxWait:    2 * time.Minute,  // a host dead for hours costs one dial per 2 min
 			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (HAZARDS.md)
 		},
 		Leases: LeaseConfig{
@@ -193,6 +197,8 @@ func (c *Config) Validate() error {
 		return bad("gossip.push_pull_interval %v: want >= 100ms", g.PushPullInterval)
 	case g.RejoinInterval < 100*time.Millisecond:
 		return bad("gossip.rejoin_interval %v: want >= 100ms", g.RejoinInterval)
+	case g.RejoinMaxWait < g.RejoinInterval:
+		return bad("gossip.rejoin_max_wait %v: want >= rejoin_interval (%v)", g.RejoinMaxWait, g.RejoinInterval)
 	case g.SyncInterval < 0:
 		return bad("gossip.sync_interval %v: want >= 0", g.SyncInterval)
 	case l.Grace < 0:

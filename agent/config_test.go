@@ -37,6 +37,7 @@ func TestValidateRejects(t *testing.T) {
 		}, "encrypt_keys[0]"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
 		{"fanout", func(c *Config) { c.Gossip.Fanout = -1 }, "fanout"},
+		{"rejoin backoff cap", func(c *Config) { c.Gossip.RejoinMaxWait = time.Second }, "rejoin_max_wait"},
 		{"reap before grace", func(c *Config) { c.Leases.ReapAfter = time.Second }, "reap_after"},
 		{"fraction", func(c *Config) { c.Leases.MassFailureFraction = 2 }, "mass_failure_fraction"},
 	}

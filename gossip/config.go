@@ -70,6 +70,10 @@ type Config struct {
 	// re-merges the halves of a partition longer than its suspicion time on its
 	// own (HAZARDS.md). Default 5 s.
 	RejoinInterval time.Duration
+	// RejoinMaxWait caps the per-address backoff of the rejoin loop: an address
+	// is retried every RejoinInterval while its outage is young, then every
+	// twentieth of the outage's age, up to RejoinMaxWait. Default 2 min.
+	RejoinMaxWait time.Duration
 	// RejoinBatch is how many addresses one rejoin attempt tries at most, chosen
 	// at random among the candidates. Default 3.
 	RejoinBatch int
@@ -113,6 +117,7 @@ func DefaultConfig() Config {
 		PushPullInterval:  10 * time.Second,
 		RepairInterval:    500 * time.Millisecond,
 		RejoinInterval:    5 * time.Second,
+		RejoinMaxWait:     2 * time.Minute,
 		RejoinBatch:       3,
 		RejoinMemory:      24 * time.Hour,
 		EnableCompression: true,
@@ -131,7 +136,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: meta is %d bytes, max %d", ErrInvalidConfig, len(c.Meta), memberlist.MetaMaxSize)
 	case c.ChunkBytes < 1024 || c.ChunkBytes > MaxFrame/2:
 		return fmt.Errorf("%w: chunk bytes %d not in [1024, %d]", ErrInvalidConfig, c.ChunkBytes, MaxFrame/2)
-	case c.SyncInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0:
+	case c.SyncInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0 || c.RejoinMaxWait < 0:
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
 	case c.PushPullInterval <= 0:
 		return fmt.Errorf("%w: push/pull interval %v", ErrInvalidConfig, c.PushPullInterval)

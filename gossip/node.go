@@ -76,6 +76,7 @@ type Node struct {
 	lastQueued map[string]*deltaBroadcast // newest queued piggyback broadcast per origin
 	repairAt   map[string]time.Time       // last repair request per origin
 	departed   map[string]departure       // failed or left members, by name, for rejoin
+	rejoinAt   map[string]*rejoinAddr     // pacing of unreachable rejoin candidates, by address
 	leaving    map[string]time.Time       // members that announced a graceful leave
 	// members is our copy of the live members, kept by the join/leave/update
 	// callbacks (which memberlist calls with its node lock held). memberlist's
@@ -135,6 +136,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		lastQueued: make(map[string]*deltaBroadcast),
 		repairAt:   make(map[string]time.Time),
 		departed:   make(map[string]departure),
+		rejoinAt:   make(map[string]*rejoinAddr),
 		leaving:    make(map[string]time.Time),
 		members:    make(map[string]Member),
 	}
