@@ -60,7 +60,7 @@ func TestConvergenceSeeds(t *testing.T) {
 			c = rep.Convergence[0]
 			conv = append(conv, c)
 		}
-		fmt.Fprintf(w, "%d\t%v\t%v\t%s\t%v\t\n", seed, c, rep.Propagation.P99, verdict, time.Since(wall).Round(time.Second))
+		fmt.Fprintf(w, "%d\t%v\t%v\t%s\t%v\t\n", seed, c.Round(time.Millisecond), rep.Propagation.P99.Round(time.Millisecond), verdict, time.Since(wall).Round(time.Second))
 	}
 	w.Flush()
 	if len(conv) == 0 {
@@ -69,7 +69,7 @@ func TestConvergenceSeeds(t *testing.T) {
 	slices.Sort(conv)
 	q := func(p float64) time.Duration { return conv[min(len(conv)-1, int(p*float64(len(conv))))] }
 	fmt.Printf("\nG1, %d agents split 50/50 for 60 s, %d seeds: heal→converged p50 %v, p99 %v, max %v (target ≤ %v)\n",
-		sc.Nodes, len(conv), q(0.5), q(0.99), conv[len(conv)-1], target)
+		sc.Nodes, len(conv), q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), conv[len(conv)-1].Round(time.Millisecond), target)
 	if conv[len(conv)-1] > target {
 		t.Errorf("max convergence %v over the target %v", conv[len(conv)-1], target)
 	}
