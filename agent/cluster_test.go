@@ -84,6 +84,16 @@ func TestClusterGossipAndLeave(t *testing.T) {
 		return h[0] == h[1] && h[1] == h[2], fmt.Sprintf("hashes %v", h)
 	})
 
+	// SWIM probes measure round trips to the other agents.
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		for _, m := range as[2].Members() {
+			if m.Name != "node-c" && m.RTTMillis <= 0 {
+				return false, fmt.Sprintf("no round trip to %s yet", m.Name)
+			}
+		}
+		return true, ""
+	})
+
 	// Graceful leave: node-b's instance is withdrawn at the others promptly,
 	// not after failure detection and the lease grace.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -350,6 +351,9 @@ func (a *Agent) Members() []api.Member {
 func toAPIMember(m gossip.Member) api.Member {
 	meta := decodeMeta(m.Meta)
 	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone}
+	if m.RTT > 0 {
+		am.RTTMillis = math.Round(float64(m.RTT)/float64(time.Microsecond)) / 1000 // µs precision
+	}
 	if meta.HTTP != "" {
 		am.Meta = map[string]string{"http": meta.HTTP}
 	}

@@ -613,6 +613,8 @@ func TestMetricsAndUI(t *testing.T) {
 		`grapevine_members{state="alive"} 1`,
 		`grapevine_http_requests_total{code="200",route="GET /v1/services/{name}"} 1`,
 		"grapevine_gossip_events_total",
+		"grapevine_gossip_probe_rtt_seconds_bucket",
+		"grapevine_gossip_health_score 0",
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("/metrics lacks %q", want)

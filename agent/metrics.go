@@ -115,12 +115,16 @@ var (
 	gossipMsgsDesc  = prometheus.NewDesc("grapevine_gossip_messages_total", "Gossip messages by direction and kind.", []string{"direction", "kind"}, nil)
 	gossipBytesDesc = prometheus.NewDesc("grapevine_gossip_bytes_total", "Gossip message bytes (before memberlist framing) by direction and kind.", []string{"direction", "kind"}, nil)
 	gossipEvDesc    = prometheus.NewDesc("grapevine_gossip_events_total", "Gossip outcomes: fresh deltas, invalid messages, dropped sends, rejoins.", []string{"event"}, nil)
+	gossipRTTDesc   = prometheus.NewDesc("grapevine_gossip_probe_rtt_seconds", "Round trips of successful SWIM probes of other agents.", nil, nil)
+	gossipHealth    = prometheus.NewDesc("grapevine_gossip_health_score", "memberlist's local health score (Lifeguard awareness): 0 is healthy; higher means this agent itself is missing acks (overloaded or on a bad link).", nil, nil)
 )
 
 func (c *gossipCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gossipMsgsDesc
 	ch <- gossipBytesDesc
 	ch <- gossipEvDesc
+	ch <- gossipRTTDesc
+	ch <- gossipHealth
 }
 
 func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
@@ -138,6 +142,14 @@ func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
 	for ev, v := range map[string]uint64{"fresh": st.Fresh, "invalid": st.Invalid, "dropped": st.Dropped, "rejoin": st.Rejoins} {
 		ch <- prometheus.MustNewConstMetric(gossipEvDesc, prometheus.CounterValue, float64(v), ev)
 	}
+	buckets := make(map[float64]uint64, len(gossip.RTTBuckets))
+	var cum uint64
+	for i, b := range gossip.RTTBuckets {
+		cum += st.ProbeRTT.Counts[i]
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(gossipRTTDesc, st.ProbeRTT.Count, st.ProbeRTT.Sum.Seconds(), buckets)
+	ch <- prometheus.MustNewConstMetric(gossipHealth, prometheus.GaugeValue, float64(st.HealthScore))
 }
 
 func sortMembers(ms []api.Member) {

@@ -107,6 +107,10 @@ type Member struct {
 	Status MemberStatus      `json:"status"`
 	Zone   string            `json:"zone"`
 	Meta   map[string]string `json:"meta,omitempty"`
+	// RTTMillis is the round trip, in milliseconds, of this agent's last
+	// successful probe of the member; absent until one completed (and for the
+	// agent itself, and members that left or failed).
+	RTTMillis float64 `json:"rtt_ms,omitempty"`
 }
 
 // Registration is the body of PUT /v1/agent/services: a service instance on the

@@ -113,6 +113,17 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	n.onDigest(m)
 }
 
+// AckPayload and NotifyPingComplete make the delegate memberlist's
+// PingDelegate: probe round trips feed Member.RTT and Stats.ProbeRTT. No
+// payload rides the acks.
+func (d *delegate) AckPayload() []byte { return nil }
+
+func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, _ []byte) {
+	if other != nil && rtt >= 0 {
+		d.n.probed(other.Name, rtt)
+	}
+}
+
 // NotifyJoin, NotifyLeave and NotifyUpdate run with memberlist's node lock held:
 // they only record and enqueue.
 func (d *delegate) NotifyJoin(nd *memberlist.Node) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -68,6 +69,9 @@ type Member struct {
 	Port  uint16
 	Meta  []byte // the member's Config.Meta (a copy)
 	State MemberState
+	// RTT is the round trip of the last successful direct probe of the member
+	// (memberlist's SWIM ping); 0 until one completed.
+	RTT time.Duration
 }
 
 // Event is one membership change.

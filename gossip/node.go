@@ -169,7 +169,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	}
 	c.Transport = n.cfg.Transport
 	d := &delegate{n: n}
-	c.Delegate, c.Events = d, d
+	c.Delegate, c.Events, c.Ping = d, d, d
 	if len(n.cfg.SecretKeys) > 0 {
 		// Validate checked the keys, so NewKeyring cannot fail.
 		kr, _ := memberlist.NewKeyring(n.cfg.SecretKeys, n.cfg.SecretKeys[0])
@@ -300,7 +300,20 @@ func (n *Node) setMember(name string, m *Member) {
 	if m == nil {
 		delete(n.members, name)
 	} else {
-		n.members[name] = *m
+		mm := *m
+		mm.RTT = n.members[name].RTT // an update keeps the last probe's round trip
+		n.members[name] = mm
+	}
+	n.mu.Unlock()
+}
+
+// probed records the round trip of a successful probe of member name.
+func (n *Node) probed(name string, rtt time.Duration) {
+	n.stats.rtt.observe(rtt)
+	n.mu.Lock()
+	if m, ok := n.members[name]; ok {
+		m.RTT = rtt
+		n.members[name] = m
 	}
 	n.mu.Unlock()
 }

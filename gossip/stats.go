@@ -1,6 +1,9 @@
 package gossip
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Counter counts messages and their bytes.
 type Counter struct {
@@ -19,6 +22,51 @@ type Stats struct {
 	Invalid  uint64 // messages or deltas rejected (undecodable, invalid, refused by the Store)
 	Dropped  uint64 // sends that failed or found their queue full or their peer gone
 	Rejoins  uint64 // nodes contacted successfully by the rejoin loop
+	// ProbeRTT is the distribution of round trips of successful SWIM probes.
+	ProbeRTT Histogram
+	// HealthScore is memberlist's local health (Lifeguard's awareness): 0 is
+	// healthy; it grows while this node misses acks and refutes suspicions
+	// about itself, i.e. while the node itself, not its peers, is degraded.
+	HealthScore int
+}
+
+// RTTBuckets are the upper bounds of Histogram's buckets.
+var RTTBuckets = [...]time.Duration{
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+}
+
+// Histogram counts durations: Counts[i] those ≤ RTTBuckets[i] and above the
+// previous bound (not cumulative), the last those above every bound; Count all
+// of them, Sum their total.
+type Histogram struct {
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
+}
+
+type histogram struct {
+	counts     [len(RTTBuckets) + 1]atomic.Uint64 // the last: above every bound
+	count, sum atomic.Uint64
+}
+
+func (h *histogram) observe(d time.Duration) {
+	i := 0
+	for i < len(RTTBuckets) && d > RTTBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.count.Add(1)
+	h.sum.Add(uint64(d))
+}
+
+func (h *histogram) snapshot() Histogram {
+	out := Histogram{Counts: make([]uint64, len(h.counts)), Count: h.count.Load(), Sum: time.Duration(h.sum.Load())}
+	for i := range h.counts {
+		out.Counts[i] = h.counts[i].Load()
+	}
+	return out
 }
 
 type stats struct {
@@ -26,6 +74,7 @@ type stats struct {
 	recvMsgs, recvBytes [msgLimit]atomic.Uint64
 	fresh, invalid      atomic.Uint64
 	dropped, rejoins    atomic.Uint64
+	rtt                 histogram
 }
 
 func (s *stats) sent(t msgType, n int) {
@@ -52,6 +101,10 @@ func (n *Node) Stats() Stats {
 		Invalid:  s.invalid.Load(),
 		Dropped:  s.dropped.Load(),
 		Rejoins:  s.rejoins.Load(),
+		ProbeRTT: s.rtt.snapshot(),
+	}
+	if ml := n.ml.Load(); ml != nil {
+		out.HealthScore = ml.GetHealthScore()
 	}
 	for t := msgType(1); t < msgLimit; t++ {
 		out.Sent[t.String()] = Counter{s.sentMsgs[t].Load(), s.sentBytes[t].Load()}

@@ -45,7 +45,7 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 			{Name: "db", Instances: 1, Maintenance: 1},
 		},
 		members: []api.Member{
-			{Name: "node-b", Addr: "10.0.0.2", Port: 7946, Status: api.MemberAlive, Zone: "eu-1"},
+			{Name: "node-b", Addr: "10.0.0.2", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", RTTMillis: 0.412},
 			{Name: "node-a", Addr: "10.0.0.1", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", Meta: map[string]string{"rack": "r1"}},
 			{Name: "node-d", Addr: "10.0.0.4", Port: 7946, Status: api.MemberFailed, Zone: "us-1"},
 		},

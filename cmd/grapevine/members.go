@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -36,9 +37,13 @@ func membersAction(ctx context.Context, c *cli.Context, client *api.Client, args
 	}
 	slices.SortFunc(ms, func(a, b api.Member) int { return strings.Compare(a.Name, b.Name) })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tZONE")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tZONE\tRTT")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, hostPort(m.Addr, m.Port), orDash(string(m.Status)), orDash(m.Zone))
+		rtt := "-"
+		if m.RTTMillis > 0 {
+			rtt = strconv.FormatFloat(m.RTTMillis, 'f', -1, 64) + "ms"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, hostPort(m.Addr, m.Port), orDash(string(m.Status)), orDash(m.Zone), rtt)
 	}
 	return tw.Flush()
 }
