@@ -95,11 +95,14 @@ func (e *Engine) watch(ctx context.Context, l *loop, updates chan<- update) {
 	service := l.dep.kind == depService
 	var index uint64 // of the last answer
 	var last any
-	sent := false
+	synced := false // the last lookup succeeded; the next one may block
 	var backoff time.Duration
+	early := 0 // blocking queries answered early in a row
 	for {
 		qIndex, qWait := index, e.cfg.QueryWait
-		if service && sent && index == 0 {
+		if !synced {
+			qIndex = 0 // at once: the first lookup, or the first after a failure
+		} else if service && index == 0 {
 			// A service that never had an instance has index 0, and index=0
 			// does not block. Wait for an index above 1 instead, for at most
 			// PollInterval: should the service's first index be 1, the answer
@@ -118,7 +121,7 @@ func (e *Engine) watch(ctx context.Context, l *loop, updates chan<- update) {
 				lvl = zerolog.WarnLevel // the first failure of an outage
 			}
 			log.WithLevel(lvl).Err(err).Dur("retry_in", backoff).Msg("agent lookup failed; files keep their content")
-			index = 0 // start over: a restarted agent counts from scratch
+			synced = false // start over: a restarted agent counts from scratch
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -128,24 +131,33 @@ func (e *Engine) watch(ctx context.Context, l *loop, updates chan<- update) {
 			log.Info().Msg("agent answers again")
 			backoff = 0
 		}
-		changed := !sent || (service && idx != index)
-		// Poll what has no blocking form, and a service whose agent answered
-		// a blocking query with the same index long before the wait was up
-		// (it does not block: a proxy in between, or not Grapevine's).
-		poll := !service || (sent && idx == index && time.Since(start) < qWait/2)
+		changed := !synced || (service && idx != index)
+		// Poll what has no blocking form. A service whose agent answered a
+		// blocking query with the same index long before the wait was up is
+		// polled too, a little slower each time it happens again: an agent
+		// that is shutting down does that once, one that does not block (a
+		// proxy in between, or not Grapevine's) every time.
+		pause := e.cfg.PollInterval
+		poll := !service
+		if service && synced && idx == index && time.Since(start) < qWait/2 {
+			poll = true
+			early++
+			pause = min(e.cfg.RetryMin<<min(early-1, 20), e.cfg.PollInterval)
+		} else if service {
+			early = 0
+		}
 		if poll {
 			changed = changed || !reflect.DeepEqual(v, last)
 		}
-		index, last = idx, v
+		index, last, synced = idx, v, true
 		if changed {
 			select {
 			case updates <- update{from: l, value: v}:
-				sent = true
 			case <-ctx.Done():
 				return
 			}
 		}
-		if poll && !sleep(ctx, e.cfg.PollInterval) {
+		if poll && !sleep(ctx, pause) {
 			return
 		}
 	}
