@@ -159,8 +159,12 @@ func (c *Catalog) phaseAt(m *member, now time.Time) phase {
 	switch {
 	case age < c.cfg.LeaseGrace:
 		return phaseStale
-	case c.preserve.Active && m.since.Add(c.cfg.LeaseGrace).After(c.preserve.Since):
-		return phaseStale // still within grace when preservation engaged: held
+	case c.preserve.Active && c.preserve.Since.Sub(m.since) < max(c.cfg.LeaseGrace, c.cfg.MassFailureWindow):
+		// Failed in the mass disappearance (within the window before it was
+		// recognized, or since), or still within grace then: held. SWIM
+		// detects each member on its own, so one event's failures can lie
+		// further apart than the grace.
+		return phaseStale
 	case age < c.cfg.StaleMaxAge:
 		return phaseExpired
 	}

@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,6 +203,60 @@ func TestSelfPreservation(t *testing.T) {
 	}
 	if got := len(a.Service("api", catalog.Filter{}).Entries); got != 8 {
 		t.Fatalf("after release: %d entries, want 8", got)
+	}
+}
+
+// Failures of one mass disappearance can be detected further apart than the
+// lease grace (SWIM detects each member on its own). Preservation engaging on
+// the last of them holds every origin that failed within the window, also
+// those whose grace ran out just before. (Found by the multi-host test: with
+// a 3 s grace, one of two cut-off agents was detected 4 s before the other
+// and its records stayed withdrawn for the whole partition.)
+func TestSelfPreservationHoldsTheWholeWindow(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	cl := newCluster(t, names...)
+	for _, n := range names {
+		mustRegister(t, cl.cs[n], catalogtest.Instance("api", "api-"+n, 80))
+	}
+	cfg := catalog.DefaultConfig()
+	a := cl.cs["a"]
+	a.MemberFailed("c")
+	cl.advance(cfg.LeaseGrace + 5*time.Second) // c's grace runs out: withdrawn
+	if got := len(a.Service("api", catalog.Filter{}).Entries); got != 3 {
+		t.Fatalf("after c's grace: %d entries, want 3", got)
+	}
+	a.MemberFailed("d") // 2 of 4 within the window: a mass disappearance
+	cl.advance(time.Second)
+	if !a.Preservation().Active {
+		t.Fatal("preservation not engaged")
+	}
+	cl.advance(5 * cfg.LeaseGrace)
+	r := a.Service("api", catalog.Filter{})
+	var stale []string
+	for _, e := range r.Entries {
+		if e.Stale {
+			stale = append(stale, e.ID)
+		}
+	}
+	if len(r.Entries) != 4 || len(stale) != 2 {
+		t.Fatalf("during preservation: %v, stale %v; want all 4, c's and d's stale", ids(r), stale)
+	}
+	// A failure outside the window is not part of the event: not held.
+	a.MemberAlive("c")
+	a.MemberAlive("d")
+	cl.advance(time.Second)
+	a.MemberFailed("b")
+	cl.advance(cfg.MassFailureWindow + time.Second)
+	a.MemberFailed("c")
+	a.MemberFailed("d")
+	cl.advance(time.Second)
+	if !a.Preservation().Active {
+		t.Fatal("preservation not engaged by c and d")
+	}
+	for _, id := range ids(a.Service("api", catalog.Filter{})) {
+		if strings.HasPrefix(id, "b/") {
+			t.Fatalf("b failed before the window, yet held: %s", id)
+		}
 	}
 }
 
