@@ -111,9 +111,20 @@ func newLogger(w io.Writer, level string, json bool) zerolog.Logger {
 		lvl = zerolog.InfoLevel
 	}
 	if !json {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !colorTerminal(w)}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// colorTerminal reports whether w is a terminal that should get colours: not
+// a file or pipe (journald, log files), and NO_COLOR (no-color.org) unset.
+func colorTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // runAgent runs until SIGINT/SIGTERM (or ctx ends): then it leaves the cluster,
