@@ -27,15 +27,19 @@ import (
 // e2eConfig shortens leases so a crash is withdrawn within seconds, and turns
 // self-preservation off (one of three agents failing is 33%, above the 30%
 // default that would otherwise keep its records).
-const e2eConfig = `
+const e2eConfig = e2eGossip + `
+leases:
+  grace: 3s
+  mass_failure_fraction: 1.0
+`
+
+// e2eGossip speeds up anti-entropy and rejoin for tests with real processes.
+const e2eGossip = `
 log_level: debug
 gossip:
   sync_interval: 500ms
   push_pull_interval: 2s
   rejoin_interval: 1s
-leases:
-  grace: 3s
-  mass_failure_fraction: 1.0
 `
 
 // e2eAgent is one agent process and the ports it owns across restarts.
