@@ -85,20 +85,24 @@ func TestClientCommandsGolden(t *testing.T) {
 		{"maint_both", []string{"maint", "db", "-enable", "-disable"}, exitUsage},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeAgent(t)
-			args := append([]string{"grapevine"}, tt.args...)
-			args = append(args, "-http", f.srv.URL)
-			var out, errb bytes.Buffer
-			code := run(args, &out, &errb)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d; stderr: %s", code, tt.code, errb.String())
-			}
-			stderr := strings.ReplaceAll(errb.String(), f.srv.URL, "http://AGENT")
-			shown := append([]string{"grapevine"}, tt.args...)
-			checkGolden(t, tt.name, transcript(shown, code, out.String(), stderr, f.requestLog()))
-		})
+		t.Run(tt.name, func(t *testing.T) { runGolden(t, tt.name, tt.args, tt.code) })
 	}
+}
+
+// runGolden runs grapevine with args (and -http of a fake agent), checks the
+// exit code and compares the transcript with testdata/name.golden.
+func runGolden(t *testing.T, name string, args []string, want int) {
+	t.Helper()
+	f := newFakeAgent(t)
+	full := append(append([]string{"grapevine"}, args...), "-http", f.srv.URL)
+	var out, errb bytes.Buffer
+	code := run(full, &out, &errb)
+	if code != want {
+		t.Errorf("exit %d, want %d; stderr: %s", code, want, errb.String())
+	}
+	stderr := strings.ReplaceAll(errb.String(), f.srv.URL, "http://AGENT")
+	shown := append([]string{"grapevine"}, args...)
+	checkGolden(t, name, transcript(shown, code, out.String(), stderr, f.requestLog()))
 }
 
 func TestClientCommandUnreachable(t *testing.T) {

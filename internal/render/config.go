@@ -115,7 +115,7 @@ func ParseWait(s string) (Wait, error) {
 	}
 	w := Wait{Min: lo, Max: hi}
 	if err := w.validate(); err != nil {
-		return Wait{}, fmt.Errorf("%w (in %q)", err, s)
+		return Wait{}, err
 	}
 	return w, nil
 }

@@ -2,11 +2,13 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"text/template"
 	"time"
@@ -155,10 +157,14 @@ func (e *Engine) Once(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("%w: %s: lookups still missing after %d passes", ErrTemplate, t.Source, maxPasses))
 				break
 			}
+			var missing []dep
 			for d := range t.deps {
-				if _, ok := data[d]; ok {
-					continue
+				if _, ok := data[d]; !ok {
+					missing = append(missing, d)
 				}
+			}
+			slices.SortFunc(missing, func(a, b dep) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
+			for _, d := range missing { // in a stable order: the requests are the same every run
 				v, _, err := fetch(ctx, e.cfg.Agent, d, 0, 0)
 				if err != nil {
 					return err
