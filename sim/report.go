@@ -211,8 +211,13 @@ func (r Report) WriteText(w io.Writer) error {
 	if !r.Passed() {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "scenario %s: %s (seed %d, %d nodes, %v simulated, %v wall)\n",
-		r.Scenario, verdict, r.Seed, r.Nodes, r.Duration.Round(time.Millisecond), r.Wall.Round(time.Millisecond))
+	clock := fmt.Sprintf("%v simulated, %v wall", r.Duration.Round(time.Millisecond), r.Wall.Round(time.Millisecond))
+	if r.Wall == r.Duration {
+		// Run in a synctest bubble, where every clock is virtual: the wall
+		// time is measured outside (e.g. by the test).
+		clock = fmt.Sprintf("%v in virtual time", r.Duration.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "scenario %s: %s (seed %d, %d nodes, %s)\n", r.Scenario, verdict, r.Seed, r.Nodes, clock)
 	for _, inv := range r.Invariants {
 		st := "pass"
 		switch {
