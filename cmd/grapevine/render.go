@@ -121,11 +121,13 @@ func renderAction(ctx context.Context, c *cli.Context, client *api.Client, args 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	cfg.Logger.Info().Str("agent", client.Address()).Int("templates", len(cfg.Templates)).Msg("render started")
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	for {
 		select {
 		case err := <-done:
+			cfg.Logger.Info().Msg("render stopped")
 			return err
 		case <-hup:
 			if err := e.Reload(); err != nil {

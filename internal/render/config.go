@@ -42,7 +42,7 @@ var _ Agent = (*api.Client)(nil)
 type Template struct {
 	// Source is the template file, read at New and on Reload.
 	Source string
-	// Dest is the file written. Its directory must exist.
+	// Dest is the file written. Its directory must exist (unless Config.Dry).
 	Dest string
 	// Command, if not empty, runs through /bin/sh -c after Dest changed.
 	Command string

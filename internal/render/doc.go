@@ -4,7 +4,8 @@
 // the user's reference.
 //
 // A template reads the catalog through a few functions (service, services,
-// members, env and pure helpers; see Funcs in docs/render.md). The set of
+// members, env, and pure helpers such as hostPort and byTag; docs/render.md
+// lists them). The set of
 // lookups a template needs is discovered by rendering it: each call records a
 // dependency; a render that needed data the engine does not hold yet is
 // incomplete and is never written. The engine then fetches what is missing

@@ -167,7 +167,7 @@ func (e *Engine) Once(ctx context.Context) error {
 			for _, d := range missing { // in a stable order: the requests are the same every run
 				v, _, err := fetch(ctx, e.cfg.Agent, d, 0, 0)
 				if err != nil {
-					return err
+					return errors.Join(append(errs, err)...)
 				}
 				data[d] = v
 			}
