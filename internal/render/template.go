@@ -189,8 +189,12 @@ type execState struct {
 	missing bool // a used dependency has no data yet
 }
 
-// lookup records d as used and returns its data, if any.
+// lookup records d as used and returns its data, if any. On the nil state
+// of parse time it fails: parsing only needs the functions' names.
 func (s *execState) lookup(d dep) (any, bool, error) {
+	if s == nil {
+		return nil, false, errNotRendering
+	}
 	if !s.used[d] && len(s.used) >= MaxDependencies {
 		return nil, false, fmt.Errorf("more than %d distinct lookups", MaxDependencies)
 	}
@@ -202,8 +206,7 @@ func (s *execState) lookup(d dep) (any, bool, error) {
 	return v, ok, nil
 }
 
-// errNotRendering: the functions were called outside a render (they are
-// only bound to parse templates).
+// errNotRendering: a function was called outside a render.
 var errNotRendering = errors.New("render: no render in progress")
 
 // funcs is the function set of templates (docs/render.md). With s nil it is
@@ -211,9 +214,6 @@ var errNotRendering = errors.New("render: no render in progress")
 func funcs(s *execState) template.FuncMap {
 	return template.FuncMap{
 		"service": func(name string, filters ...string) ([]api.Instance, error) {
-			if s == nil {
-				return nil, errNotRendering
-			}
 			if name == "" {
 				return nil, errors.New("service: empty service name")
 			}
@@ -234,9 +234,6 @@ func funcs(s *execState) template.FuncMap {
 			return out, nil
 		},
 		"services": func() ([]api.ServiceSummary, error) {
-			if s == nil {
-				return nil, errNotRendering
-			}
 			v, ok, err := s.lookup(dep{kind: depServices})
 			if !ok {
 				return nil, err
@@ -244,9 +241,6 @@ func funcs(s *execState) template.FuncMap {
 			return v.([]api.ServiceSummary), nil
 		},
 		"members": func() ([]api.Member, error) {
-			if s == nil {
-				return nil, errNotRendering
-			}
 			v, ok, err := s.lookup(dep{kind: depMembers})
 			if !ok {
 				return nil, err
