@@ -248,8 +248,15 @@ func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	global := h.a.cat.GlobalIndex() // before the lookup (see catalog.GlobalIndex)
 	res := h.a.cat.Service(name, f)
-	w.Header().Set(api.IndexHeader, strconv.FormatUint(res.Index, 10))
+	index := res.Index
+	if index == 0 {
+		// A service not seen yet: a blocking query with this index waits for
+		// it to appear (0 would make clients poll without blocking).
+		index = global
+	}
+	w.Header().Set(api.IndexHeader, strconv.FormatUint(index, 10))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(h.encodeLookup(name, res, len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Health == catalog.HealthDefault))

@@ -470,6 +470,44 @@ func TestBlockingQuery(t *testing.T) {
 	}
 }
 
+// A service not seen yet answers with a nonzero index, and a blocking query
+// on it waits until the service appears (found by render: index 0 made a
+// watcher of a future service poll without blocking).
+func TestBlockingQueryOnUnknownService(t *testing.T) {
+	_, c, _ := single(t)
+	ctx := t.Context()
+	insts, meta, err := c.Service(ctx, "later", api.QueryOptions{})
+	if err != nil || len(insts) != 0 || meta.Index == 0 {
+		t.Fatalf("unknown service: %v, index %d, %v; want empty with a nonzero index", insts, meta.Index, err)
+	}
+	start := time.Now()
+	if _, m, err := c.Service(ctx, "later", api.QueryOptions{Index: meta.Index, Wait: 300 * time.Millisecond}); err != nil || m.Index != meta.Index {
+		t.Fatalf("wait: index %d (want %d), %v", m.Index, meta.Index, err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("returned after %v, before the wait", d)
+	}
+	type answer struct {
+		insts []api.Instance
+		meta  api.QueryMeta
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		insts, m, err := c.Service(ctx, "later", api.QueryOptions{Index: meta.Index, Wait: 30 * time.Second})
+		done <- answer{insts, m, err}
+	}()
+	mustRegister(t, c, api.Registration{ID: "l1", Name: "later"})
+	select {
+	case a := <-done:
+		if a.err != nil || a.meta.Index <= meta.Index || !slices.Equal(ids(a.insts), []string{"l1"}) {
+			t.Errorf("blocking answer: %v, index %d (was %d), %v", ids(a.insts), a.meta.Index, meta.Index, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocking query did not wake when the service appeared")
+	}
+}
+
 func TestBlockingQueryEndsOnClose(t *testing.T) {
 	a, c, _ := single(t)
 	mustRegister(t, c, api.Registration{Name: "web"})

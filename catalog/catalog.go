@@ -66,6 +66,10 @@ func New(cfg Config) (*Catalog, error) {
 		intern:    newInterner(),
 	}
 	c.snap.Store(&snapshot{services: map[string]*slot{}, grown: make(chan struct{})})
+	// Indexes start at 1: to clients 0 means "do not block", and a service
+	// not seen yet answers with the global index, so a blocking query on it
+	// waits until it appears.
+	c.index.Store(1)
 	epoch, regs, err := c.load()
 	if err != nil {
 		return nil, err

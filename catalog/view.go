@@ -145,11 +145,14 @@ func (c *Catalog) commit(b *batch) {
 	if !bumped {
 		return
 	}
-	c.index.Store(index)
+	// The grown snapshot first, then the index: a reader that loads the index
+	// and then the snapshot (Service, for a service not seen yet) either sees
+	// the new service or an index below it.
 	if grownTo != nil {
 		c.snap.Store(grownTo)
 		close(snap.grown)
 	}
+	c.index.Store(index)
 	c.notify(changes)
 }
 

@@ -55,7 +55,10 @@ func (c *Catalog) Index(service string) uint64 {
 }
 
 // GlobalIndex returns the catalog-wide change index: it grows by one with each
-// batch of visible changes (a merge, a local write, a lease transition).
+// batch of visible changes (a merge, a local write, a lease transition) and
+// starts at 1. A service that appears after GlobalIndex was read appears at a
+// higher index (commit publishes a new service before the index), so a
+// blocking query on a service not seen yet can wait on GlobalIndex.
 func (c *Catalog) GlobalIndex() uint64 { return c.index.Load() }
 
 // Wait blocks until the index of service exceeds after, then returns it. It

@@ -103,10 +103,12 @@ func (e *Engine) watch(ctx context.Context, l *loop, updates chan<- update) {
 		if !synced {
 			qIndex = 0 // at once: the first lookup, or the first after a failure
 		} else if service && index == 0 {
-			// A service that never had an instance has index 0, and index=0
-			// does not block. Wait for an index above 1 instead, for at most
-			// PollInterval: should the service's first index be 1, the answer
-			// after the wait still shows it.
+			// The agent answers a service it has not seen yet with the
+			// global index, on which a blocking query waits for it to
+			// appear; index 0 (which does not block) comes only from an
+			// agent without that rule. Wait for an index above 1 then, for
+			// at most PollInterval: should the service's first index be 1,
+			// the answer after the wait still shows it.
 			qIndex, qWait = 1, e.cfg.PollInterval
 		}
 		start := time.Now()
