@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	commands = append(commands, agentCommand(), keygenCommand())
+	commands = append(commands, agentCommand, keygenCommand)
 }
 
 func agentCommand() *cli.Command {

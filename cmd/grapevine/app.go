@@ -23,8 +23,11 @@ func usageErr(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
-// commands is the list every subcommand file appends to in init.
-var commands []*cli.Command
+// commands is the list of subcommand constructors every subcommand file
+// appends to in init. Each app gets fresh commands: urfave/cli fills in a
+// command's fields (its help name) when an app runs, so sharing them between
+// apps (the tests build many in one process) would compound those edits.
+var commands []func() *cli.Command
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
@@ -33,12 +36,20 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:   agent.Version,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  append([]*cli.Command{versionCommand()}, commands...),
+		Commands:  newCommands(),
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: exitUsage, err: err}
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run maps errors to codes
 	}
+}
+
+func newCommands() []*cli.Command {
+	out := []*cli.Command{versionCommand()}
+	for _, c := range commands {
+		out = append(out, c())
+	}
+	return out
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -9,11 +9,13 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:      "deregister",
-		Usage:     "remove a service instance registered on the agent's host",
-		ArgsUsage: "ID",
-	}, deregisterAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:      "deregister",
+			Usage:     "remove a service instance registered on the agent's host",
+			ArgsUsage: "ID",
+		}, deregisterAction)
+	})
 }
 
 func deregisterAction(ctx context.Context, c *cli.Context, client *api.Client, args []string) error {

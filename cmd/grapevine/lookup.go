@@ -16,18 +16,20 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:      "lookup",
-		Usage:     "list the instances of a service (exit 1 when none match)",
-		ArgsUsage: "NAME",
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeatable: all must match)"},
-			&cli.StringSliceFlag{Name: "meta", Usage: "only instances with meta key:value (repeatable: all must match)"},
-			&cli.StringFlag{Name: "zone", Usage: "only instances in this zone"},
-			&cli.StringFlag{Name: "health", Usage: "passing, warning, critical, maintenance or any (default: passing and warning)"},
-			jsonFlag(),
-		},
-	}, lookupAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:      "lookup",
+			Usage:     "list the instances of a service (exit 1 when none match)",
+			ArgsUsage: "NAME",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "tag", Usage: "only instances with this tag (repeatable: all must match)"},
+				&cli.StringSliceFlag{Name: "meta", Usage: "only instances with meta key:value (repeatable: all must match)"},
+				&cli.StringFlag{Name: "zone", Usage: "only instances in this zone"},
+				&cli.StringFlag{Name: "health", Usage: "passing, warning, critical, maintenance or any (default: passing and warning)"},
+				jsonFlag(),
+			},
+		}, lookupAction)
+	})
 }
 
 func lookupAction(ctx context.Context, c *cli.Context, client *api.Client, args []string) error {

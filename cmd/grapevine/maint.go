@@ -9,16 +9,18 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:      "maint",
-		Usage:     "put a service instance of the agent's host in maintenance, or take it out",
-		ArgsUsage: "ID",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "enable", Usage: "enter maintenance (health becomes maintenance)"},
-			&cli.BoolFlag{Name: "disable", Usage: "leave maintenance (health comes from the checks again)"},
-			&cli.StringFlag{Name: "reason", Usage: "why, shown as the instance's output"},
-		},
-	}, maintAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:      "maint",
+			Usage:     "put a service instance of the agent's host in maintenance, or take it out",
+			ArgsUsage: "ID",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "enable", Usage: "enter maintenance (health becomes maintenance)"},
+				&cli.BoolFlag{Name: "disable", Usage: "leave maintenance (health comes from the checks again)"},
+				&cli.StringFlag{Name: "reason", Usage: "why, shown as the instance's output"},
+			},
+		}, maintAction)
+	})
 }
 
 func maintAction(ctx context.Context, c *cli.Context, client *api.Client, args []string) error {

@@ -13,11 +13,13 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:  "members",
-		Usage: "list the cluster's agents as this agent sees them",
-		Flags: []cli.Flag{jsonFlag()},
-	}, membersAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:  "members",
+			Usage: "list the cluster's agents as this agent sees them",
+			Flags: []cli.Flag{jsonFlag()},
+		}, membersAction)
+	})
 }
 
 func membersAction(ctx context.Context, c *cli.Context, client *api.Client, args []string) error {

@@ -11,21 +11,23 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:  "register",
-		Usage: "register a service instance on the agent's host (from flags or -file)",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "id", Usage: "instance id, unique on this agent (default: the name)"},
-			&cli.StringFlag{Name: "name", Usage: "service name (required unless -file)"},
-			&cli.StringFlag{Name: "address", Usage: "address clients connect to (default: the agent's advertise address)"},
-			&cli.IntFlag{Name: "port", Usage: "port clients connect to"},
-			&cli.StringSliceFlag{Name: "tag", Usage: "tag (repeatable)"},
-			&cli.StringSliceFlag{Name: "meta", Usage: "metadata key:value (repeatable)"},
-			&cli.StringFlag{Name: "zone", Usage: "zone (default: the agent's zone)"},
-			&cli.StringFlag{Name: "file", Usage: "read the registration (JSON, as PUT /v1/agent/services) from this file, - for stdin"},
-			jsonFlag(),
-		},
-	}, registerAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:  "register",
+			Usage: "register a service instance on the agent's host (from flags or -file)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "id", Usage: "instance id, unique on this agent (default: the name)"},
+				&cli.StringFlag{Name: "name", Usage: "service name (required unless -file)"},
+				&cli.StringFlag{Name: "address", Usage: "address clients connect to (default: the agent's advertise address)"},
+				&cli.IntFlag{Name: "port", Usage: "port clients connect to"},
+				&cli.StringSliceFlag{Name: "tag", Usage: "tag (repeatable)"},
+				&cli.StringSliceFlag{Name: "meta", Usage: "metadata key:value (repeatable)"},
+				&cli.StringFlag{Name: "zone", Usage: "zone (default: the agent's zone)"},
+				&cli.StringFlag{Name: "file", Usage: "read the registration (JSON, as PUT /v1/agent/services) from this file, - for stdin"},
+				jsonFlag(),
+			},
+		}, registerAction)
+	})
 }
 
 // registrationFlags are the flags -file excludes.

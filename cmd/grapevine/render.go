@@ -17,25 +17,27 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:  "render",
-		Usage: "render templates into files from the local agent; run a command when a file changes",
-		Description: "Renders each -template SRC:DEST[:COMMAND] (Go text/template, docs/render.md) from the\n" +
-			"local agent's answers into DEST, atomically and only when the content changed, then runs\n" +
-			"COMMAND with /bin/sh -c. Keeps the files current with blocking queries until SIGINT/SIGTERM\n" +
-			"(exit 0); SIGHUP re-reads the templates. -once renders once and exits.\n" +
-			"Exit 0 ok, 1 a -once run failed (agent unreachable, render, write or command failed),\n" +
-			"2 usage (flags, a template that does not parse, a missing DEST directory).",
-		Flags: []cli.Flag{
-			&templateFlag{cli.GenericFlag{Name: "template", Usage: "`SRC:DEST[:COMMAND]`: render template file SRC into DEST, run COMMAND when DEST changed (repeatable; not split on commas)"}},
-			&cli.BoolFlag{Name: "once", Usage: "render every template once and exit"},
-			&cli.BoolFlag{Name: "dry", Usage: "print renders to stdout instead of writing files; run no command"},
-			&cli.StringFlag{Name: "wait", Usage: "quiescence `MIN[:MAX]`: render MIN after the last change, at most MAX after the first (MAX alone: 4×MIN)", Value: render.DefaultConfig().Wait.String()},
-			&cli.DurationFlag{Name: "exec-timeout", Usage: "kill a COMMAND running longer than this", Value: render.DefaultConfig().ExecTimeout},
-			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
-			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines"},
-		},
-	}, renderAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:  "render",
+			Usage: "render templates into files from the local agent; run a command when a file changes",
+			Description: "Renders each -template SRC:DEST[:COMMAND] (Go text/template, docs/render.md) from the\n" +
+				"local agent's answers into DEST, atomically and only when the content changed, then runs\n" +
+				"COMMAND with /bin/sh -c. Keeps the files current with blocking queries until SIGINT/SIGTERM\n" +
+				"(exit 0); SIGHUP re-reads the templates. -once renders once and exits.\n" +
+				"Exit 0 ok, 1 a -once run failed (agent unreachable, render, write or command failed),\n" +
+				"2 usage (flags, a template that does not parse, a missing DEST directory).",
+			Flags: []cli.Flag{
+				&templateFlag{cli.GenericFlag{Name: "template", Usage: "`SRC:DEST[:COMMAND]`: render template file SRC into DEST, run COMMAND when DEST changed (repeatable; not split on commas)"}},
+				&cli.BoolFlag{Name: "once", Usage: "render every template once and exit"},
+				&cli.BoolFlag{Name: "dry", Usage: "print renders to stdout instead of writing files; run no command"},
+				&cli.StringFlag{Name: "wait", Usage: "quiescence `MIN[:MAX]`: render MIN after the last change, at most MAX after the first (MAX alone: 4×MIN)", Value: render.DefaultConfig().Wait.String()},
+				&cli.DurationFlag{Name: "exec-timeout", Usage: "kill a COMMAND running longer than this", Value: render.DefaultConfig().ExecTimeout},
+				&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+				&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines"},
+			},
+		}, renderAction)
+	})
 }
 
 // exitRenderFailed: a -once run failed (docs/cli.md, render).

@@ -45,8 +45,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-// TestRenderUnknownFlag is not a golden file: the flag parser prints the
-// command's help page, whose header grows with each app built in the process.
+// An unknown flag is a usage error naming the flag.
 func TestRenderUnknownFlag(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run([]string{"grapevine", "render", "-template", "testdata/render_haproxy.tmpl:x.cfg", "-colour", "red"}, &out, &errb)

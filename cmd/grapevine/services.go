@@ -12,11 +12,13 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:  "services",
-		Usage: "list every service with its instance counts by health",
-		Flags: []cli.Flag{jsonFlag()},
-	}, servicesAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:  "services",
+			Usage: "list every service with its instance counts by health",
+			Flags: []cli.Flag{jsonFlag()},
+		}, servicesAction)
+	})
 }
 
 func servicesAction(ctx context.Context, c *cli.Context, client *api.Client, args []string) error {

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	commands = append(commands, simCommand())
+	commands = append(commands, simCommand)
 }
 
 func simCommand() *cli.Command {

@@ -19,12 +19,14 @@ import (
 )
 
 func init() {
-	commands = append(commands, clientCommand(&cli.Command{
-		Name:      "watch",
-		Usage:     "print the changes of a service's instances as they happen, until interrupted",
-		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{jsonFlag()},
-	}, watchAction))
+	commands = append(commands, func() *cli.Command {
+		return clientCommand(&cli.Command{
+			Name:      "watch",
+			Usage:     "print the changes of a service's instances as they happen, until interrupted",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{jsonFlag()},
+		}, watchAction)
+	})
 }
 
 // Reconnect backoff of watch after the stream broke.
