@@ -99,6 +99,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.cat = cat
+	if a.cfg.DataDir == "" {
+		a.log.Warn().Msg("no data_dir: registrations made through the API and the epoch will not survive a restart (set -data-dir)")
+	}
 	for _, w := range cat.Warnings() {
 		a.log.Warn().Str("warning", w).Msg("catalog data directory")
 	}

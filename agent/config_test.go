@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -103,4 +105,32 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 		_ = c.Validate() // must not panic on anything that decoded
 	})
+}
+
+// Without a data directory the agent says, once, what will not survive a
+// restart; with one (or in dev mode) it does not.
+func TestWarnsWithoutDataDir(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		dataDir string
+		want    bool
+	}{{"none", "", true}, {"set", "DIR", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var log strings.Builder
+			c := DefaultConfig()
+			c.Node = "n1"
+			c.Logger = zerolog.New(&log)
+			if tt.dataDir != "" {
+				c.DataDir = t.TempDir()
+			}
+			a, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			if got := strings.Contains(log.String(), "no data_dir"); got != tt.want {
+				t.Errorf("warned %v, want %v; log:\n%s", got, tt.want, log.String())
+			}
+		})
+	}
 }
