@@ -35,8 +35,8 @@ members {{.Self.Members.Alive}} alive, {{.Self.Members.Suspect}} suspect, {{.Sel
 <td>{{.Zone}}</td><td>{{range .Tags}}{{.}} {{end}}</td><td><code>{{.Output}}</code></td></tr>{{end}}
 </table>{{else}}<p>No services yet. Register one: <code>grapevine register -name web -port 8080</code></p>{{end}}
 <h2>Members</h2>
-<table><tr><th>name</th><th>address</th><th>status</th><th>zone</th></tr>
-{{range .Members}}<tr><td>{{.Name}}</td><td>{{.Addr}}:{{.Port}}</td><td>{{.Status}}</td><td>{{.Zone}}</td></tr>{{end}}
+<table><tr><th>name</th><th>address</th><th>status</th><th>zone</th><th>rtt</th></tr>
+{{range .Members}}<tr><td>{{.Name}}</td><td>{{.Addr}}:{{.Port}}</td><td>{{.Status}}</td><td>{{.Zone}}</td><td>{{if .RTTMillis}}{{.RTTMillis}} ms{{else}}-{{end}}</td></tr>{{end}}
 </table>
 <p><a href="/v1/agent/self">/v1/agent/self</a> · <a href="/v1/services">/v1/services</a> · <a href="/metrics">/metrics</a> · rendered {{.Now}}</p>
 </body></html>`))
