@@ -13,7 +13,11 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test check vet fmt staticcheck fuzz bench sim run clean
+.PHONY: all build test check vet fmt staticcheck fuzz bench sim run clean deps
+
+# Area fragments (mk/*.mk) add their install targets to DEPS_TARGETS.
+DEPS_TARGETS :=
+-include $(sort $(wildcard mk/*.mk))
 
 all: build
 
@@ -60,6 +64,10 @@ sim: build
 # A dev agent with a demo service; lookups work against it (see README).
 run: build
 	$(BIN)/grapevine agent -dev
+
+# Third-party programs that tests drive (Debian packages, go-installed tools,
+# headless Chromium). Tests skip with a clear reason where one is absent.
+deps: $(DEPS_TARGETS)
 
 clean:
 	rm -rf $(BIN) $(TOOLS)
