@@ -164,7 +164,7 @@ func (c *Catalog) Merge(d crdt.Delta) (crdt.MergeResult, error) {
 // mu held.
 func (c *Catalog) rebase(seen uint64) []crdt.Delta {
 	epoch := max(seen+1, uint64(c.cfg.Now().UnixMilli()))
-	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", c.state.Version(c.cfg.Node).Epoch).
+	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", c.state.Position(c.cfg.Node).Epoch).
 		Uint64("new_epoch", epoch).Msg("peer holds a newer epoch of this node, rebasing")
 	if err := c.saveEpoch(epoch); err != nil {
 		c.log.Error().Err(err).Msg("persist rebased epoch")
@@ -181,7 +181,7 @@ func (c *Catalog) rebase(seen uint64) []crdt.Delta {
 	c.applyChanges(b, chs)
 	c.commit(b)
 	delete(c.samples, c.cfg.Node)
-	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Version{}, c.cfg.AnnounceBudget)
+	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Position{}, c.cfg.AnnounceBudget)
 }
 
 // Digest returns the replica's digest (gossip's Store interface).
@@ -201,7 +201,7 @@ func (c *Catalog) DeltaSince(peer crdt.Digest, budget int) []crdt.Delta {
 
 // DeltaSinceOrigin is DeltaSince for one origin, for gap repair (gossip's Store
 // interface).
-func (c *Catalog) DeltaSinceOrigin(origin string, have crdt.Version, budget int) []crdt.Delta {
+func (c *Catalog) DeltaSinceOrigin(origin string, have crdt.Position, budget int) []crdt.Delta {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state.DeltaSinceOrigin(origin, have, budget)
@@ -212,7 +212,7 @@ func (c *Catalog) DeltaSinceOrigin(origin string, have crdt.Version, budget int)
 func (c *Catalog) Announce() []crdt.Delta {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Version{}, c.cfg.AnnounceBudget)
+	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Position{}, c.cfg.AnnounceBudget)
 }
 
 // Node is this agent's name (the own origin).
@@ -222,7 +222,7 @@ func (c *Catalog) Node() string { return c.cfg.Node }
 func (c *Catalog) Epoch() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state.Version(c.cfg.Node).Epoch
+	return c.state.Position(c.cfg.Node).Epoch
 }
 
 // Warnings returns the persistence problems found when the catalog started
@@ -266,7 +266,7 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 			c.log.Warn().Err(err).Str("origin", ch.Origin).Str("key", ch.Key).Msg("ignoring undecodable record")
 			continue
 		}
-		in.Version = Version{Epoch: c.state.Version(ch.Origin).Epoch, Seq: ch.Seq}
+		in.Version = Version{Epoch: c.state.Position(ch.Origin).Epoch, Seq: ch.Seq}
 		c.intern.hold(&in)
 		e := &Entry{Instance: in}
 		if recs == nil {

@@ -24,7 +24,7 @@ func (c *Catalog) CheckInvariants() error {
 		if r == nil {
 			return fmt.Errorf("record %s/%s missing", origin, e.Key)
 		}
-		if r.Version.Seq != e.Seq || r.Version.Epoch != c.state.Version(origin).Epoch {
+		if r.Version.Seq != e.Seq || r.Version.Epoch != c.state.Position(origin).Epoch {
 			return fmt.Errorf("record %s/%s version %+v, crdt seq %d", origin, e.Key, r.Version, e.Seq)
 		}
 		if c.byService[r.Service][recKey{origin, e.Key}] != r {

@@ -242,7 +242,7 @@ func (c *Catalog) reap(b *batch) {
 		if m.state == memberAlive || b.now.Sub(m.since) < c.cfg.ReapAfter {
 			continue
 		}
-		if c.state.Version(name).Epoch == 0 {
+		if c.state.Position(name).Epoch == 0 {
 			continue
 		}
 		c.applyChanges(b, c.state.Reap(name))

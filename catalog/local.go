@@ -328,7 +328,7 @@ func (c *Catalog) Registrations() []Registration {
 			in.Output = r.inst.Output
 		}
 		if cur, ok := c.state.Get(c.cfg.Node, id); ok {
-			in.Version = Version{Epoch: c.state.Version(c.cfg.Node).Epoch, Seq: cur.Seq}
+			in.Version = Version{Epoch: c.state.Position(c.cfg.Node).Epoch, Seq: cur.Seq}
 		}
 		out = append(out, Registration{Instance: in, Source: r.source, CheckHealth: r.inst.Health, Maintenance: r.maint, Reason: r.reason})
 	}

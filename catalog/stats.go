@@ -27,7 +27,7 @@ func (c *Catalog) Stats() Stats {
 	defer c.mu.Unlock()
 	s := Stats{
 		Node:         c.cfg.Node,
-		Epoch:        c.state.Version(c.cfg.Node).Epoch,
+		Epoch:        c.state.Position(c.cfg.Node).Epoch,
 		Index:        c.index.Load(),
 		Local:        len(c.local),
 		Services:     len(c.byService),

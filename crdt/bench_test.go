@@ -67,7 +67,7 @@ func BenchmarkDeltaSinceSnapshot(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		r.DeltaSinceOrigin("node-0000", Version{}, 64<<10)
+		r.DeltaSinceOrigin("node-0000", Position{}, 64<<10)
 	}
 }
 

@@ -7,13 +7,13 @@ import (
 
 // Digest is a replica's position for every origin it holds: what a peer needs to
 // compute exactly what the replica lacks. It is O(origins), never O(entries).
-type Digest map[string]Version
+type Digest map[string]Position
 
 // Digest returns the replica's current digest.
 func (s *State) Digest() Digest {
 	d := make(Digest, len(s.origins))
 	for name, o := range s.origins {
-		d[name] = Version{Epoch: o.epoch, Applied: o.cov.applied}
+		d[name] = Position{Epoch: o.epoch, Applied: o.cov.applied}
 	}
 	return d
 }
@@ -53,7 +53,7 @@ func (s *State) DeltaSince(peer Digest, budget int) []Delta {
 }
 
 // DeltaSinceOrigin is DeltaSince restricted to one origin (gap repair).
-func (s *State) DeltaSinceOrigin(origin string, have Version, budget int) []Delta {
+func (s *State) DeltaSinceOrigin(origin string, have Position, budget int) []Delta {
 	return s.appendOrigin(nil, origin, Digest{origin: have}, budget)
 }
 

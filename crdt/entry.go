@@ -23,8 +23,10 @@ type Entry struct {
 	Deleted bool
 }
 
-// Version is an origin's position as a replica holds it.
-type Version struct {
+// Position is how far a replica holds an origin: the origin's epoch and the highest
+// contiguous seq applied. It is a replica's position, not a record's version (that is
+// catalog.Version{Epoch, Seq}).
+type Position struct {
 	Epoch   uint64 // incarnation of the origin's state; 0 means none
 	Applied uint64 // highest contiguous seq held
 }

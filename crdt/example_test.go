@@ -22,7 +22,7 @@ func Example() {
 	for _, d := range origin.DeltaSince(replica.Digest(), 64<<10) {
 		replica.Merge(d)
 	}
-	fmt.Println("converged:", replica.Hash() == origin.Hash(), replica.Version("node-a"))
+	fmt.Println("converged:", replica.Hash() == origin.Hash(), replica.Position("node-a"))
 	// Output:
 	// gap: true
 	// converged: true {1 3}

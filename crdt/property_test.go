@@ -20,7 +20,7 @@ var keys = []string{"a", "b", "c", "d", "e"}
 func content(s *State) map[string]string {
 	m := map[string]string{}
 	for origin, e := range s.All() {
-		m[origin+"/"+e.Key] = fmt.Sprintf("%d@%d:%s", s.Version(origin).Epoch, e.Seq, e.Value)
+		m[origin+"/"+e.Key] = fmt.Sprintf("%d@%d:%s", s.Position(origin).Epoch, e.Seq, e.Value)
 	}
 	return m
 }
@@ -55,7 +55,7 @@ func (w *world) step(t *rapid.T) {
 			w.sent = append(w.sent, d)
 		}
 	case 8:
-		o.Compact(o.Self(), rapid.Uint64Range(0, o.Version(o.Self()).Applied).Draw(t, "upTo"))
+		o.Compact(o.Self(), rapid.Uint64Range(0, o.Position(o.Self()).Applied).Draw(t, "upTo"))
 	case 9:
 		if rapid.IntRange(0, 3).Draw(t, "restart") == 0 {
 			// A restart: a new epoch that re-publishes what survived (as the
@@ -82,7 +82,7 @@ func (w *world) truthHash() uint64 { return w.truthState().Hash() }
 func (w *world) truthState() *State {
 	t := New("truth", 1)
 	for _, o := range w.origins {
-		for _, d := range o.DeltaSinceOrigin(o.Self(), Version{}, 1<<20) {
+		for _, d := range o.DeltaSinceOrigin(o.Self(), Position{}, 1<<20) {
 			if _, err := t.Merge(d); err != nil {
 				panic(err)
 			}
@@ -398,9 +398,9 @@ func TestPropertySnapshotEquivalence(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		o.Compact("o", rapid.Uint64Range(0, o.Version("o").Applied).Draw(t, "floor"))
+		o.Compact("o", rapid.Uint64Range(0, o.Position("o").Applied).Draw(t, "floor"))
 		ds := o.DeltaSince(peer.Digest(), rapid.IntRange(1, 200).Draw(t, "budget"))
-		pv := peer.Version("o")
+		pv := peer.Position("o")
 		if pv.Applied < o.Floor("o") && !slices.ContainsFunc(ds, Delta.Snapshot) {
 			t.Fatalf("peer at %d below floor %d got %+v, want a snapshot", pv.Applied, o.Floor("o"), ds)
 		}
@@ -414,8 +414,8 @@ func TestPropertySnapshotEquivalence(t *testing.T) {
 		if !maps.Equal(got, want) || peer.Hash() != o.Hash() {
 			t.Fatalf("after repair got %v, want %v", got, want)
 		}
-		if peer.Version("o") != o.Version("o") {
-			t.Fatalf("peer version %+v, origin %+v", peer.Version("o"), o.Version("o"))
+		if peer.Position("o") != o.Position("o") {
+			t.Fatalf("peer version %+v, origin %+v", peer.Position("o"), o.Position("o"))
 		}
 	})
 }

@@ -90,13 +90,13 @@ func (s *State) Len() int { return s.live }
 // same hash whatever order they learnt it in. It is updated incrementally, O(1).
 func (s *State) Hash() uint64 { return s.hash }
 
-// Version is the replica's position for origin (zero Version if unknown).
-func (s *State) Version(origin string) Version {
+// Position is the replica's position for origin (zero Position if unknown).
+func (s *State) Position(origin string) Position {
 	o := s.origins[origin]
 	if o == nil {
-		return Version{}
+		return Position{}
 	}
-	return Version{Epoch: o.epoch, Applied: o.cov.applied}
+	return Position{Epoch: o.epoch, Applied: o.cov.applied}
 }
 
 // Floor is the GC floor the replica holds for origin.
@@ -398,10 +398,10 @@ func (s *State) Compact(origin string, upTo uint64) int {
 }
 
 // Origins yields every origin the replica holds and its version.
-func (s *State) Origins() iter.Seq2[string, Version] {
-	return func(yield func(string, Version) bool) {
+func (s *State) Origins() iter.Seq2[string, Position] {
+	return func(yield func(string, Position) bool) {
 		for name, o := range s.origins {
-			if !yield(name, Version{Epoch: o.epoch, Applied: o.cov.applied}) {
+			if !yield(name, Position{Epoch: o.epoch, Applied: o.cov.applied}) {
 				return
 			}
 		}

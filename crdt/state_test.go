@@ -43,12 +43,12 @@ func TestInvalidDeltaChangesNothing(t *testing.T) {
 	if _, err := r.Merge(o.Put("a", []byte("1"))); err != nil {
 		t.Fatal(err)
 	}
-	before, hash, v := content(r), r.Hash(), r.Version("o")
+	before, hash, v := content(r), r.Hash(), r.Position("o")
 	bad := Delta{Origin: "o", Epoch: 9, From: 2, To: 2, Entries: []Entry{{Key: "a", Seq: 1}}}
 	if _, err := r.Merge(bad); !errors.Is(err, ErrInvalidDelta) {
 		t.Fatalf("Merge(bad) = %v, want ErrInvalidDelta", err)
 	}
-	if !maps.Equal(before, content(r)) || hash != r.Hash() || v != r.Version("o") {
+	if !maps.Equal(before, content(r)) || hash != r.Hash() || v != r.Position("o") {
 		t.Errorf("invalid delta changed the state")
 	}
 }
@@ -123,8 +123,8 @@ func TestReap(t *testing.T) {
 	r.Merge(o.Put("a", []byte("1")))
 	r.Merge(o.Put("b", []byte("2")))
 	ch := r.Reap("o")
-	if len(ch) != 2 || r.Len() != 0 || r.Hash() != 0 || r.Version("o") != (Version{}) {
-		t.Fatalf("after reap: %d changes, len %d, hash %x, version %+v", len(ch), r.Len(), r.Hash(), r.Version("o"))
+	if len(ch) != 2 || r.Len() != 0 || r.Hash() != 0 || r.Position("o") != (Position{}) {
+		t.Fatalf("after reap: %d changes, len %d, hash %x, version %+v", len(ch), r.Len(), r.Hash(), r.Position("o"))
 	}
 	if r.Reap("r") != nil {
 		t.Error("reaped own origin")
@@ -147,8 +147,8 @@ func TestMergeReportsChangesAndGap(t *testing.T) {
 	for _, d := range o.DeltaSince(r.Digest(), 1<<10) {
 		res, _ = r.Merge(d)
 	}
-	if res.Gap || r.Version("o").Applied != 3 {
-		t.Errorf("after repair: gap %v, version %+v", res.Gap, r.Version("o"))
+	if res.Gap || r.Position("o").Applied != 3 {
+		t.Errorf("after repair: gap %v, version %+v", res.Gap, r.Position("o"))
 	}
 	d3, _ := o.Delete("a")
 	res, _ = r.Merge(d3)

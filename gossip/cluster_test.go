@@ -169,4 +169,4 @@ func (c *cluster) close() {
 
 func hashOf(s *gossiptest.MemStore) string { return fmt.Sprintf("%016x", s.Hash()) }
 
-var _ = crdt.Version{}
+var _ = crdt.Position{}

@@ -97,8 +97,8 @@ type syncBody struct {
 	Deltas   []wireDelta
 }
 
-// wireVersion is one digest row: [origin, epoch, applied].
-type wireVersion struct {
+// wirePosition is one digest row: [origin, epoch, applied].
+type wirePosition struct {
 	//lint:ignore U1000 msgpack reads its options from this field by reflection
 	_msgpack struct{} `msgpack:",as_array"`
 	Origin   string
@@ -113,7 +113,7 @@ type digestBody struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	From     string
 	Reply    bool
-	Rows     []wireVersion
+	Rows     []wirePosition
 }
 
 // repairBody is a msgRepair: [from, origin, epoch, applied].
@@ -149,7 +149,7 @@ type digestMsg struct {
 type repairMsg struct {
 	From   string
 	Origin string
-	Have   crdt.Version
+	Have   crdt.Position
 }
 
 func toWire(d crdt.Delta) wireDelta {
@@ -207,15 +207,15 @@ func encodeSync(from string, ds []crdt.Delta) ([]byte, error) {
 
 // encodeDigest encodes a digest as a msgDigest.
 func encodeDigest(from string, reply bool, dg crdt.Digest) ([]byte, error) {
-	body := digestBody{From: from, Reply: reply, Rows: make([]wireVersion, 0, len(dg))}
+	body := digestBody{From: from, Reply: reply, Rows: make([]wirePosition, 0, len(dg))}
 	for o, v := range dg {
-		body.Rows = append(body.Rows, wireVersion{Origin: o, Epoch: v.Epoch, Applied: v.Applied})
+		body.Rows = append(body.Rows, wirePosition{Origin: o, Epoch: v.Epoch, Applied: v.Applied})
 	}
 	return encode(msgDigest, body)
 }
 
 // encodeRepair encodes a gap-repair request.
-func encodeRepair(from, origin string, have crdt.Version) ([]byte, error) {
+func encodeRepair(from, origin string, have crdt.Position) ([]byte, error) {
 	return encode(msgRepair, repairBody{From: from, Origin: origin, Epoch: have.Epoch, Applied: have.Applied})
 }
 
@@ -315,7 +315,7 @@ func decodeDigest(b []byte) (digestMsg, error) {
 		if _, dup := m.Digest[r.Origin]; dup {
 			return digestMsg{}, fmt.Errorf("%w: origin %q twice", ErrBadMessage, r.Origin)
 		}
-		m.Digest[r.Origin] = crdt.Version{Epoch: r.Epoch, Applied: r.Applied}
+		m.Digest[r.Origin] = crdt.Position{Epoch: r.Epoch, Applied: r.Applied}
 	}
 	return m, nil
 }
@@ -335,7 +335,7 @@ func decodeRepair(b []byte) (repairMsg, error) {
 	if body.Epoch == 0 && body.Applied != 0 {
 		return repairMsg{}, fmt.Errorf("%w: applied %d without epoch", ErrBadMessage, body.Applied)
 	}
-	return repairMsg{From: body.From, Origin: body.Origin, Have: crdt.Version{Epoch: body.Epoch, Applied: body.Applied}}, nil
+	return repairMsg{From: body.From, Origin: body.Origin, Have: crdt.Position{Epoch: body.Epoch, Applied: body.Applied}}, nil
 }
 
 // leaveBody is a msgLeave: [from].

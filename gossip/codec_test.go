@@ -68,7 +68,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	})
 	t.Run("repair", func(t *testing.T) {
-		b, err := encodeRepair("me", "a", crdt.Version{Epoch: 4, Applied: 2})
+		b, err := encodeRepair("me", "a", crdt.Position{Epoch: 4, Applied: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (repairMsg{From: "me", Origin: "a", Have: crdt.Version{Epoch: 4, Applied: 2}}); got != want {
+		if want := (repairMsg{From: "me", Origin: "a", Have: crdt.Position{Epoch: 4, Applied: 2}}); got != want {
 			t.Errorf("got %+v, want %+v", got, want)
 		}
 	})
@@ -136,10 +136,10 @@ func TestDecodeDigestRejects(t *testing.T) {
 		name string
 		body digestBody
 	}{
-		{"duplicate origin", digestBody{From: "x", Rows: []wireVersion{{Origin: "a", Epoch: 1}, {Origin: "a", Epoch: 2}}}},
-		{"empty origin", digestBody{From: "x", Rows: []wireVersion{{Origin: "", Epoch: 1}}}},
-		{"applied without epoch", digestBody{From: "x", Rows: []wireVersion{{Origin: "a", Applied: 3}}}},
-		{"no sender", digestBody{Rows: []wireVersion{{Origin: "a", Epoch: 1}}}},
+		{"duplicate origin", digestBody{From: "x", Rows: []wirePosition{{Origin: "a", Epoch: 1}, {Origin: "a", Epoch: 2}}}},
+		{"empty origin", digestBody{From: "x", Rows: []wirePosition{{Origin: "", Epoch: 1}}}},
+		{"applied without epoch", digestBody{From: "x", Rows: []wirePosition{{Origin: "a", Applied: 3}}}},
+		{"no sender", digestBody{Rows: []wirePosition{{Origin: "a", Epoch: 1}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,8 +175,8 @@ func TestCoalesce(t *testing.T) {
 	}
 	r2.Merge(crdt.Delta{Origin: "o", Epoch: 1, From: 1, To: 1})
 	r2.Merge(got)
-	if r1.Hash() != r2.Hash() || r1.Version("o") != r2.Version("o") {
-		t.Errorf("coalesced merge: hash %x version %v, want %x %v", r2.Hash(), r2.Version("o"), r1.Hash(), r1.Version("o"))
+	if r1.Hash() != r2.Hash() || r1.Position("o") != r2.Position("o") {
+		t.Errorf("coalesced merge: hash %x position %v, want %x %v", r2.Hash(), r2.Position("o"), r1.Hash(), r1.Position("o"))
 	}
 	for _, tc := range []struct {
 		name string

@@ -18,7 +18,7 @@ func seeds() [][]byte {
 		must(encodePush("n1", crdt.Delta{Origin: "n2", Epoch: 1, From: 1, To: 1})),
 		must(encodeSync("n1", []crdt.Delta{d, {Origin: "n3", Epoch: 2, Entries: []crdt.Entry{{Key: "k", Seq: 4, Value: []byte("v")}}}})),
 		must(encodeDigest("n1", true, crdt.Digest{"a": {Epoch: 1, Applied: 3}, "b": {Epoch: 2, Applied: 1}})),
-		must(encodeRepair("n1", "a", crdt.Version{Epoch: 1, Applied: 2})),
+		must(encodeRepair("n1", "a", crdt.Position{Epoch: 1, Applied: 2})),
 		{byte(msgPush), ProtocolVersion, 0xdd, 0xff, 0xff, 0xff, 0xff},
 		{byte(msgSync), ProtocolVersion, 0xdf, 0xff, 0xff, 0xff, 0xff},
 		append([]byte{byte(msgDigest), ProtocolVersion}, bytes.Repeat([]byte{0x91}, 256)...),

@@ -27,7 +27,7 @@ type Store interface {
 	Merge(d crdt.Delta) (crdt.MergeResult, error) // apply a peer's delta
 	Digest() crdt.Digest
 	DeltaSince(peer crdt.Digest, budget int) []crdt.Delta
-	DeltaSinceOrigin(origin string, have crdt.Version, budget int) []crdt.Delta
+	DeltaSinceOrigin(origin string, have crdt.Position, budget int) []crdt.Delta
 }
 
 const (
@@ -217,7 +217,7 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 // everything it owns) to Fanout random peers, so an origin that just started or
 // rebased is known without waiting for anti-entropy. Join calls it.
 func (n *Node) Announce() {
-	for _, d := range n.store.DeltaSinceOrigin(n.cfg.Name, crdt.Version{}, n.cfg.ChunkBytes) {
+	for _, d := range n.store.DeltaSinceOrigin(n.cfg.Name, crdt.Position{}, n.cfg.ChunkBytes) {
 		n.Publish(d)
 	}
 }

@@ -238,7 +238,7 @@ func (n *fakeNode) send(addr string, m fakeMsg) {
 		m.Deltas = n.st.DeltaSince(crdt.Digest{}, 1<<20)
 	}
 	if m.Leave {
-		m.Deltas = []crdt.Delta{{Origin: n.spec.Name, Epoch: n.st.Version(n.spec.Name).Epoch}}
+		m.Deltas = []crdt.Delta{{Origin: n.spec.Name, Epoch: n.st.Position(n.spec.Name).Epoch}}
 	}
 	n.mu.Unlock()
 	b, _ := json.Marshal(m)
@@ -289,7 +289,7 @@ func (n *fakeNode) recv() {
 				n.mu.Unlock()
 				continue
 			}
-			if e, ok := n.left[m.From]; !ok || n.st.Version(m.From).Epoch > e {
+			if e, ok := n.left[m.From]; !ok || n.st.Position(m.From).Epoch > e {
 				n.heard[m.From] = time.Now()
 			}
 			for _, d := range m.Deltas {

@@ -56,7 +56,7 @@ func (s *MemStore) DeltaSince(peer crdt.Digest, budget int) []crdt.Delta {
 }
 
 // DeltaSinceOrigin returns what a peer at have lacks of origin.
-func (s *MemStore) DeltaSinceOrigin(origin string, have crdt.Version, budget int) []crdt.Delta {
+func (s *MemStore) DeltaSinceOrigin(origin string, have crdt.Position, budget int) []crdt.Delta {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st.DeltaSinceOrigin(origin, have, budget)
@@ -76,9 +76,9 @@ func (s *MemStore) Len() int {
 	return s.st.Len()
 }
 
-// Version is the replica's version of origin.
-func (s *MemStore) Version(origin string) crdt.Version {
+// Position is the replica's position for origin.
+func (s *MemStore) Position(origin string) crdt.Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st.Version(origin)
+	return s.st.Position(origin)
 }
