@@ -218,9 +218,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.PushPullInterval = a.cfg.Gossip.PushPullInterval
 	gc.RejoinInterval = a.cfg.Gossip.RejoinInterval
 	gc.RejoinMaxWait = a.cfg.Gossip.RejoinMaxWait
-	if a.cfg.Gossip.SyncInterval > 0 {
-		gc.SyncInterval = a.cfg.Gossip.SyncInterval
-	}
+	gc.SyncInterval = a.cfg.Gossip.SyncInterval // 0 disables, as in gossip.Config
 	gc.EnableCompression = a.cfg.Gossip.Compression
 	gc.SecretKeys, _ = a.cfg.Keys() // validated in New
 	gc.Events = a.onMember

@@ -83,7 +83,8 @@ type GossipConfig struct {
 	RejoinMaxWait time.Duration `yaml:"rejoin_max_wait"`
 	// SyncInterval is how often digests are exchanged with one random peer over
 	// the reliable channel (cheaper and more frequent than push/pull); it bounds
-	// how long a lost eager push stays unrepaired.
+	// how long a lost eager push stays unrepaired. 0 disables it (as in
+	// gossip.Config): only memberlist's push/pull then repairs lost pushes.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Compression compresses gossip messages (memberlist); costs CPU.
 	Compression bool `yaml:"compression"`

@@ -134,3 +134,18 @@ func TestWarnsWithoutDataDir(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncIntervalZeroDisables: the agent passes gossip.sync_interval through, so 0
+// means "off" in the agent exactly as in gossip.Config (not "the default").
+func TestSyncIntervalZeroDisables(t *testing.T) {
+	for _, tc := range []struct {
+		in, want time.Duration
+	}{{0, 0}, {time.Second, time.Second}} {
+		cfg := DefaultConfig()
+		cfg.Gossip.SyncInterval = tc.in
+		a := &Agent{cfg: cfg}
+		if got := a.gossipConfig().SyncInterval; got != tc.want {
+			t.Errorf("sync_interval %v: gossip got %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
