@@ -22,6 +22,24 @@ var (
 	// ErrPersist wraps a failure to write the data directory; the change that
 	// needed it was not applied.
 	ErrPersist = errors.New("catalog: persist")
+
+	// Rejections of Merge: a peer's delta that was not applied. Gossip counts
+	// them by reason (grapevine_gossip_rejected_total); docs/protocol.md has
+	// the rules.
+
+	// ErrUnknownOrigin: the delta's origin is not a member this agent knows
+	// (no membership news of it, and no peer reported it failed or left). Its
+	// records are held in quarantine, not served, until the member is known,
+	// or dropped.
+	ErrUnknownOrigin = errors.New("catalog: unknown origin")
+	// ErrBadEpoch: the delta's epoch is implausibly far ahead of this agent's
+	// clock (Config.MaxEpochAhead), or is not one the own origin issued.
+	ErrBadEpoch = errors.New("catalog: bad epoch")
+	// ErrOverQuota: applying the delta would make its origin hold more records
+	// than Config.MaxRecordsPerOrigin.
+	ErrOverQuota = errors.New("catalog: origin over quota")
+	// ErrTooLarge: a record of the delta is larger than Config.MaxValueBytes.
+	ErrTooLarge = errors.New("catalog: record too large")
 )
 
 // Limits enforced by Instance.Validate. They bound what one record may cost every
