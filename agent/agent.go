@@ -115,7 +115,11 @@ func New(cfg Config) (*Agent, error) {
 	pc.Logger = cfg.Logger.With().Str("component", "probe").Logger()
 	pc.OnChange = func(r probe.Result) { a.refreshHealth(r.Owner) }
 	pc.OnDeregister = func(r probe.Result) { a.deregisterCritical(r) }
-	a.probes = probe.New(pc)
+	if a.probes, err = probe.New(pc); err != nil {
+		cat.Close()
+		a.removeTmp()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	a.metrics = a.newMetrics()
 	return a, nil
 }

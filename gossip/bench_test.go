@@ -70,7 +70,7 @@ func benchCluster(b testing.TB, n int, latency time.Duration, tweak func(*gossip
 	cfg := simnet.DefaultConfig()
 	cfg.DefaultLink = simnet.LinkConfig{Latency: latency, Distribution: simnet.Fixed}
 	cfg.InboxSize = 4096
-	nw := simnet.New(cfg)
+	nw := newNet(b, cfg)
 	a := &arrivals{}
 	var tns []*tnode
 	var nodes []*gossip.Node

@@ -19,7 +19,7 @@ func TestConverge(t *testing.T) {
 	for _, n := range []int{10, 50} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+				c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 				group := c.start(n, nil)
 				waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
 				waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
@@ -37,7 +37,7 @@ func TestConverge(t *testing.T) {
 // miss it) catches up through anti-entropy over the reliable channel.
 func TestLossyNodeCatchesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		group := c.start(6, nil)
 		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 6) })
@@ -67,7 +67,7 @@ func TestLossyNodeCatchesUp(t *testing.T) {
 // Two groups formed separately, with their own data, merge after one join.
 func TestGroupsMerge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 		a := c.start(5, nil)
 		b := c.start(5, nil)
 		r := rand.New(rand.NewPCG(3, 3))
@@ -88,7 +88,7 @@ func TestGroupsMerge(t *testing.T) {
 // dead; after the heal the rejoin loop merges them without an operator.
 func TestRejoinAfterPartition(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		all := c.start(10, nil)
 		waitFor(t, 30*time.Second, "membership", func() bool { return members(all, 10) && converged(all) })
@@ -125,7 +125,7 @@ func TestRejoinAfterPartition(t *testing.T) {
 // its catalog; a plaintext packet injected at a keyed node is dropped.
 func TestWrongKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		key := []byte("0123456789abcdef")
 		rotated := []byte("fedcba9876543210")
@@ -182,7 +182,7 @@ func TestWrongKey(t *testing.T) {
 // silent stop as MemberFail.
 func TestEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 		var mu sync.Mutex
 		got := map[string][]gossip.EventKind{}
 		watcher := c.add(func(cfg *gossip.Config) {
@@ -224,7 +224,7 @@ func TestEvents(t *testing.T) {
 // restarts under the same name (run under -race).
 func TestMembersWhileMembershipChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		group := c.start(4, nil)
 		stop := make(chan struct{})
@@ -278,4 +278,14 @@ func TestMembersWhileMembershipChanges(t *testing.T) {
 		}
 		c.close()
 	})
+}
+
+// newNet is simnet.New for tests: an invalid cfg fails the test.
+func newNet(tb testing.TB, cfg simnet.Config) *simnet.Network {
+	tb.Helper()
+	nw, err := simnet.New(cfg)
+	if err != nil {
+		tb.Fatalf("simnet.New: %v", err)
+	}
+	return nw
 }

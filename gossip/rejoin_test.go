@@ -23,7 +23,7 @@ func failedDials(nw *simnet.Network, group []*tnode) uint64 {
 // less and less often, down to one attempt per RejoinMaxWait.
 func TestRejoinBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		tn := c.add(func(cfg *gossip.Config) { cfg.Seeds = []string{simnet.Addr(99)} }) // nobody there
 		time.Sleep(time.Minute)
@@ -56,7 +56,7 @@ func TestRejoinBacksOff(t *testing.T) {
 // make about one attempt per round between them, not ten.
 func TestRejoinSharedEffort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := simnet.New(simnet.DefaultConfig())
+		nw := newNet(t, simnet.DefaultConfig())
 		c := newCluster(t, nw)
 		all := c.start(11, nil)
 		waitFor(t, 30*time.Second, "membership", func() bool { return members(all, 11) })

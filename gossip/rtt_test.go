@@ -15,7 +15,7 @@ func TestProbeRTT(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := simnet.DefaultConfig()
 		cfg.DefaultLink.Latency, cfg.DefaultLink.Jitter = 20*time.Millisecond, 0
-		nw := simnet.New(cfg)
+		nw := newNet(t, cfg)
 		c := newCluster(t, nw)
 		all := c.start(3, nil)
 		waitFor(t, 30*time.Second, "membership", func() bool { return members(all, 3) })

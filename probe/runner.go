@@ -100,11 +100,10 @@ type event struct {
 	result     Result
 }
 
-// New returns a running Runner. cfg must pass Validate; New panics otherwise
-// (a programming error, not input).
-func New(cfg Config) *Runner {
+// New returns a running Runner, or the error of cfg.Validate.
+func New(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
-		panic(err)
+		return nil, err
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -124,7 +123,7 @@ func New(cfg Config) *Runner {
 	}
 	r.wg.Add(1)
 	go r.notify()
-	return r
+	return r, nil
 }
 
 // Add starts running c for owner (the service instance ID it belongs to).

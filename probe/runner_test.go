@@ -147,7 +147,7 @@ func newScripted(t *testing.T, rc *recorder, scripts map[string]*script) *Runner
 	cfg := DefaultConfig()
 	cfg.Seed = 1
 	cfg.OnChange, cfg.OnDeregister = rc.onChange, rc.onDeregister
-	r := New(cfg)
+	r := newRunner(t, cfg)
 	r.mkProbe = func(c Check) probeFunc { return scripts[c.ID].probe }
 	return r
 }
@@ -385,7 +385,7 @@ func TestRunnerCallbackDoesNotBlockProbes(t *testing.T) {
 			seen = append(seen, res.Status)
 			mu.Unlock()
 		}
-		r = New(cfg)
+		r = newRunner(t, cfg)
 		r.mkProbe = func(Check) probeFunc { return s.probe }
 		defer r.Close()
 		if err := r.Add("o", tcpCheck("a")); err != nil {
@@ -515,7 +515,7 @@ func TestRunnerRealProbes(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSplay = time.Millisecond
 	cfg.OnChange = func(r Result) { changes <- r }
-	r := New(cfg)
+	r := newRunner(t, cfg)
 	checks := []Check{
 		{ID: "http", Type: HTTP, Target: srv.URL, Interval: time.Second},
 		{ID: "tcp", Type: TCP, Target: ln.Addr().String(), Interval: time.Second},
@@ -557,5 +557,23 @@ func waitGoroutines(t *testing.T, n int) {
 			t.Fatalf("goroutine leak: %d > %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// newRunner is New for tests: an invalid cfg fails the test.
+func newRunner(tb testing.TB, cfg Config) *Runner {
+	tb.Helper()
+	r, err := New(cfg)
+	if err != nil {
+		tb.Fatalf("probe.New: %v", err)
+	}
+	return r
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WatchdogGrace = 0
+	if r, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || r != nil {
+		t.Errorf("New(watchdog_grace 0) = %v, %v; want nil, ErrInvalidConfig", r, err)
 	}
 }

@@ -86,7 +86,11 @@ func TestCheckerFeedTimes(t *testing.T) {
 // change, and Close stops its goroutine (synctest fails otherwise).
 func TestAgentWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cl := &cluster{net: simnet.New(simnet.DefaultConfig()), factory: NewAgentFactory(DefaultAgentConfig()), dir: t.TempDir()}
+		nw, err := simnet.New(simnet.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &cluster{net: nw, factory: NewAgentFactory(DefaultAgentConfig()), dir: t.TempDir()}
 		defer cl.net.Close()
 		if _, err := cl.addHosts(1); err != nil {
 			t.Fatal(err)

@@ -110,10 +110,14 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	ncfg := simnet.DefaultConfig()
 	ncfg.Seed = seed
 	ncfg.DefaultLink = applyLink(ncfg.DefaultLink, sc.Link)
+	nw, err := simnet.New(ncfg)
+	if err != nil {
+		return Report{}, fmt.Errorf("sim: network: %w", err)
+	}
 	r := &runner{
 		sc: sc, opts: opts, log: opts.Log,
 		rng:         rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		cl:          &cluster{net: simnet.New(ncfg), factory: opts.Factory, dir: dir},
+		cl:          &cluster{net: nw, factory: opts.Factory, dir: dir},
 		linkDefault: ncfg.DefaultLink,
 		links:       map[[2]string]bool{},
 	}

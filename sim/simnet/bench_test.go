@@ -9,7 +9,7 @@ import (
 func BenchmarkPacket(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.DefaultLink = LinkConfig{}
-	nw := New(cfg)
+	nw := newNet(b, cfg)
 	defer nw.Close()
 	src, _ := nw.Transport(a1)
 	dst, _ := nw.Transport(a2)

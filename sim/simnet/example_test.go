@@ -10,7 +10,11 @@ import (
 func Example() {
 	cfg := simnet.DefaultConfig()
 	cfg.DefaultLink = simnet.LinkConfig{Latency: time.Millisecond, Distribution: simnet.Fixed}
-	nw := simnet.New(cfg)
+	nw, err := simnet.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer nw.Close()
 
 	a, _ := nw.Transport(simnet.Addr(0))
@@ -20,7 +24,7 @@ func Example() {
 	fmt.Printf("%s from %s\n", p.Buf, p.From)
 
 	nw.Partition([]string{a.Addr()}) // a alone, everyone else together
-	_, err := a.DialTimeout(b.Addr(), time.Second)
+	_, err = a.DialTimeout(b.Addr(), time.Second)
 	fmt.Println(err)
 	fmt.Println(nw.Stats(a.Addr()).PacketsSent, nw.Stats(b.Addr()).PacketsReceived)
 	// Output:

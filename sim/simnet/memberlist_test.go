@@ -124,7 +124,7 @@ func (c *cluster) shutdown(t testing.TB) {
 
 func TestMemberlistSynctest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nw := New(DefaultConfig())
+		nw := newNet(t, DefaultConfig())
 		c := newCluster(t, nw, 5, false)
 		all := []int{0, 1, 2, 3, 4}
 		for i := 1; i < 5; i++ {
@@ -168,7 +168,7 @@ func TestMemberlistRealTime(t *testing.T) {
 	before := runtime.NumGoroutine()
 	cfg := DefaultConfig()
 	cfg.DefaultLink = LinkConfig{Latency: 100 * time.Microsecond, Jitter: 100 * time.Microsecond}
-	nw := New(cfg)
+	nw := newNet(t, cfg)
 	c := newCluster(t, nw, 3, true)
 	c.join(t, 1, c.addrs[0])
 	c.join(t, 2, c.addrs[0])

@@ -102,11 +102,11 @@ func (s *Stats) add(o Stats) {
 	s.StreamBytesReceived += o.StreamBytesReceived
 }
 
-// New returns an empty network. It panics if cfg.Validate fails: a Network is
-// built by tests and the simulator from code, so an invalid Config is a bug.
-func New(cfg Config) *Network {
+// New returns an empty network, or an error wrapping ErrInvalidConfig when cfg
+// does not pass Validate.
+func New(cfg Config) (*Network, error) {
 	if err := cfg.Validate(); err != nil {
-		panic(err)
+		return nil, err
 	}
 	return &Network{
 		cfg:         cfg,
@@ -120,7 +120,7 @@ func New(cfg Config) *Network {
 		flaps:       make(map[*flapper]struct{}),
 		inflight:    make(map[*delivery]struct{}),
 		streams:     make(map[*pair]struct{}),
-	}
+	}, nil
 }
 
 // Addr returns a distinct address for node index i (0 ≤ i < 2^24):

@@ -23,7 +23,7 @@ func testNet(t *testing.T, mod func(*Config), addrs ...string) (*Network, []*Tra
 	if mod != nil {
 		mod(&cfg)
 	}
-	nw := New(cfg)
+	nw := newNet(t, cfg)
 	t.Cleanup(func() { nw.Close() })
 	trs := make([]*Transport, len(addrs))
 	for i, a := range addrs {
@@ -606,12 +606,30 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want ErrInvalidConfig", tc.name, err)
 		}
 	}
-	nw := New(DefaultConfig())
+	nw := newNet(t, DefaultConfig())
 	defer nw.Close()
 	if err := nw.SetLink(a1, a2, LinkConfig{Loss: 2}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("SetLink invalid: %v", err)
 	}
 	if err := nw.SetDefaultLink(LinkConfig{Jitter: -1}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("SetDefaultLink invalid: %v", err)
+	}
+}
+
+// newNet is New for tests: an invalid cfg fails the test.
+func newNet(tb testing.TB, cfg Config) *Network {
+	tb.Helper()
+	nw, err := New(cfg)
+	if err != nil {
+		tb.Fatalf("simnet.New: %v", err)
+	}
+	return nw
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DefaultLink.Loss = 2
+	if nw, err := New(cfg); !errors.Is(err, ErrInvalidConfig) || nw != nil {
+		t.Errorf("New(loss 2) = %v, %v; want nil, ErrInvalidConfig", nw, err)
 	}
 }
