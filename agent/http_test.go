@@ -658,6 +658,9 @@ func TestMetricsAndUI(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	if strings.Contains(r.body, `grapevine_members{state="suspect"}`) {
+		t.Error("/metrics has a suspect members series, a state that is never reported")
+	}
 	r = rawString(t, "GET", base+"/ui", "")
 	if r.code != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("/ui: %d %s", r.code, r.header.Get("Content-Type"))
