@@ -13,7 +13,7 @@ const (
 	G1 = "G1 convergence"
 	G2 = "G2 no lost registration"
 	G3 = "G3 no resurrection"
-	G4 = "G4 lease bound"
+	G4 = "G4 crash withdrawal"
 	G5 = "G5 stale over empty"
 )
 
