@@ -29,10 +29,12 @@ const (
 	msgDigest msgType = 3 // the sender's digest; push/pull state and periodic sync
 	msgRepair msgType = 4 // asks for an origin's changes after a version (gap repair)
 	msgLeave  msgType = 5 // the sender is leaving gracefully (sent before memberlist's leave)
-	msgLimit  msgType = 6 // one past the last type
+	// msgForceLeave: an operator forced a failed member out (forceleave.go).
+	msgForceLeave msgType = 6
+	msgLimit      msgType = 7 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave"}
 
 func (t msgType) String() string {
 	if t < msgLimit {

@@ -31,8 +31,14 @@ type Config struct {
 	// means memberlist's net transport bound per BindAddr/BindPort.
 	Transport memberlist.Transport
 	// Meta is this node's memberlist metadata (at most memberlist.MetaMaxSize =
-	// 512 bytes), visible to peers in Member.Meta. Default none.
+	// 512 bytes), visible to peers in Member.Meta. Default none. Node.SetMeta
+	// replaces it at run time.
 	Meta []byte
+	// MetaInterval is the least time between two broadcasts of changed
+	// metadata (Node.SetMeta): each is an alive message every member gossips
+	// on, ahead of deltas in the same packets, so frequent changes must not
+	// flood. 0 means the default, 2 s.
+	MetaInterval time.Duration
 
 	// Seeds are addresses ("host:port") the rejoin loop keeps trying while none of
 	// them is a live member. Join does not use them implicitly. Default none.
@@ -114,6 +120,7 @@ func DefaultConfig() Config {
 		Fanout:            0,    // automatic, see the field
 		ChunkBytes:        64 << 10,
 		SyncInterval:      2 * time.Second,
+		MetaInterval:      defaultMetaInterval,
 		PushPullInterval:  10 * time.Second,
 		RepairInterval:    500 * time.Millisecond,
 		RejoinInterval:    5 * time.Second,
@@ -136,7 +143,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: meta is %d bytes, max %d", ErrInvalidConfig, len(c.Meta), memberlist.MetaMaxSize)
 	case c.ChunkBytes < 1024 || c.ChunkBytes > MaxFrame/2:
 		return fmt.Errorf("%w: chunk bytes %d not in [1024, %d]", ErrInvalidConfig, c.ChunkBytes, MaxFrame/2)
-	case c.SyncInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0 || c.RejoinMaxWait < 0:
+	case c.SyncInterval < 0 || c.MetaInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0 || c.RejoinMaxWait < 0:
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
 	case c.PushPullInterval <= 0:
 		return fmt.Errorf("%w: push/pull interval %v", ErrInvalidConfig, c.PushPullInterval)

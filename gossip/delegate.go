@@ -20,12 +20,13 @@ var (
 	_ memberlist.EventDelegate = (*delegate)(nil)
 )
 
-// NodeMeta returns Config.Meta.
+// NodeMeta returns the node's metadata: Config.Meta, then SetMeta's.
 func (d *delegate) NodeMeta(limit int) []byte {
-	if len(d.n.cfg.Meta) > limit {
+	meta := d.n.localMeta()
+	if len(meta) > limit {
 		return nil
 	}
-	return d.n.cfg.Meta
+	return meta
 }
 
 // NotifyMsg handles one user message (packet, piggyback part or stream). Bad
@@ -69,6 +70,12 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.mu.Lock()
 			n.leaving[from] = time.Now()
 			n.mu.Unlock()
+		}
+	case msgForceLeave:
+		var m forceLeaveMsg
+		if m, err = decodeForceLeave(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onForceLeave(m)
 		}
 	default:
 		err = ErrUnknownType

@@ -24,6 +24,7 @@ func seeds() [][]byte {
 		append([]byte{byte(msgDigest), ProtocolVersion}, bytes.Repeat([]byte{0x91}, 256)...),
 		{byte(msgRepair), 2, 0x90},
 		must(encodeLeave("n1")),
+		must(encodeForceLeave("n1", "n2")),
 	}
 }
 
@@ -105,4 +106,10 @@ func FuzzMergeRemoteState(f *testing.F) {
 			t.Fatalf("remote state changed the store")
 		}
 	})
+}
+
+func FuzzDecodeForceLeave(f *testing.F) {
+	f.Add(must(encodeForceLeave("n1", "n2")))
+	f.Add([]byte{byte(msgForceLeave), ProtocolVersion, 0x92, 0xa0, 0xa0})
+	fuzzDecoder(f, decodeForceLeave)
 }

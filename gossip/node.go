@@ -65,6 +65,7 @@ type Node struct {
 	budget int // bytes of one user message on the packet path
 	events *eventQueue
 	stats  stats
+	meta   metaState // own metadata, SetMeta (meta.go)
 
 	sendq  chan sendJob
 	done   chan struct{}
@@ -122,6 +123,7 @@ func New(cfg Config, store Store) (*Node, error) {
 	if cfg.RejoinInterval > 0 {
 		n.start(n.rejoinLoop)
 	}
+	n.start(n.metaLoop)
 	return n, nil
 }
 
@@ -152,6 +154,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		RetransmitMult: mlc.RetransmitMult,
 	}
 	n.events = newEventQueue(cfg.Events)
+	n.meta.init(cfg.Meta)
 	return n, mlc
 }
 

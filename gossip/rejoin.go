@@ -58,10 +58,14 @@ func (n *Node) forget(name string) {
 func (n *Node) rejoinCandidates(now time.Time) []string {
 	members := n.Members()
 	live := make(map[string]bool, len(members))
+	var self string // not memberlist's LocalNode(): UpdateNode rewrites it under memberlist's lock
 	for _, m := range members {
-		live[net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))] = true
+		a := net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))
+		live[a] = true
+		if m.Name == n.cfg.Name {
+			self = a
+		}
 	}
-	self := n.ml.Load().LocalNode().Address()
 	outage := map[string]time.Time{} // candidate → start of its outage
 	add := func(a string, since time.Time) {
 		if a == "" || a == self || live[a] {
