@@ -28,7 +28,7 @@ func metaOf(tn *tnode, name string) string {
 // one broadcast per MetaInterval (plus the first).
 func TestSetMetaRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 		group := c.start(4, func(cfg *gossip.Config) { cfg.MetaInterval = time.Second })
 		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 4) })
 		src := group[0]
@@ -67,7 +67,7 @@ func TestSetMetaRateLimited(t *testing.T) {
 
 func TestSetMetaTooLarge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 		tn := c.add(nil)
 		if err := tn.node.SetMeta(make([]byte, memberlist.MetaMaxSize+1)); !errors.Is(err, gossip.ErrMetaTooLarge) {
 			t.Errorf("got %v, want ErrMetaTooLarge", err)
@@ -84,7 +84,7 @@ func TestSetMetaTooLarge(t *testing.T) {
 // the member is still alive leaves it a member there.
 func TestForceLeave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, simnet.New(simnet.DefaultConfig()))
+		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
 		var mu sync.Mutex
 		got := map[string][]gossip.EventKind{} // "watcher/member" → kinds
 		record := func(watcher string) func(*gossip.Config) {
