@@ -18,12 +18,13 @@ import (
 // Type is the kind of a check.
 type Type string
 
-// Check types. gRPC (grpc.health.v1) is not built in: see doc.go.
+// Check types.
 const (
 	HTTP Type = "http" // GET (or Method) Target; status code decides (see StatusRange).
 	TCP  Type = "tcp"  // connect to Target (host:port); success is passing.
 	Exec Type = "exec" // run Args (no shell); exit 0 passing, 1 warning, else critical.
 	TTL  Type = "ttl"  // the service reports via Runner.UpdateTTL; critical when TTL lapses.
+	GRPC Type = "grpc" // grpc.health.v1 Check on Target (host:port[/service]); SERVING is passing.
 )
 
 // Limits and defaults of a check definition.
@@ -79,8 +80,13 @@ type Check struct {
 	Headers map[string]string
 	// ExpectStatus (http): the status codes that mean passing; default 200..299.
 	ExpectStatus *StatusRange
-	// TLSSkipVerify (http): do not verify the server certificate.
+	// TLSSkipVerify (http, grpc): do not verify the server certificate.
 	TLSSkipVerify bool
+	// TLS (grpc): connect with TLS (default plaintext, as gRPC health
+	// servers on the local host usually are).
+	TLS bool
+	// Notes is free text for humans (shown by the Consul-compatible API).
+	Notes string
 	// Rise is the number of consecutive passing results that make the check
 	// passing. Default 1.
 	Rise int
@@ -115,6 +121,8 @@ type checkJSON struct {
 	Headers                 map[string]string `json:"headers,omitempty"`
 	ExpectStatus            *StatusRange      `json:"expect_status,omitempty"`
 	TLSSkipVerify           bool              `json:"tls_skip_verify,omitempty"`
+	TLS                     bool              `json:"tls,omitempty"`
+	Notes                   string            `json:"notes,omitempty"`
 	Rise                    int               `json:"rise,omitempty"`
 	Fall                    int               `json:"fall,omitempty"`
 	DeregisterCriticalAfter duration          `json:"deregister_critical_after,omitempty"`
@@ -147,7 +155,7 @@ func (c Check) MarshalJSON() ([]byte, error) {
 		ID: c.ID, Name: c.Name, Type: c.Type, Target: c.Target, Args: c.Args,
 		Interval: duration(c.Interval), Timeout: duration(c.Timeout), TTL: duration(c.TTL),
 		Method: c.Method, Headers: c.Headers, ExpectStatus: c.ExpectStatus,
-		TLSSkipVerify: c.TLSSkipVerify, Rise: c.Rise, Fall: c.Fall,
+		TLSSkipVerify: c.TLSSkipVerify, TLS: c.TLS, Notes: c.Notes, Rise: c.Rise, Fall: c.Fall,
 		DeregisterCriticalAfter: duration(c.DeregisterCriticalAfter),
 		InitialStatus:           c.InitialStatus,
 	})
@@ -166,7 +174,7 @@ func (c *Check) UnmarshalJSON(b []byte) error {
 		ID: j.ID, Name: j.Name, Type: j.Type, Target: j.Target, Args: j.Args,
 		Interval: time.Duration(j.Interval), Timeout: time.Duration(j.Timeout), TTL: time.Duration(j.TTL),
 		Method: j.Method, Headers: j.Headers, ExpectStatus: j.ExpectStatus,
-		TLSSkipVerify: j.TLSSkipVerify, Rise: j.Rise, Fall: j.Fall,
+		TLSSkipVerify: j.TLSSkipVerify, TLS: j.TLS, Notes: j.Notes, Rise: j.Rise, Fall: j.Fall,
 		DeregisterCriticalAfter: time.Duration(j.DeregisterCriticalAfter),
 		InitialStatus:           j.InitialStatus,
 	}
@@ -257,6 +265,9 @@ func (c Check) validate() error {
 	if err := validName("name", c.Name, false); err != nil {
 		return err
 	}
+	if len(c.Notes) > MaxOutput || !utf8.ValidString(c.Notes) {
+		return fmt.Errorf("notes: longer than %d bytes or not UTF-8", MaxOutput)
+	}
 	if !c.InitialStatus.Valid() {
 		return fmt.Errorf("initial_status %q: want passing, warning or critical", truncate(string(c.InitialStatus), 32))
 	}
@@ -270,7 +281,7 @@ func (c Check) validate() error {
 		return fmt.Errorf("deregister_critical_after %s: want 0 (never) or at least %s", d, MinDeregister)
 	}
 	switch c.Type {
-	case HTTP, TCP, Exec:
+	case HTTP, TCP, Exec, GRPC:
 		if err := c.validateSchedule(); err != nil {
 			return err
 		}
@@ -281,27 +292,37 @@ func (c Check) validate() error {
 		if c.Interval != 0 || c.Timeout != 0 {
 			return errors.New("interval and timeout do not apply to a ttl check")
 		}
-	case "grpc":
-		return errors.New("type grpc is not supported (see docs/checks.md)")
 	case "":
-		return errors.New("type is required: http, tcp, exec or ttl")
+		return errors.New("type is required: http, tcp, exec, ttl or grpc")
 	default:
-		return fmt.Errorf("type %q: want http, tcp, exec or ttl", truncate(string(c.Type), 32))
+		return fmt.Errorf("type %q: want http, tcp, exec, ttl or grpc", truncate(string(c.Type), 32))
 	}
 	if c.Type != TTL && c.TTL != 0 {
 		return errors.New("ttl applies only to a ttl check")
 	}
-	if c.Type != HTTP && (c.Method != "" || len(c.Headers) > 0 || c.ExpectStatus != nil || c.TLSSkipVerify) {
-		return errors.New("method, headers, expect_status and tls_skip_verify apply only to an http check")
+	if c.Type != HTTP && (c.Method != "" || len(c.Headers) > 0 || c.ExpectStatus != nil) {
+		return errors.New("method, headers and expect_status apply only to an http check")
+	}
+	if c.Type != HTTP && c.Type != GRPC && c.TLSSkipVerify {
+		return errors.New("tls_skip_verify applies only to http and grpc checks")
+	}
+	if c.Type != GRPC && c.TLS {
+		return errors.New("tls applies only to a grpc check (http checks take an https:// target)")
+	}
+	if c.Type == GRPC && c.TLSSkipVerify && !c.TLS {
+		return errors.New("tls_skip_verify on a grpc check needs tls: true")
 	}
 	if c.Type != Exec && len(c.Args) > 0 {
-		return errors.New("args apply only to an exec check (target is for http and tcp)")
+		return errors.New("args apply only to an exec check (target is for http, tcp and grpc)")
 	}
 	switch c.Type {
 	case HTTP:
 		return c.validateHTTP()
 	case TCP:
 		return validHostPort(c.Target)
+	case GRPC:
+		_, _, err := SplitGRPCTarget(c.Target)
+		return err
 	case Exec:
 		return c.validateExec()
 	default: // TTL

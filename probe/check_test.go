@@ -62,7 +62,7 @@ func TestParseCheckErrors(t *testing.T) {
 		{"no id", `{"type":"tcp","target":"a:1"}`, "id is required"},
 		{"no type", `{"id":"a","target":"a:1"}`, "type is required"},
 		{"bad type", `{"id":"a","type":"udp","target":"a:1"}`, `type "udp"`},
-		{"grpc", `{"id":"a","type":"grpc","target":"a:1"}`, "grpc is not supported"},
+		{"grpc no port", `{"id":"a","type":"grpc","target":"a"}`, "grpc targets are host:port"},
 		{"unknown field", `{"id":"a","type":"tcp","target":"a:1","intervl":"5s"}`, "unknown field"},
 		{"numeric duration", `{"id":"a","type":"tcp","target":"a:1","interval":10}`, "duration must be a string"},
 		{"bad duration", `{"id":"a","type":"tcp","target":"a:1","interval":"10 s"}`, "duration"},

@@ -1,5 +1,5 @@
 // Package probe runs the active health checks of the services on the agent's
-// own host (HTTP, TCP, exec and TTL) and reports their state changes. It knows
+// own host (HTTP, TCP, exec, gRPC and TTL) and reports their state changes. It knows
 // nothing about gossip or the catalog: the agent maps an instance's check
 // states to one health with Aggregate and publishes it.
 //
@@ -15,10 +15,8 @@
 //     critical; output bounded; the process group is killed on timeout.
 //   - ttl: the service sets the state with Runner.UpdateTTL; critical when
 //     not updated within the TTL.
-//
-// gRPC health checks (grpc.health.v1) are not built in: google.golang.org/grpc
-// costs about 18 s of cold build on the project's machine for one probe type.
-// An exec check running grpc_health_probe does the same job.
+//   - grpc: the standard grpc.health.v1 Health/Check on host:port[/service]
+//     (plaintext, or TLS); SERVING is passing, anything else critical.
 //
 // The state of a check follows its results through thresholds: Rise
 // consecutive passing results make it passing; Fall consecutive non-passing

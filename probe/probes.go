@@ -26,6 +26,8 @@ func newProbe(c Check) probeFunc {
 		return httpProbe(c)
 	case TCP:
 		return tcpProbe(c)
+	case GRPC:
+		return grpcProbe(c)
 	default:
 		return execProbe(c)
 	}
