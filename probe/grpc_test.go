@@ -134,7 +134,10 @@ func TestGRPCProbeFollowsServer(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSplay = time.Millisecond
 	cfg.OnChange = func(r Result) { changes <- r }
-	r := New(cfg)
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer r.Close()
 	c := Check{ID: "g", Type: GRPC, Target: addr + "/api", Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 1}
 	if err := r.Add("api-1", c); err != nil {
