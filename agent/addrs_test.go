@@ -11,7 +11,7 @@ import (
 // origins of held records, and keeps the others.
 func TestPruneAddrs(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Node, cfg.Bind, cfg.HTTP, cfg.DNS = "self", "127.0.0.1:0", "", ""
+	cfg.Node, cfg.Bind, cfg.HTTP, cfg.DNS.Addr = "self", "127.0.0.1:0", "", ""
 	cfg.DataDir, cfg.Logger = t.TempDir(), zerolog.Nop()
 	a, err := New(cfg)
 	if err != nil {

@@ -180,8 +180,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.mu.Unlock()
 		a.log.Info().Str("addr", h.Addr()).Msg("http api listening")
 	}
-	if a.cfg.DNS != "" {
-		d, err := startDNS(a.cfg.DNS, dnsAdapter{a}, a.cfg.Logger.With().Str("component", "dns").Logger())
+	if a.cfg.DNS.Addr != "" {
+		d, err := startDNS(a.cfg.DNS.Addr, dnsAdapter{a}, a.cfg.Logger.With().Str("component", "dns").Logger())
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/agent/dnsserver"
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
@@ -32,8 +33,10 @@ type Config struct {
 	Advertise string `yaml:"advertise"`
 	// HTTP is the API listener. Default 127.0.0.1:7947; empty disables it.
 	HTTP string `yaml:"http"`
-	// DNS is the DNS listener (UDP and TCP). Default 127.0.0.1:7948; empty disables it.
-	DNS string `yaml:"dns"`
+	// DNS configures the DNS server (docs/dns.md); DNS.Addr is its listener
+	// (UDP and TCP), default 127.0.0.1:7948, empty disables it. In a file a
+	// plain string is read as the address.
+	DNS dnsserver.Config `yaml:"dns"`
 	// Join lists seed agents (host:port); retried until joined, and after
 	// partitions (rejoin).
 	Join []string `yaml:"join"`
@@ -117,7 +120,7 @@ type LeaseConfig struct {
 const (
 	DefaultGossipPort = 7946
 	DefaultHTTPAddr   = "127.0.0.1:7947"
-	DefaultDNSAddr    = "127.0.0.1:7948"
+	DefaultDNSAddr    = dnsserver.DefaultAddr
 )
 
 // DefaultConfig returns the defaults, each chosen for a LAN of up to a few
@@ -128,7 +131,7 @@ func DefaultConfig() Config {
 		Node:     host,
 		Bind:     net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultGossipPort)),
 		HTTP:     DefaultHTTPAddr,
-		DNS:      DefaultDNSAddr,
+		DNS:      dnsserver.DefaultConfig(),
 		LogLevel: "info",
 		Gossip: GossipConfig{
 			Fanout:           0,                // automatic, grows with ln N
@@ -171,7 +174,12 @@ func (c *Config) Validate() error {
 			return bad("advertise: %v", err)
 		}
 	}
-	for name, addr := range map[string]string{"http": c.HTTP, "dns": c.DNS} {
+	if c.DNS.Addr != "" {
+		if err := c.DNS.Validate(); err != nil {
+			return fmt.Errorf("%w: dns: %w", ErrConfig, err)
+		}
+	}
+	for name, addr := range map[string]string{"http": c.HTTP} {
 		if addr == "" {
 			continue
 		}

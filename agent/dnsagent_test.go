@@ -14,7 +14,7 @@ import (
 // TestDNSThroughAgent queries the agent's DNS server about its own catalog:
 // the default lookup's instances, node addresses for instances without one.
 func TestDNSThroughAgent(t *testing.T) {
-	a, c, _ := single(t, func(cfg *agent.Config) { cfg.DNS = "127.0.0.1:0" })
+	a, c, _ := single(t, func(cfg *agent.Config) { cfg.DNS.Addr = "127.0.0.1:0" })
 	mustRegister(t, c, api.Registration{ID: "w1", Name: "web", Address: "10.0.0.1", Port: 80, Tags: []string{"primary"}})
 	mustRegister(t, c, api.Registration{ID: "w2", Name: "web", Port: 81})
 	mustRegister(t, c, api.Registration{ID: "w3", Name: "web", Address: "10.0.0.3", Port: 82,

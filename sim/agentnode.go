@@ -19,7 +19,7 @@ import (
 // bottleneck with many agents in one process) and a silent logger.
 func DefaultAgentConfig() agent.Config {
 	c := agent.DefaultConfig()
-	c.HTTP, c.DNS = "", ""
+	c.HTTP, c.DNS.Addr = "", ""
 	c.LogLevel = "error"
 	c.Gossip.Compression = false
 	return c
@@ -34,7 +34,7 @@ func NewAgentFactory(template agent.Config) Factory {
 		c := template
 		c.Node, c.Bind, c.Transport = spec.Name, spec.Addr, spec.Transport
 		c.DataDir, c.Now, c.Join = spec.DataDir, spec.Now, spec.Seeds
-		c.HTTP, c.DNS = "", ""
+		c.HTTP, c.DNS.Addr = "", ""
 		c.Gossip.Compression = false
 		a, err := agent.New(c)
 		if err != nil {

@@ -28,7 +28,7 @@ func Config(t testing.TB, name string) agent.Config {
 	cfg.Node = name
 	cfg.Bind = "127.0.0.1:0"
 	cfg.HTTP = "127.0.0.1:0"
-	cfg.DNS = ""
+	cfg.DNS.Addr = ""
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = zerolog.Nop()
 	cfg.Gossip.SyncInterval = 500 * time.Millisecond

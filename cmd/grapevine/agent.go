@@ -74,7 +74,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	str("bind", &cfg.Bind)
 	str("advertise", &cfg.Advertise)
 	str("http", &cfg.HTTP)
-	str("dns", &cfg.DNS)
+	str("dns", &cfg.DNS.Addr)
 	str("data-dir", &cfg.DataDir)
 	str("config-dir", &cfg.ConfigDir)
 	str("zone", &cfg.Zone)
