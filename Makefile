@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test check vet fmt staticcheck fuzz bench sim run clean deps
+.PHONY: all build test check lint vet fmt staticcheck tidy fuzz bench sim run clean deps
 
 # Area fragments (mk/*.mk) add their install targets to DEPS_TARGETS.
 DEPS_TARGETS :=
@@ -28,7 +28,10 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-check: vet fmt staticcheck fuzz
+check: lint fuzz
+
+# Fast static checks; CI runs them before the tests.
+lint: vet fmt staticcheck tidy
 
 vet:
 	$(GO) vet ./...
@@ -41,6 +44,10 @@ $(TOOLS)/staticcheck:
 
 staticcheck: $(TOOLS)/staticcheck
 	$(TOOLS)/staticcheck ./...
+
+# Fails (printing the diff) when `go mod tidy` would change go.mod or go.sum.
+tidy:
+	$(GO) mod tidy -diff
 
 # Short fuzzing of every fuzz target ($(FUZZTIME) each).
 fuzz:
