@@ -13,6 +13,7 @@ func TestPruneAddrs(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Node, cfg.Bind, cfg.HTTP, cfg.DNS.Addr = "self", "127.0.0.1:0", "", ""
 	cfg.DataDir, cfg.Logger = t.TempDir(), zerolog.Nop()
+	cfg.InsecureGossip = true
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

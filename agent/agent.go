@@ -38,7 +38,8 @@ type Agent struct {
 	// metricsHTTP holds the request metrics the HTTP server updates.
 	metricsHTTP *agentMetrics
 	checks      *checkStore
-	tmpDir      string // dev mode data dir, removed on Close
+	tmpDir      string   // dev mode data dir, removed on Close
+	keys        [][]byte // gossip keys at start, primary first; nil: insecure gossip
 
 	mu      sync.Mutex // guards node, http, dns, started, closed, fileIDs
 	node    *gossip.Node
@@ -104,6 +105,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	for _, w := range cat.Warnings() {
 		a.log.Warn().Str("warning", w).Msg("catalog data directory")
+	}
+	if a.keys, err = a.gossipKeys(); err != nil {
+		cat.Close()
+		a.removeTmp()
+		return nil, err
 	}
 	a.checks, err = openCheckStore(a.cfg.DataDir, a.log)
 	if err != nil {
@@ -224,7 +230,9 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.RejoinMaxWait = a.cfg.Gossip.RejoinMaxWait
 	gc.SyncInterval = a.cfg.Gossip.SyncInterval // 0 disables, as in gossip.Config
 	gc.EnableCompression = a.cfg.Gossip.Compression
-	gc.SecretKeys, _ = a.cfg.Keys() // validated in New
+	gc.SecretKeys = a.keys
+	gc.Label = a.cfg.Gossip.Label
+	gc.AllowedCIDRs, _ = a.cfg.Gossip.cidrs() // validated in New
 	gc.Events = a.onMember
 	gc.Logger = a.cfg.Logger.With().Str("component", "gossip").Logger()
 	gc.Tune = a.cfg.Gossip.Tune

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -45,11 +44,21 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// ConfigDir holds service definition files (*.json, *.yaml), reloaded on SIGHUP.
 	ConfigDir string `yaml:"config_dir"`
-	// Encrypt is a base64 AES key (16, 24 or 32 bytes) for gossip; empty = plaintext.
+	// EncryptFile is a keyring file for gossip: base64 AES keys (16, 24 or 32
+	// bytes) one per line, the first used to encrypt, all accepted (see
+	// ParseKeyring). It seeds the keyring the agent keeps in data_dir. The
+	// preferred way to give the key: it stays out of `ps` and shell history.
+	EncryptFile string `yaml:"encrypt_file"`
+	// Encrypt is a base64 gossip key given inline (scripts); exclusive with
+	// EncryptFile.
 	Encrypt string `yaml:"encrypt"`
 	// EncryptKeys are further base64 keys accepted for decryption (not used to
-	// encrypt): the way to rotate keys without a flag day (docs/operations.md).
+	// encrypt), with Encrypt.
 	EncryptKeys []string `yaml:"encrypt_keys"`
+	// InsecureGossip lets the agent start without a gossip key: unauthenticated
+	// gossip, warned about at every start and shown in /v1/agent/self. Without
+	// it (or Dev) New refuses to start keyless (ErrNoGossipKey).
+	InsecureGossip bool `yaml:"insecure_gossip"`
 	// LogLevel is one of debug, info, warn, error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// LogJSON writes JSON log lines instead of human-readable ones.
@@ -91,6 +100,13 @@ type GossipConfig struct {
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Compression compresses gossip messages (memberlist); costs CPU.
 	Compression bool `yaml:"compression"`
+	// Label is prepended to every gossip packet and stream and required on
+	// inbound ones (memberlist's Label): keeps clusters sharing a network
+	// apart. Not a secret. ≤ 255 bytes; all agents of a cluster need the same.
+	Label string `yaml:"label"`
+	// AllowedCIDRs restricts the source networks gossip accepts packets and
+	// streams from (e.g. ["10.0.0.0/8"]); empty accepts any.
+	AllowedCIDRs []string `yaml:"allowed_cidrs"`
 	// Tune adjusts memberlist's timers (the simulator and tests); not in files.
 	Tune func(*memberlist.Config) `yaml:"-"`
 }
@@ -195,6 +211,15 @@ func (c *Config) Validate() error {
 	if _, err := c.Keys(); err != nil {
 		return bad("%v", err)
 	}
+	if c.EncryptFile != "" && (c.Encrypt != "" || len(c.EncryptKeys) > 0) {
+		return bad("encrypt_file and encrypt/encrypt_keys are exclusive: put every key in the file, primary first")
+	}
+	if len(c.Gossip.Label) > 255 {
+		return bad("gossip.label is %d bytes, max 255", len(c.Gossip.Label))
+	}
+	if _, err := c.Gossip.cidrs(); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
 		return bad("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
@@ -237,7 +262,7 @@ func (c *Config) Keys() ([][]byte, error) {
 	}
 	var keys [][]byte
 	for i, s := range append([]string{c.Encrypt}, c.EncryptKeys...) {
-		k, err := decodeKey(s)
+		k, err := DecodeKey(s)
 		if err != nil {
 			if i == 0 {
 				return nil, fmt.Errorf("encrypt: %w", err)
@@ -249,15 +274,17 @@ func (c *Config) Keys() ([][]byte, error) {
 	return keys, nil
 }
 
-func decodeKey(s string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("not base64: %w", err)
+// cidrs parses AllowedCIDRs.
+func (g GossipConfig) cidrs() ([]net.IPNet, error) {
+	out := make([]net.IPNet, 0, len(g.AllowedCIDRs))
+	for _, s := range g.AllowedCIDRs {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("gossip.allowed_cidrs %q: want a network like 10.0.0.0/8", s)
+		}
+		out = append(out, *n)
 	}
-	if n := len(k); n != 16 && n != 24 && n != 32 {
-		return nil, fmt.Errorf("key is %d bytes, want 16, 24 or 32", n)
-	}
-	return k, nil
+	return out, nil
 }
 
 // LoadFile reads a YAML config file over c. Unknown keys are errors, so a typo

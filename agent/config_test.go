@@ -119,6 +119,7 @@ func TestWarnsWithoutDataDir(t *testing.T) {
 			var log strings.Builder
 			c := DefaultConfig()
 			c.Node = "n1"
+			c.InsecureGossip = true
 			c.Logger = zerolog.New(&log)
 			if tt.dataDir != "" {
 				c.DataDir = t.TempDir()

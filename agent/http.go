@@ -397,6 +397,7 @@ func (a *Agent) Self() api.AgentSelf {
 			Active: st.Preservation.Active, Since: st.Preservation.Since,
 			Unreachable: st.Preservation.Unreachable, Known: st.Preservation.Known,
 		},
+		Gossip: a.gossipSecurity(),
 	}
 	for origin, v := range st.Digest {
 		out.Digest[origin] = api.DigestEntry{Epoch: v.Epoch, Applied: v.Applied}

@@ -182,6 +182,21 @@ type AgentSelf struct {
 	Digest       map[string]DigestEntry `json:"digest"`
 	Preservation Preservation           `json:"preservation"`
 	Members      MemberCounts           `json:"members"`
+	// Gossip is how this agent's gossip is protected.
+	Gossip GossipSecurity `json:"gossip"`
+}
+
+// GossipSecurity is how an agent's gossip traffic is protected.
+type GossipSecurity struct {
+	// Encrypted: gossip is encrypted and authenticated with a shared key.
+	Encrypted bool `json:"encrypted"`
+	// Insecure: the agent runs without a key on purpose (insecure_gossip or
+	// -dev); anyone reaching its gossip port can plant records. UIs show it.
+	Insecure bool `json:"insecure"`
+	// Keys is how many keys the agent's keyring holds (0 when insecure).
+	Keys int `json:"keys"`
+	// Label is the gossip label (gossip.label), "" if none.
+	Label string `json:"label,omitempty"`
 }
 
 // CatalogStats summarizes an agent's replica of the catalog.

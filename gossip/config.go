@@ -3,6 +3,7 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -92,6 +93,16 @@ type Config struct {
 	// are tried to decrypt (key rotation). Incoming and outgoing verification
 	// are on: a node without a current key can neither join nor inject.
 	SecretKeys [][]byte
+	// Label, if set, is prepended (in clear) to every packet and stream and
+	// required on every inbound one: a cheap way to keep two clusters that
+	// share a network and a key apart. It is not a secret and authenticates
+	// nothing; the key does. At most 255 bytes. Default "" (none).
+	Label string
+	// AllowedCIDRs, if non-empty, restricts the source addresses from which
+	// packets and streams are accepted (memberlist's CIDRsAllowed); anything
+	// else is dropped before it is read, and counted as rejected "cidr".
+	// Default nil (any source).
+	AllowedCIDRs []net.IPNet
 	// EnableCompression turns memberlist's LZW compression on. Default true, like
 	// memberlist; turn it off when many nodes share one process (sim, tests): it
 	// is the CPU bottleneck there (HAZARDS.md).
@@ -147,6 +158,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
 	case c.PushPullInterval <= 0:
 		return fmt.Errorf("%w: push/pull interval %v", ErrInvalidConfig, c.PushPullInterval)
+	case len(c.Label) > memberlist.LabelMaxSize:
+		return fmt.Errorf("%w: label is %d bytes, max %d", ErrInvalidConfig, len(c.Label), memberlist.LabelMaxSize)
 	case c.RejoinInterval > 0 && c.RejoinBatch < 1:
 		return fmt.Errorf("%w: rejoin batch %d", ErrInvalidConfig, c.RejoinBatch)
 	}

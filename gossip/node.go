@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,8 @@ type Node struct {
 	events *eventQueue
 	stats  stats
 	meta   metaState // own metadata, SetMeta (meta.go)
+	// keyring is memberlist's keyring (nil without encryption); it locks itself.
+	keyring *memberlist.Keyring
 
 	sendq  chan sendJob
 	done   chan struct{}
@@ -165,6 +168,8 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	c.AdvertiseAddr, c.AdvertisePort = n.cfg.AdvertiseAddr, n.cfg.AdvertisePort
 	c.PushPullInterval = n.cfg.PushPullInterval
 	c.EnableCompression = n.cfg.EnableCompression
+	c.Label = n.cfg.Label
+	c.CIDRsAllowed = n.cfg.AllowedCIDRs
 	c.LogOutput = nil
 	c.Logger = newLogBridge(n.log)
 	if n.cfg.Tune != nil {
@@ -177,6 +182,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 		// Validate checked the keys, so NewKeyring cannot fail.
 		kr, _ := memberlist.NewKeyring(n.cfg.SecretKeys, n.cfg.SecretKeys[0])
 		c.Keyring = kr
+		n.keyring = kr
 		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
 	}
 	return c
@@ -492,4 +498,21 @@ func (n *Node) every(interval time.Duration, fn func()) {
 		}
 		fn()
 	}
+}
+
+// Keys returns the node's gossip keys, primary first; nil when gossip is not
+// encrypted.
+func (n *Node) Keys() [][]byte {
+	kr := n.keyring
+	if kr == nil {
+		return nil
+	}
+	primary := kr.GetPrimaryKey()
+	out := [][]byte{primary}
+	for _, k := range kr.GetKeys() {
+		if !bytes.Equal(k, primary) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ func DefaultAgentConfig() agent.Config {
 	c.HTTP, c.DNS.Addr = "", ""
 	c.LogLevel = "error"
 	c.Gossip.Compression = false
+	c.InsecureGossip = true // a simulated network has no outsider to keep out
 	return c
 }
 

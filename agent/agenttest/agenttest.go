@@ -19,7 +19,8 @@ import (
 )
 
 // Config is an agent config for node name on loopback: gossip, HTTP on
-// ephemeral ports, DNS off, a temporary data directory, no logs, memberlist
+// ephemeral ports, DNS off, a temporary data directory, no logs, insecure
+// gossip (no key; set Encrypt or EncryptFile to test with one), memberlist
 // timers of a local network so failures and leaves are seen within a second
 // or two.
 func Config(t testing.TB, name string) agent.Config {
@@ -31,6 +32,7 @@ func Config(t testing.TB, name string) agent.Config {
 	cfg.DNS.Addr = ""
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = zerolog.Nop()
+	cfg.InsecureGossip = true // loopback only; tests of the key set Encrypt or EncryptFile
 	cfg.Gossip.SyncInterval = 500 * time.Millisecond
 	cfg.Gossip.PushPullInterval = 2 * time.Second
 	cfg.Gossip.RejoinInterval = time.Second

@@ -39,7 +39,10 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the epoch and API registrations"},
 			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` of service definition files"},
 			&cli.StringFlag{Name: "zone", Usage: "zone `NAME` of this host"},
-			&cli.StringFlag{Name: "encrypt", Usage: "base64 gossip `KEY` (grapevine keygen)"},
+			&cli.StringFlag{Name: "encrypt-file", Usage: "gossip keyring `FILE`: base64 keys one per line, first = primary (grapevine keygen > FILE)"},
+			&cli.StringFlag{Name: "encrypt", Usage: "base64 gossip `KEY` inline (visible in ps: prefer -encrypt-file)"},
+			&cli.BoolFlag{Name: "insecure-gossip", Usage: "run without a gossip key: unauthenticated gossip (labs and tests only)"},
+			&cli.StringFlag{Name: "gossip-label", Usage: "gossip `LABEL` required on every packet (keeps clusters apart; not a secret)"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines"},
 			&cli.BoolFlag{Name: "dev", Usage: "single-node dev agent: temporary data dir, a demo service"},
@@ -78,7 +81,18 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	str("data-dir", &cfg.DataDir)
 	str("config-dir", &cfg.ConfigDir)
 	str("zone", &cfg.Zone)
+	if c.IsSet("encrypt-file") { // a flag's key replaces the file's keys
+		cfg.Encrypt, cfg.EncryptKeys = "", nil
+	}
+	if c.IsSet("encrypt") {
+		cfg.EncryptFile, cfg.EncryptKeys = "", nil
+	}
 	str("encrypt", &cfg.Encrypt)
+	str("encrypt-file", &cfg.EncryptFile)
+	str("gossip-label", &cfg.Gossip.Label)
+	if c.IsSet("insecure-gossip") {
+		cfg.InsecureGossip = c.Bool("insecure-gossip")
+	}
 	str("log-level", &cfg.LogLevel)
 	if c.IsSet("join") {
 		cfg.Join = c.StringSlice("join")

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -103,6 +105,26 @@ func freePort(t *testing.T) int {
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
+// writeAgentConfig writes a fresh gossip keyring file (as `grapevine keygen >
+// FILE` would) and an agent config in dir that uses it (encrypt_file), and
+// returns the config's path: real agents refuse to start without a key.
+func writeAgentConfig(t *testing.T, dir, body string) string {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(config, []byte(body+"\nencrypt_file: "+keyFile+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
 // start runs the agent process; t.Cleanup kills it if it still runs.
 func (a *e2eAgent) start(t *testing.T, bin, config string, join []string) {
 	t.Helper()
@@ -194,10 +216,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 	began := time.Now()
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	config := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(config, []byte(e2eConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeAgentConfig(t, dir, e2eConfig)
 	var agents []*e2eAgent
 	for _, name := range []string{"a", "b", "c"} {
 		ag := &e2eAgent{name: "node-" + name, gossip: addr(freePort(t)), http: addr(freePort(t)), dns: addr(freePort(t)), dataDir: filepath.Join(dir, name)}

@@ -253,10 +253,7 @@ func TestMultiHostPartitionAndHeal(t *testing.T) {
 	lab := newNetnsLab(t, 4)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	config := filepath.Join(dir, "agent.yaml")
-	if err := os.WriteFile(config, []byte(netnsConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeAgentConfig(t, dir, netnsConfig)
 	var agents []*netnsAgent
 	for i := range lab.hosts {
 		join := ""
