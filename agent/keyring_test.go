@@ -94,7 +94,7 @@ func FuzzParseKeyring(f *testing.F) {
 // keylessConfig is a loopback agent config without a key.
 func keylessConfig(t *testing.T, log *strings.Builder) Config {
 	c := DefaultConfig()
-	c.Node, c.Bind, c.HTTP, c.DNS = "n1", "127.0.0.1:0", "", ""
+	c.Node, c.Bind, c.HTTP, c.DNS.Addr = "n1", "127.0.0.1:0", "", ""
 	c.DataDir = t.TempDir()
 	c.Logger = zerolog.New(log)
 	return c
