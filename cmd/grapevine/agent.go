@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/internal/sdnotify"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 )
@@ -142,7 +143,9 @@ func colorTerminal(w io.Writer) bool {
 }
 
 // runAgent runs until SIGINT/SIGTERM (or ctx ends): then it leaves the cluster,
-// closes, and returns nil (exit 0). SIGHUP reloads service definitions.
+// closes, and returns nil (exit 0). SIGHUP reloads service definitions. Under
+// systemd (Type=notify, $NOTIFY_SOCKET set) it reports READY=1 once listening,
+// RELOADING=1 and READY=1 around a reload, and STOPPING=1 when it leaves.
 func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -155,6 +158,7 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 		a.Close()
 		return &exitError{code: exitFailure, err: err}
 	}
+	notify(cfg, sdnotify.Ready)
 	if cfg.Dev {
 		dnsHost, dnsPort, _ := net.SplitHostPort(a.DNSAddr())
 		fmt.Fprintf(stderr, "\n  dev agent %q is up: HTTP %s, DNS %s\n  try: grapevine lookup demo   |   curl -s http://%s/v1/services/demo   |   dig @%s -p %s demo.service.grapevine.\n\n",
@@ -166,9 +170,11 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 			return shutdown(a, cfg)
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
+				notify(cfg, sdnotify.Reloading)
 				if err := a.Reload(); err != nil {
 					cfg.Logger.Error().Err(err).Msg("reload failed; nothing changed")
 				}
+				notify(cfg, sdnotify.Ready)
 				continue
 			}
 			cfg.Logger.Info().Str("signal", s.String()).Msg("leaving the cluster")
@@ -177,7 +183,15 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 	}
 }
 
+// notify tells systemd the agent's state; a failure is logged, never fatal.
+func notify(cfg agent.Config, state string) {
+	if _, err := sdnotify.Notify(state); err != nil {
+		cfg.Logger.Warn().Err(err).Str("state", state).Msg("systemd notification failed")
+	}
+}
+
 func shutdown(a *agent.Agent, cfg agent.Config) error {
+	notify(cfg, sdnotify.Stopping)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Leave(ctx); err != nil {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/internal/sdnotify"
+)
+
+// TestAgentNotifiesSystemd: under Type=notify the agent reports READY=1 only
+// once it is listening (its HTTP API answers), and STOPPING=1 when it leaves.
+func TestAgentNotifiesSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Skipf("unixgram sockets unavailable: %v", err)
+	}
+	defer conn.Close()
+	t.Setenv(sdnotify.EnvSocket, sock)
+
+	cfg := agenttest.Config(t, "notify")
+	lc := net.ListenConfig{}
+	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0") // a known HTTP port to probe
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP = l.Addr().String()
+	l.Close()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- runAgent(ctx, cfg, io.Discard) }()
+	defer func() { cancel(); <-done }()
+
+	read := func() string {
+		t.Helper()
+		buf := make([]byte, 512)
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := read(); got != sdnotify.Ready {
+		t.Fatalf("first notification %q, want %q", got, sdnotify.Ready)
+	}
+	if c, err := net.DialTimeout("tcp", cfg.HTTP, time.Second); err != nil {
+		t.Errorf("READY=1 before the HTTP API listens: %v", err)
+	} else {
+		c.Close()
+	}
+	cancel()
+	if got := read(); !strings.Contains(got, sdnotify.Stopping) {
+		t.Errorf("notification on shutdown %q, want %q", got, sdnotify.Stopping)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("runAgent: %v", err)
+	}
+	done <- nil // for the deferred wait
+}
