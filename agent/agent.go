@@ -40,6 +40,11 @@ type Agent struct {
 	checks      *checkStore
 	tmpDir      string   // dev mode data dir, removed on Close
 	keys        [][]byte // gossip keys at start, primary first; nil: insecure gossip
+	// acl, tls and guardMetrics serve the HTTP guards (guard.go); tls is nil
+	// without TLS.
+	acl          *acl
+	tls          *tlsState
+	guardMetrics *guardMetrics
 
 	mu      sync.Mutex // guards node, http, dns, started, closed, fileIDs
 	node    *gossip.Node
@@ -48,6 +53,8 @@ type Agent struct {
 	started bool
 	closed  bool
 	fileIDs map[string]bool // instance IDs registered from definition files
+	// checkCount is the number of checks each local instance runs (limits).
+	checkCount map[string]int
 	// departed lists members that left or failed, for Members.
 	departed map[string]departed
 
@@ -57,6 +64,9 @@ type Agent struct {
 	// Copy-on-write: read without a lock; addrMu serializes writers.
 	addrs  atomic.Pointer[map[string]string]
 	addrMu sync.Mutex
+
+	// regMu serializes API registrations, so limits hold.
+	regMu sync.Mutex
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -74,8 +84,11 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With().Str("component", "agent").Logger(), stop: make(chan struct{}), fileIDs: map[string]bool{}, departed: map[string]departed{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With().Str("component", "agent").Logger(), stop: make(chan struct{}), fileIDs: map[string]bool{}, checkCount: map[string]int{}, departed: map[string]departed{}}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if err := a.setupHTTPSecurity(); err != nil {
+		return nil, err
+	}
 	if cfg.Dev && cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "grapevine-dev-")
 		if err != nil {

@@ -66,6 +66,23 @@ type Config struct {
 	// Dev runs a single-node agent with a temporary data directory and a demo service.
 	Dev bool `yaml:"-"`
 
+	// HTTPConfig bounds the HTTP API listener (connections, timeouts, Host
+	// names); see httpconfig.go.
+	HTTPConfig HTTPConfig `yaml:"http_config"`
+	// ACL turns on tokens for the HTTP API (acl.go).
+	ACL ACLConfig `yaml:"acl"`
+	// TLS serves the HTTP API over TLS, mutual with verify_incoming (tls.go).
+	TLS TLSConfig `yaml:"tls"`
+	// InsecureHTTP lets the HTTP API listen on a non-loopback address with
+	// neither ACL nor TLS (refused otherwise); warned about at every start.
+	InsecureHTTP bool `yaml:"insecure_http"`
+	// EnableAPIExecChecks accepts exec checks in registrations made over the
+	// HTTP API. Default false: exec checks come only from the operator's
+	// service definition files in ConfigDir.
+	EnableAPIExecChecks bool `yaml:"enable_api_exec_checks"`
+	// Limits bounds what registrations can make this agent hold.
+	Limits LimitsConfig `yaml:"limits"`
+
 	// Gossip tunes dissemination.
 	Gossip GossipConfig `yaml:"gossip"`
 	// Leases tunes how long records of unreachable agents are served.
@@ -144,11 +161,13 @@ const (
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Node:     host,
-		Bind:     net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultGossipPort)),
-		HTTP:     DefaultHTTPAddr,
-		DNS:      dnsserver.DefaultConfig(),
-		LogLevel: "info",
+		Node:       host,
+		Bind:       net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultGossipPort)),
+		HTTP:       DefaultHTTPAddr,
+		DNS:        dnsserver.DefaultConfig(),
+		LogLevel:   "info",
+		HTTPConfig: defaultHTTPConfig(),
+		Limits:     defaultLimits(),
 		Gossip: GossipConfig{
 			Fanout:           0,                // automatic, grows with ln N
 			PushPullInterval: 10 * time.Second, // memberlist's LAN 30 s is too slow to repair loss
@@ -218,6 +237,9 @@ func (c *Config) Validate() error {
 		return bad("gossip.label is %d bytes, max 255", len(c.Gossip.Label))
 	}
 	if _, err := c.Gossip.cidrs(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.validateHTTPSecurity(); err != nil {
 		return bad("%v", err)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,68 +20,41 @@ import (
 
 // httpServer serves the API of docs/http.md, /metrics and /ui.
 type httpServer struct {
-	a    *Agent
-	srv  *http.Server
-	ln   net.Listener
-	mux  *http.ServeMux
-	done chan struct{}
-	once sync.Once
-	err  error
+	*guardedServer
+	a   *Agent
+	g   *Guard
+	mux *http.ServeMux
 	// cache maps a service name to its *lookupCache.
 	cache sync.Map
 }
 
 func startHTTP(addr string, a *Agent) (*httpServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("agent: http listen %s: %w", addr, err)
-	}
-	h := &httpServer{a: a, ln: ln, mux: http.NewServeMux(), done: make(chan struct{})}
+	h := &httpServer{a: a, g: a.newGuard(addr), mux: http.NewServeMux()}
 	h.routes()
-	h.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+	s, err := a.serveGuarded(addr, h.g, h)
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		defer close(h.done)
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error().Err(err).Msg("http server stopped")
-		}
-	}()
+	h.guardedServer = s
 	return h, nil
 }
 
-// Addr is the bound address.
-func (h *httpServer) Addr() string { return h.ln.Addr().String() }
-
-// close shuts the server down, ending blocking queries and streams, and waits.
-func (h *httpServer) close(ctx context.Context) error {
-	h.once.Do(func() {
-		h.err = h.srv.Shutdown(ctx)
-		if h.err != nil {
-			h.err = h.srv.Close()
-		}
-		<-h.done
-	})
-	return h.err
-}
-
+// routes declares every route with the policy it requires (guard.go); write
+// handlers call Authorize with the service they touch.
 func (h *httpServer) routes() {
-	m := h.mux
-	m.HandleFunc("PUT /v1/agent/services", h.register)
-	m.HandleFunc("DELETE /v1/agent/services/{id}", h.deregister)
-	m.HandleFunc("PUT /v1/agent/services/{id}/maintenance", h.maintenance)
-	m.HandleFunc("PUT /v1/agent/checks/{id}/ttl", h.ttl)
-	m.HandleFunc("GET /v1/agent/self", h.self)
-	m.HandleFunc("GET /v1/services", h.services)
-	m.HandleFunc("GET /v1/services/{name}", h.service)
-	m.HandleFunc("GET /v1/instances/{node}/{id}", h.instance)
-	m.HandleFunc("GET /v1/members", h.members)
-	m.HandleFunc("GET /v1/stream", h.stream)
-	m.Handle("GET /metrics", promhttp.HandlerFor(h.a.metrics, promhttp.HandlerOpts{}))
-	m.HandleFunc("GET /ui", h.ui)
+	m, g := h.mux, h.g
+	m.Handle("PUT /v1/agent/services", g.Require(PolicyWrite, h.register))
+	m.Handle("DELETE /v1/agent/services/{id}", g.Require(PolicyWrite, h.deregister))
+	m.Handle("PUT /v1/agent/services/{id}/maintenance", g.Require(PolicyWrite, h.maintenance))
+	m.Handle("PUT /v1/agent/checks/{id}/ttl", g.Require(PolicyWrite, h.ttl))
+	m.Handle("GET /v1/agent/self", g.Require(PolicyRead, h.self))
+	m.Handle("GET /v1/services", g.Require(PolicyRead, h.services))
+	m.Handle("GET /v1/services/{name}", g.Require(PolicyRead, h.service))
+	m.Handle("GET /v1/instances/{node}/{id}", g.Require(PolicyRead, h.instance))
+	m.Handle("GET /v1/members", g.Require(PolicyRead, h.members))
+	m.Handle("GET /v1/stream", g.Require(PolicyRead, h.stream))
+	m.Handle("GET /metrics", g.Require(PolicyRead, promhttp.HandlerFor(h.a.metrics, promhttp.HandlerOpts{}).ServeHTTP))
+	m.Handle("GET /ui", g.Require(PolicyRead, h.ui))
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
 }
 
@@ -144,6 +116,10 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		code = http.StatusForbidden
+	case errors.Is(err, ErrLimit):
+		code = http.StatusTooManyRequests
 	case errors.Is(err, ErrInvalidRegistration), errors.Is(err, catalog.ErrInvalidInstance):
 		code = http.StatusBadRequest
 	case errors.Is(err, api.ErrTooLarge), errors.Is(err, api.ErrInvalid):
@@ -158,6 +134,10 @@ func (h *httpServer) register(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	if err := h.authorizeInstance(r, reg.ID, reg.Name); err != nil {
+		writeErr(w, err)
+		return
+	}
 	e, err := h.a.Register(reg)
 	if err != nil {
 		writeErr(w, err)
@@ -167,6 +147,10 @@ func (h *httpServer) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpServer) deregister(w http.ResponseWriter, r *http.Request) {
+	if err := h.authorizeInstance(r, r.PathValue("id"), ""); err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := h.a.Deregister(r.PathValue("id")); err != nil {
 		writeErr(w, err)
 		return
@@ -187,6 +171,10 @@ func (h *httpServer) maintenance(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, "enable must be true or false")
 		return
 	}
+	if err := h.authorizeInstance(r, r.PathValue("id"), ""); err != nil {
+		writeErr(w, err)
+		return
+	}
 	if err := h.a.Maintenance(r.PathValue("id"), on, q.Get("reason")); err != nil {
 		writeErr(w, err)
 		return
@@ -197,6 +185,10 @@ func (h *httpServer) maintenance(w http.ResponseWriter, r *http.Request) {
 func (h *httpServer) ttl(w http.ResponseWriter, r *http.Request) {
 	u, err := api.DecodeTTLUpdate(r.Body)
 	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.authorizeCheck(r, r.PathValue("id")); err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -35,6 +35,7 @@ func (a *Agent) newMetrics() *prometheus.Registry {
 		}, []string{"route"}),
 	}
 	reg.MustRegister(a.metricsHTTP.httpRequests, a.metricsHTTP.httpDuration)
+	a.guardMetrics = newGuardMetrics(reg)
 	return reg
 }
 

@@ -25,6 +25,11 @@ var (
 	ErrInvalidRegistration = errors.New("agent: invalid registration")
 	// ErrNotFound means no local instance or check has the given ID.
 	ErrNotFound = errors.New("agent: not found")
+	// ErrLimit means a registration would take the agent beyond one of its
+	// limits (config limits; HTTP 429).
+	ErrLimit = errors.New("agent: limit reached")
+	// ErrExecChecksDisabled refuses an exec check over the API (HTTP 403).
+	ErrExecChecksDisabled = fmt.Errorf("%w: exec checks are not accepted over the HTTP API; put them in a service definition file in config_dir, or set enable_api_exec_checks: true", ErrForbidden)
 )
 
 // prepared is a registration checked in full before anything changes.
@@ -35,7 +40,9 @@ type prepared struct {
 }
 
 // prepare validates a registration and its checks without changing anything.
-func (a *Agent) prepare(reg api.Registration) (prepared, error) {
+// Registrations from the API (src) may not carry exec checks unless
+// EnableAPIExecChecks.
+func (a *Agent) prepare(reg api.Registration, src catalog.Source) (prepared, error) {
 	if reg.ID == "" {
 		reg.ID = reg.Name
 	}
@@ -51,11 +58,19 @@ func (a *Agent) prepare(reg api.Registration) (prepared, error) {
 	if err := p.inst.Validate(); err != nil {
 		return p, fmt.Errorf("%w: %v", ErrInvalidRegistration, err)
 	}
+	if n, max := len(reg.Checks), a.cfg.Limits.ChecksPerInstance; n > max {
+		a.countRejected("check_limit")
+		return p, fmt.Errorf("%w: %d checks, limit %d per instance (limits.checks_per_instance)", ErrInvalidRegistration, n, max)
+	}
 	seen := map[string]bool{}
 	for i, raw := range reg.Checks {
 		c, err := parseCheck(raw, fmt.Sprintf("%s:%d", reg.ID, i+1))
 		if err != nil {
 			return p, fmt.Errorf("%w: check %d: %v", ErrInvalidRegistration, i+1, err)
+		}
+		if c.Type == probe.Exec && src != catalog.SourceFile && !a.cfg.EnableAPIExecChecks {
+			a.countRejected("exec_checks_disabled")
+			return p, fmt.Errorf("check %d: %w", i+1, ErrExecChecksDisabled)
 		}
 		if seen[c.ID] {
 			return p, fmt.Errorf("%w: check id %q twice", ErrInvalidRegistration, c.ID)
@@ -90,8 +105,13 @@ func parseCheck(raw json.RawMessage, defID string) (probe.Check, error) {
 // Register registers (or replaces) an instance on this agent from the API; it
 // is persisted with its checks before it is acknowledged.
 func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
-	p, err := a.prepare(reg)
+	p, err := a.prepare(reg, catalog.SourceAPI)
 	if err != nil {
+		return catalog.Entry{}, err
+	}
+	a.regMu.Lock() // the limits hold under concurrent registrations
+	defer a.regMu.Unlock()
+	if err := a.checkLimits(p); err != nil {
 		return catalog.Entry{}, err
 	}
 	prev := a.checks.get(p.inst.ID)
@@ -151,6 +171,13 @@ func (a *Agent) syncChecks(owner string, checks []probe.Check) {
 			_ = a.probes.Remove(r.CheckID)
 		}
 	}
+	a.mu.Lock()
+	if len(checks) == 0 {
+		delete(a.checkCount, owner)
+	} else {
+		a.checkCount[owner] = len(checks)
+	}
+	a.mu.Unlock()
 	if len(checks) > 0 {
 		a.refreshHealth(owner)
 	}
@@ -167,6 +194,7 @@ func (a *Agent) Deregister(id string) error {
 	a.probes.RemoveOwner(id)
 	a.mu.Lock()
 	delete(a.fileIDs, id)
+	delete(a.checkCount, id)
 	a.mu.Unlock()
 	return a.checks.remove(id)
 }
@@ -258,6 +286,10 @@ func (a *Agent) restoreChecks() error {
 				errs = append(errs, fmt.Errorf("instance %s check %d: %w", r.Instance.ID, i+1, err))
 				continue
 			}
+			if c.Type == probe.Exec && !a.cfg.EnableAPIExecChecks {
+				errs = append(errs, fmt.Errorf("instance %s check %q not restarted: %w", r.Instance.ID, c.ID, ErrExecChecksDisabled))
+				continue
+			}
 			checks = append(checks, c)
 		}
 		a.syncChecks(r.Instance.ID, checks)
@@ -279,7 +311,7 @@ func (a *Agent) Reload() error {
 	var ps []prepared
 	ids := map[string]string{}
 	for _, d := range defs {
-		p, err := a.prepare(d.reg)
+		p, err := a.prepare(d.reg, catalog.SourceFile)
 		if err != nil {
 			return fmt.Errorf("%s: %w", d.file, err)
 		}
@@ -306,6 +338,9 @@ func (a *Agent) Reload() error {
 	for id := range old {
 		if _, still := ids[id]; !still {
 			a.probes.RemoveOwner(id)
+			a.mu.Lock()
+			delete(a.checkCount, id)
+			a.mu.Unlock()
 		}
 	}
 	for _, p := range ps {

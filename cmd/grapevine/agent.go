@@ -47,6 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines"},
 			&cli.BoolFlag{Name: "dev", Usage: "single-node dev agent: temporary data dir, a demo service"},
+			&cli.BoolFlag{Name: "insecure-http", Usage: "let the HTTP API listen beyond loopback with neither acl nor tls (docs/http.md)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -100,6 +101,9 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	}
 	if c.IsSet("log-json") {
 		cfg.LogJSON = c.Bool("log-json")
+	}
+	if c.IsSet("insecure-http") {
+		cfg.InsecureHTTP = c.Bool("insecure-http")
 	}
 	cfg.Dev = c.Bool("dev")
 	if cfg.Dev {

@@ -1,0 +1,321 @@
+package agent_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/rs/zerolog"
+)
+
+// Secrets of the ACL tests.
+const (
+	secRead  = "read-secret-0123456789"
+	secWeb   = "web-secret-0123456789"
+	secAPI   = "api-secret-0123456789"
+	secOper  = "oper-secret-0123456789"
+	secWrong = "wrong-secret-0123456789"
+)
+
+func aclConfig(def string) agent.ACLConfig {
+	return agent.ACLConfig{Enabled: true, DefaultPolicy: def, Tokens: []agent.TokenConfig{
+		{Name: "reader", Secret: secRead, Policy: "read"},
+		{Name: "web-deployer", Secret: secWeb, Policy: "write", Services: []string{"web"}},
+		{Name: "api-deployer", Secret: secAPI, Policy: "write", Services: []string{"api-*"}},
+		{Name: "ops", Secret: secOper, Policy: "operator"},
+	}}
+}
+
+// lockedBuffer is a log sink safe for the agent's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// call performs one request; token "" sends none. Extra headers: "K: v".
+func call(t *testing.T, method, url, token, body string, headers ...string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestACLMatrix(t *testing.T) {
+	logs := &lockedBuffer{}
+	_, _, base := single(t, func(c *agent.Config) {
+		c.ACL = aclConfig("deny")
+		c.Logger = zerolog.New(logs)
+	})
+	reg := func(name string) string { return fmt.Sprintf(`{"name":%q,"id":%q,"port":80}`, name, name+"-1") }
+	ttlReg := `{"name":"web","id":"web-ttl","port":80,"checks":[{"id":"web-ttl-check","type":"ttl","ttl":"1m"}]}`
+	// Instances the write and maintenance rows act on.
+	for _, r := range []string{reg("web"), reg("api-x"), reg("db"), ttlReg} {
+		if code, body := call(t, "PUT", base+"/v1/agent/services", secOper, r); code != 200 {
+			t.Fatalf("setup %s: %d %s", r, code, body)
+		}
+	}
+	type row struct {
+		name, method, path, body string
+		want                     map[string]int // token secret ("" none) → status
+	}
+	all := func(code int) map[string]int {
+		return map[string]int{"": 401, secWrong: 401, secRead: code, secWeb: code, secAPI: code, secOper: code}
+	}
+	rows := []row{
+		{"list services", "GET", "/v1/services", "", all(200)},
+		{"lookup", "GET", "/v1/services/web", "", all(200)},
+		{"self", "GET", "/v1/agent/self", "", all(200)},
+		{"members", "GET", "/v1/members", "", all(200)},
+		{"instance", "GET", "/v1/instances/node-a/web-1", "", all(200)},
+		{"metrics", "GET", "/metrics", "", all(200)},
+		{"register web", "PUT", "/v1/agent/services", reg("web"),
+			map[string]int{"": 401, secWrong: 401, secRead: 403, secWeb: 200, secAPI: 403, secOper: 200}},
+		{"register api-x", "PUT", "/v1/agent/services", reg("api-x"),
+			map[string]int{"": 401, secRead: 403, secWeb: 403, secAPI: 200, secOper: 200}},
+		{"take over api-x-1 as web", "PUT", "/v1/agent/services", `{"name":"web","id":"api-x-1","port":80}`,
+			map[string]int{secWeb: 403}},
+		{"exec check", "PUT", "/v1/agent/services", `{"name":"web","id":"web-x","checks":[{"type":"exec","args":["/bin/true"]}]}`,
+			map[string]int{secWeb: 403, secOper: 403}},
+		{"maintenance db", "PUT", "/v1/agent/services/db-1/maintenance?enable=true", "",
+			map[string]int{"": 401, secRead: 403, secWeb: 403, secAPI: 403, secOper: 204}},
+		{"maintenance web", "PUT", "/v1/agent/services/web-1/maintenance?enable=false", "",
+			map[string]int{secWeb: 204, secAPI: 403}},
+		{"ttl web", "PUT", "/v1/agent/checks/web-ttl-check/ttl", `{"status":"passing"}`,
+			map[string]int{"": 401, secRead: 403, secWeb: 204, secAPI: 403, secOper: 204}},
+		{"ttl unknown", "PUT", "/v1/agent/checks/nope/ttl", `{"status":"passing"}`,
+			map[string]int{secWeb: 403, secOper: 404}},
+		{"deregister db", "DELETE", "/v1/agent/services/db-1", "",
+			map[string]int{"": 401, secWrong: 401, secRead: 403, secWeb: 403, secAPI: 403}},
+		{"deregister api-x", "DELETE", "/v1/agent/services/api-x-1", "",
+			map[string]int{secWeb: 403, secAPI: 204}},
+		{"deregister db by operator", "DELETE", "/v1/agent/services/db-1", "",
+			map[string]int{secOper: 204}},
+	}
+	for _, r := range rows {
+		for _, tok := range []string{"", secWrong, secRead, secWeb, secAPI, secOper} {
+			want, ok := r.want[tok]
+			if !ok {
+				continue
+			}
+			code, body := call(t, r.method, base+r.path, tok, r.body)
+			if code != want {
+				t.Errorf("%s with token %q: got %d %s, want %d", r.name, tok, code, body, want)
+			}
+		}
+	}
+	out := logs.String()
+	for _, s := range []string{secRead, secWeb, secAPI, secOper, secWrong} {
+		if strings.Contains(out, s) {
+			t.Errorf("log holds the secret %q", s)
+		}
+	}
+	for _, want := range []string{`"token":"web-deployer"`, `"service":"api-x"`, `"instance":"api-x-1"`, `"result":"refused"`, `"method":"DELETE"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+func TestACLTokenHeadersAndDefaultAllow(t *testing.T) {
+	_, _, base := single(t, func(c *agent.Config) { c.ACL = aclConfig("allow") })
+	body := `{"name":"web","port":80}`
+	cases := []struct {
+		name    string
+		method  string
+		headers []string
+		want    int
+	}{
+		{"anonymous read", "GET", nil, 200},
+		{"anonymous write", "PUT", nil, 401},
+		{"x-grapevine-token", "PUT", []string{"X-Grapevine-Token: " + secWeb}, 200},
+		{"bearer lowercase scheme", "PUT", []string{"Authorization: bearer " + secWeb}, 200},
+		{"basic scheme", "PUT", []string{"Authorization: Basic " + secWeb}, 401},
+		{"empty bearer", "PUT", []string{"Authorization: Bearer "}, 401},
+		{"unknown token on a read", "GET", []string{"X-Grapevine-Token: " + secWrong}, 401},
+		{"bearer wins over header", "PUT", []string{"Authorization: Bearer " + secRead, "X-Grapevine-Token: " + secWeb}, 403},
+	}
+	for _, c := range cases {
+		path := "/v1/services"
+		b := ""
+		if c.method == "PUT" {
+			path, b = "/v1/agent/services", body
+		}
+		if code, out := call(t, c.method, base+path, "", b, c.headers...); code != c.want {
+			t.Errorf("%s: got %d %s, want %d", c.name, code, out, c.want)
+		}
+	}
+}
+
+func TestHostAndOrigin(t *testing.T) {
+	_, _, base := single(t, func(c *agent.Config) { c.HTTPConfig.AllowedHosts = []string{"registry.example.com"} })
+	reg := `{"name":"web","port":80}`
+	cases := []struct {
+		name    string
+		method  string
+		headers []string
+		want    int
+	}{
+		{"own address", "PUT", nil, 200},
+		{"localhost", "PUT", []string{"Host: localhost:7947"}, 200},
+		{"node name", "GET", []string{"Host: node-a"}, 200},
+		{"allowed host", "PUT", []string{"Host: registry.example.com:7947"}, 200},
+		{"allowed host, upper case, dot", "GET", []string{"Host: REGISTRY.example.com."}, 200},
+		{"other loopback", "GET", []string{"Host: 127.0.0.2:7947"}, 200},
+		{"ipv6 loopback", "GET", []string{"Host: [::1]:7947"}, 200},
+		{"rebinding name", "PUT", []string{"Host: evil.example.com"}, 403},
+		{"rebinding name on a read", "GET", []string{"Host: evil.example.com:7947"}, 403},
+		{"foreign address", "GET", []string{"Host: 192.0.2.7"}, 403},
+		{"cross-site write", "PUT", []string{"Sec-Fetch-Site: cross-site"}, 403},
+		{"cross-origin write", "PUT", []string{"Origin: http://evil.example.com"}, 403},
+		{"cross-origin read", "GET", []string{"Origin: http://evil.example.com", "Sec-Fetch-Site: cross-site"}, 200},
+		{"same-origin write", "PUT", []string{"Sec-Fetch-Site: same-origin"}, 200},
+	}
+	for _, c := range cases {
+		path, b := "/v1/services", ""
+		if c.method == "PUT" {
+			path, b = "/v1/agent/services", reg
+		}
+		if code, out := call(t, c.method, base+path, "", b, c.headers...); code != c.want {
+			t.Errorf("%s: got %d %s, want %d", c.name, code, out, c.want)
+		}
+	}
+}
+
+// rawConn opens a TCP connection to addr, closed at the end of the test.
+func rawConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestBodyDribbleIsCut(t *testing.T) {
+	a, _, _ := single(t, func(c *agent.Config) { c.HTTPConfig.BodyTimeout = 300 * time.Millisecond })
+	c := rawConn(t, a.HTTPAddr())
+	start := time.Now()
+	fmt.Fprintf(c, "PUT /v1/agent/services HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
+	// Dribble one byte every 50 ms, as long as the server reads.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := c.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("got %d (close %v), want 408 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("cut after %v, want about the body timeout", el)
+	}
+	// The server closed its side: a read ends.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("connection still open after 408: read gave %v, want EOF", err)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	_, _, base := single(t)
+	big := `{"name":"web","meta":{"k":"` + strings.Repeat("x", 2<<20) + `"}}`
+	if code, out := call(t, "PUT", base+"/v1/agent/services", "", big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MiB body: got %d %s, want 413", code, out)
+	}
+}
+
+func TestConnectionCaps(t *testing.T) {
+	a, _, base := single(t, func(c *agent.Config) {
+		c.HTTPConfig.MaxConnsPerClient = 3
+		c.HTTPConfig.MaxConns = 5
+	})
+	var held []net.Conn
+	for range 3 {
+		held = append(held, rawConn(t, a.HTTPAddr())) // open, idle
+	}
+	c := rawConn(t, a.HTTPAddr())
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("4th connection: no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("4th connection from one client: got %d, want 429", resp.StatusCode)
+	}
+	c.Close()
+	held[0].Close() // scraping the metrics needs a connection
+
+	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+		code, out := call(t, "GET", base+"/metrics", "", "")
+		if code == http.StatusTooManyRequests {
+			return false, "still at the cap"
+		}
+		ok := strings.Contains(out, `grapevine_http_rejected_total{reason="conn_per_client"} 1`)
+		return ok, "metrics lack the refused connection"
+	})
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// guardMetrics count what the guards refuse.
+type guardMetrics struct {
+	rejected *prometheus.CounterVec
+	conns    prometheus.Gauge
+}
+
+// rejectReasons are the reason labels of grapevine_http_rejected_total,
+// created at zero so a dashboard sees them before the first refusal.
+var rejectReasons = []string{
+	"host", "cross_origin", "unauthenticated", "forbidden", "body_timeout", "body_too_large", "body_read",
+	"conn_total", "conn_per_client", "exec_checks_disabled", "instance_limit", "check_limit",
+}
+
+func newGuardMetrics(reg *prometheus.Registry) *guardMetrics {
+	m := &guardMetrics{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grapevine_http_rejected_total",
+			Help: "HTTP API requests and connections refused, by reason (host, cross_origin, unauthenticated, forbidden, body_timeout, body_too_large, conn_total, conn_per_client, exec_checks_disabled, instance_limit, check_limit).",
+		}, []string{"reason"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "grapevine_http_connections",
+			Help: "Open connections to the agent's HTTP listeners.",
+		}),
+	}
+	for _, r := range rejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	reg.MustRegister(m.rejected, m.conns)
+	return m
+}
+
+// guardedServer is one HTTP listener run under a Guard.
+type guardedServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+// serveGuarded listens on addr and serves h behind g: g.Wrap on every
+// request, the connection caps, TLS when configured (mutual with
+// verify_incoming), header and idle timeouts. HTTP/2 is off (the body
+// deadline is per connection). Close it with close.
+func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: http listen %s: %w", addr, err)
+	}
+	hc := a.cfg.HTTPConfig
+	gm := a.guardMetrics
+	tlsOn := a.tls != nil
+	var l net.Listener = newConnLimiter(ln, hc.MaxConns, hc.MaxConnsPerClient, !tlsOn,
+		func(reason string) { gm.rejected.WithLabelValues(reason).Inc() },
+		func(d int) { gm.conns.Add(float64(d)) })
+	if tlsOn {
+		l = tls.NewListener(l, a.tls.serverConfig())
+	}
+	s := &guardedServer{ln: ln, done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           g.Wrap(h),
+		ReadHeaderTimeout: hc.HeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
+		ErrorLog:          newStdLogger(g.log),
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Str("addr", addr).Msg("http server stopped")
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *guardedServer) Addr() string { return s.ln.Addr().String() }
+
+// close shuts the server down, ending blocking queries and streams, and waits.
+func (s *guardedServer) close(ctx context.Context) error {
+	s.once.Do(func() {
+		s.err = s.srv.Shutdown(ctx)
+		if s.err != nil {
+			s.err = s.srv.Close()
+		}
+		<-s.done
+	})
+	return s.err
+}
+
+// newStdLogger bridges net/http's error log (TLS handshake failures, accept
+// errors) to zerolog at debug level: those lines are a client's problem.
+func newStdLogger(l zerolog.Logger) *log.Logger {
+	return log.New(logWriter{l}, "", 0)
+}
+
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// hostCheck decides which Host headers a listener answers: its own names and
+// addresses, so a browser page on a DNS-rebound name (evil.example resolving
+// to 127.0.0.1) is refused. Any Host is allowed when allowed_hosts has "*".
+type hostCheck struct {
+	any   bool
+	names map[string]bool
+	ips   map[netip.Addr]bool
+	// wildcard: the listener is on 0.0.0.0 or ::, so every local interface
+	// address is its own; they are re-read at most every ifaceRefresh.
+	wildcard bool
+
+	mu      sync.Mutex // guards ifaces, ifaceAt
+	ifaces  map[netip.Addr]bool
+	ifaceAt time.Time
+}
+
+const ifaceRefresh = 10 * time.Second
+
+func newHostCheck(cfg Config, listen string) *hostCheck {
+	h := &hostCheck{names: map[string]bool{"localhost": true}, ips: map[netip.Addr]bool{}}
+	add := func(host string) {
+		host = normalizeHost(host)
+		if host == "" {
+			return
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			ip = ip.Unmap()
+			if ip.IsUnspecified() {
+				h.wildcard = true
+			} else {
+				h.ips[ip] = true
+			}
+			return
+		}
+		h.names[host] = true
+	}
+	hostOf := func(addr string) string {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return ""
+		}
+		if host == "" {
+			h.wildcard = true
+		}
+		return host
+	}
+	add(hostOf(listen))
+	add(hostOf(cfg.Advertise))
+	add(cfg.Node)
+	if hn, err := os.Hostname(); err == nil {
+		add(hn)
+	}
+	for _, a := range cfg.HTTPConfig.AllowedHosts {
+		if a == "*" {
+			h.any = true
+		}
+		add(a)
+	}
+	return h
+}
+
+// normalizeHost lowercases and strips a port, IPv6 brackets and a trailing dot.
+func normalizeHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.TrimSuffix(strings.ToLower(host), ".")
+}
+
+// allowed reports whether a request with this Host header is answered.
+// An empty Host (HTTP/1.0) is: browsers always send one.
+func (h *hostCheck) allowed(host string) bool {
+	if h.any {
+		return true
+	}
+	host = normalizeHost(host)
+	if host == "" || h.names[host] {
+		return true
+	}
+	if i := strings.IndexByte(host, '%'); i >= 0 { // fe80::1%eth0
+		host = host[:i]
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || h.ips[ip] {
+		return true
+	}
+	return h.wildcard && h.localAddr(ip)
+}
+
+// localAddr reports whether ip is an address of one of this host's
+// interfaces (the set is re-read when older than ifaceRefresh).
+func (h *hostCheck) localAddr(ip netip.Addr) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ifaces == nil || time.Since(h.ifaceAt) > ifaceRefresh {
+		h.ifaces, h.ifaceAt = map[netip.Addr]bool{}, time.Now()
+		addrs, _ := net.InterfaceAddrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				h.ifaces[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	return h.ifaces[ip]
+}

@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// setupHTTPSecurity loads the ACL tokens and the TLS files (New): a missing
+// secret file or certificate stops the agent from starting.
+func (a *Agent) setupHTTPSecurity() error {
+	acl, warns, err := newACL(a.cfg.ACL)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	a.acl = acl
+	for _, w := range warns {
+		a.log.Warn().Msg(w)
+	}
+	if a.cfg.TLS.Enabled() {
+		if a.tls, err = newTLSState(a.cfg.TLS); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	if a.cfg.HTTP != "" && a.cfg.exposedHTTP() {
+		if a.cfg.InsecureHTTP && !a.cfg.TLS.Enabled() {
+			a.log.Warn().Str("addr", a.cfg.HTTP).Msg("insecure_http: the HTTP API listens beyond loopback without tokens or TLS; anyone who reaches it can register and deregister services")
+		} else {
+			a.log.Warn().Str("addr", a.cfg.HTTP).Msg("the HTTP API listens beyond loopback with TLS but without tokens; every client that reaches it can write (enable acl)")
+		}
+	}
+	return nil
+}
+
+// reloadSecurity re-reads token secret files and TLS files (SIGHUP). What
+// fails to load keeps its previous value.
+func (a *Agent) reloadSecurity() error {
+	var errs []error
+	warns, err := a.acl.load(a.cfg.ACL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("agent: reload acl: %w", err))
+	}
+	for _, w := range warns {
+		a.log.Warn().Msg(w)
+	}
+	if a.tls != nil {
+		if err := a.tls.reload(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: reload %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// authorizeInstance authorizes a write of the local instance id: the token
+// must cover the service the instance has now (if it exists) and service
+// (the one a registration gives it, "" for none), so a token for one
+// service can neither take over nor remove another service's instance.
+func (h *httpServer) authorizeInstance(r *http.Request, id, service string) error {
+	if e, ok := h.a.cat.Instance(h.a.cfg.Node, id); ok && e.Service != service {
+		if err := Authorize(r, e.Service, id); err != nil {
+			return err
+		}
+	}
+	if service == "" {
+		return nil
+	}
+	return Authorize(r, service, id)
+}
+
+// authorizeCheck authorizes an update of check id: the token must cover the
+// service of the instance that owns it.
+func (h *httpServer) authorizeCheck(r *http.Request, checkID string) error {
+	res, ok := h.a.probes.Status(checkID)
+	if !ok {
+		return Authorize(r, "", "") // unknown check: only an operator learns so
+	}
+	service := ""
+	if e, ok := h.a.cat.Instance(h.a.cfg.Node, res.Owner); ok {
+		service = e.Service
+	}
+	return Authorize(r, service, res.Owner)
+}
+
+// countRejected counts a refused request (grapevine_http_rejected_total).
+func (a *Agent) countRejected(reason string) {
+	if a.guardMetrics != nil {
+		a.guardMetrics.rejected.WithLabelValues(reason).Inc()
+	}
+}
+
+// checkLimits refuses a registration that would take the agent beyond
+// limits.instances or limits.checks (a replacement counts only its change).
+// regMu held.
+func (a *Agent) checkLimits(p prepared) error {
+	regs := a.cat.Registrations()
+	instances := len(regs)
+	replacing := false
+	for _, r := range regs {
+		if r.Instance.ID == p.inst.ID {
+			replacing = true
+		}
+	}
+	if !replacing && instances >= a.cfg.Limits.Instances {
+		a.countRejected("instance_limit")
+		return fmt.Errorf("%w: this agent holds %d instances, limit %d (limits.instances)", ErrLimit, instances, a.cfg.Limits.Instances)
+	}
+	a.mu.Lock()
+	total := 0
+	for owner, n := range a.checkCount {
+		if owner != p.inst.ID {
+			total += n
+		}
+	}
+	a.mu.Unlock()
+	if total+len(p.checks) > a.cfg.Limits.Checks {
+		a.countRejected("check_limit")
+		return fmt.Errorf("%w: this agent runs %d checks, limit %d (limits.checks)", ErrLimit, total, a.cfg.Limits.Checks)
+	}
+	return nil
+}
