@@ -62,7 +62,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... | $(GO) run ./internal/benchfmt
 	@echo; echo "== gossip dissemination in virtual time (each agent its own host; 5 ms links)"
-	GRAPEVINE_BENCH=1 $(GO) test -count=1 -run 'TestPropagationVirtual' -v ./gossip/ | grep -v -e '^=== RUN' -e '^--- ' -e '^PASS' -e '^ok' 
+	GRAPEVINE_BENCH=1 $(GO) test -count=1 -run 'TestPropagationVirtual|TestScaleModel' -v ./gossip/ | grep -v -e '^=== RUN' -e '^--- ' -e '^PASS' -e '^ok' 
 	@echo
 	$(MAKE) --no-print-directory bench-http
 

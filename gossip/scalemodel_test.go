@@ -1,0 +1,87 @@
+package gossip
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/crdt"
+	"github.com/hashicorp/memberlist"
+)
+
+// TestScaleModel prints the cost model of docs/scaling.md: for N agents with
+// 20 instances each and a churn in which every instance changes once per ten
+// minutes, the gossip bytes one agent sends and receives per second, the sizes
+// of a digest and a push/pull, the catalog's memory and the failure detection
+// time. Message sizes come from this package's real encoders (names like
+// "host-0042.dc1", a typical 160-byte instance value); timers from memberlist's
+// LAN defaults and this package's defaults. It is a model, not a check: it
+// runs only with GRAPEVINE_BENCH=1 (make bench).
+func TestScaleModel(t *testing.T) {
+	if os.Getenv("GRAPEVINE_BENCH") == "" {
+		t.Skip("a model: set GRAPEVINE_BENCH=1 (make bench)")
+	}
+	const (
+		perAgent      = 20
+		changeEvery   = 10 * time.Minute // each instance changes this often
+		valueBytes    = 160              // an encoded instance (catalog.EncodeValue) with a few tags and meta
+		bytesPerInst  = 491.0            // catalog BenchmarkMemoryPerInstance (heap per replicated instance)
+		memberlistRow = 120.0            // memberlist push/pull node state: name, addr, meta (zone, ports), incarnation
+	)
+	ml := memberlist.DefaultLANConfig()
+	cfg := DefaultConfig()
+	push, err := encodePush("host-0042.dc1", crdt.Delta{Origin: "host-0007.dc1", Epoch: 1764560000000, From: 1234, To: 1234, Floor: 1,
+		Entries: []crdt.Entry{{Key: "web/web-7", Seq: 1234, Value: make([]byte, valueBytes)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(os.Stdout, "model: %d instances per agent, each changing every %v; push message %d B\n", perAgent, changeEvery, len(push))
+	fmt.Fprintln(w, "agents\tfanout\tchanges/s (cluster)\teager push KiB/s per agent\tpiggyback KiB/s\tdigest KiB\tdigest KiB/s per agent\tpush/pull interval\tpush/pull KiB\tpush/pull KiB/s per agent\tcatalog MiB\tfailure detected\t")
+	for _, n := range []int{30, 100, 1000, 10000} {
+		dg := crdt.Digest{}
+		for i := range n {
+			dg[fmt.Sprintf("host-%04d.dc1", i)] = crdt.Position{Epoch: 1764560000000 + uint64(i), Applied: 40 + uint64(i%1000)}
+		}
+		digest, err := encodeDigest("host-0042.dc1", true, dg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fanout := int(math.Ceil(math.Log(float64(n)))) + autoFanoutExtra
+		retransmit := float64(ml.RetransmitMult) * math.Ceil(math.Log10(float64(n+1)))
+		changes := float64(n*perAgent) / changeEvery.Seconds()
+		// Each change reaches each agent about fanout times by eager push (each
+		// agent forwards once to fanout peers); an agent sends as much as it
+		// receives. Piggyback adds up to retransmit copies, but rides
+		// memberlist's gossip packets, whose budget caps it.
+		eagerBps := changes * float64(fanout) * float64(len(push))
+		gossipBudget := float64(ml.GossipNodes) * float64(ml.UDPBufferSize) / ml.GossipInterval.Seconds()
+		piggyBps := math.Min(changes*retransmit*float64(len(push)), gossipBudget)
+		// Every SyncInterval an agent starts one digest exchange (with reply) and
+		// is on average the target of one: two digests out, two in.
+		digestBps := 2 * float64(len(digest)) / cfg.SyncInterval.Seconds()
+		pp := pushPullScale(cfg.PushPullInterval, n)
+		ppBytes := float64(len(digest)) + memberlistRow*float64(n)
+		ppBps := 2 * ppBytes / pp.Seconds()
+		mem := bytesPerInst * float64(n*perAgent)
+		suspicion := float64(ml.SuspicionMult) * math.Max(1, math.Log10(float64(n))) * ml.ProbeInterval.Seconds()
+		detect := ml.ProbeInterval.Seconds() + ml.ProbeTimeout.Seconds() + suspicion
+		fmt.Fprintf(w, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%v\t%.0f\t%.1f\t%.1f\t~%.0f s\t\n", n, fanout, changes, eagerBps/1024, piggyBps/1024,
+			float64(len(digest))/1024, digestBps/1024, pp, ppBytes/1024, ppBps/1024, mem/(1<<20), detect)
+	}
+	w.Flush()
+}
+
+// pushPullScale is memberlist's scaling of the push/pull interval with the
+// cluster size (util.go: one more interval per doubling past 32 nodes).
+func pushPullScale(interval time.Duration, n int) time.Duration {
+	const threshold = 32
+	if n <= threshold {
+		return interval
+	}
+	mult := math.Ceil(math.Log2(float64(n))-math.Log2(threshold)) + 1.0
+	return time.Duration(mult) * interval
+}
