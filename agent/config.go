@@ -149,7 +149,7 @@ type LeaseConfig struct {
 	PreservationMax time.Duration `yaml:"preservation_max"`
 }
 
-// Default ports (DESIGN.md).
+// Default ports (docs/design.md).
 const (
 	DefaultGossipPort = 7946
 	DefaultHTTPAddr   = "127.0.0.1:7947"
@@ -174,7 +174,7 @@ func DefaultConfig() Config {
 			SyncInterval:     2 * time.Second,  // a lost push is repaired within seconds
 			RejoinInterval:   5 * time.Second,  // partitions longer than ~1 min never re-merge without it
 			RejoinMaxWait:    2 * time.Minute,  // a host dead for hours costs one dial per 2 min
-			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (HAZARDS.md)
+			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (docs/hazards.md)
 		},
 		Leases: LeaseConfig{
 			Grace:               10 * time.Second, // after SWIM's ~8–15 s detection: rides out a flap

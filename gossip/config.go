@@ -75,7 +75,7 @@ type Config struct {
 	// RejoinInterval is how often the rejoin loop tries seeds and recently failed
 	// or departed members that are not live members (0 disables). memberlist never
 	// re-merges the halves of a partition longer than its suspicion time on its
-	// own (HAZARDS.md). Default 5 s.
+	// own (docs/hazards.md). Default 5 s.
 	RejoinInterval time.Duration
 	// RejoinMaxWait caps the per-address backoff of the rejoin loop: an address
 	// is retried every RejoinInterval while its outage is young, then every
@@ -105,7 +105,7 @@ type Config struct {
 	AllowedCIDRs []net.IPNet
 	// EnableCompression turns memberlist's LZW compression on. Default true, like
 	// memberlist; turn it off when many nodes share one process (sim, tests): it
-	// is the CPU bottleneck there (HAZARDS.md).
+	// is the CPU bottleneck there (docs/hazards.md).
 	EnableCompression bool
 
 	// Events receives membership changes, in order, from one goroutine of the
@@ -127,7 +127,7 @@ func DefaultConfig() Config {
 	return Config{
 		Name:              host,
 		BindAddr:          "0.0.0.0",
-		BindPort:          7946, // Grapevine's gossip port (DESIGN.md)
+		BindPort:          7946, // Grapevine's gossip port (docs/design.md)
 		Fanout:            0,    // automatic, see the field
 		ChunkBytes:        64 << 10,
 		SyncInterval:      2 * time.Second,

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestStandsAlone: probe imports nothing of the project (DESIGN.md).
+// TestStandsAlone: probe imports nothing of the project (docs/design.md).
 func TestStandsAlone(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

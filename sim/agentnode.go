@@ -15,7 +15,7 @@ import (
 
 // DefaultAgentConfig is the template NewAgentFactory starts from:
 // agent.DefaultConfig with the HTTP and DNS listeners off (a simulated host
-// has no sockets), gossip compression off (HAZARDS.md: it is the CPU
+// has no sockets), gossip compression off (docs/hazards.md: it is the CPU
 // bottleneck with many agents in one process) and a silent logger.
 func DefaultAgentConfig() agent.Config {
 	c := agent.DefaultConfig()

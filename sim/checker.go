@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Invariant identifiers (DESIGN.md "Guarantees").
+// Invariant identifiers (docs/guarantees.md).
 const (
 	G1 = "G1 convergence"
 	G2 = "G2 no lost registration"

@@ -1,6 +1,6 @@
 // Package sim runs many Grapevine nodes in one process over a simulated network
 // (sim/simnet), drives faults from a scenario, checks the guarantees of
-// DESIGN.md (G1-G5) against a recorded history, and reports figures and plots.
+// docs/guarantees.md (G1-G5) against a recorded history, and reports figures and plots.
 //
 // # Pieces
 //

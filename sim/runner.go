@@ -41,7 +41,7 @@ type Options struct {
 }
 
 // DefaultBounds returns bounds for memberlist's LAN defaults as measured in
-// HAZARDS.md (a crashed host is removed after ~8 s at 16 nodes, ~11 s at 100,
+// docs/hazards.md (a crashed host is removed after ~8 s at 16 nodes, ~11 s at 100,
 // ~15 s at 1000) and the catalog's default lease grace (10 s) and
 // mass-disappearance threshold (30%, at least 2).
 // Real agents should pass the bounds of their catalog config instead.

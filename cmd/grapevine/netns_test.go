@@ -316,7 +316,7 @@ func TestMultiHostPartitionAndHeal(t *testing.T) {
 
 	// Stay cut past memberlist's gossip to the dead (30 s after it declared
 	// them dead): from then on only the rejoin loop can merge the halves
-	// (HAZARDS.md).
+	// (docs/hazards.md).
 	if rest := 32*time.Second - time.Since(dead); rest > 0 {
 		time.Sleep(rest)
 	}

@@ -58,7 +58,7 @@ func TestCheckRejects(t *testing.T) {
 	}
 }
 
-// TestUnmarshalBombsStaySmall is HAZARDS.md's bar: the bombs allocate < 64 KiB
+// TestUnmarshalBombsStaySmall is docs/hazards.md's bar: the bombs allocate < 64 KiB
 // and do not crash.
 func TestUnmarshalBombsStaySmall(t *testing.T) {
 	bombs := [][]byte{

@@ -26,7 +26,7 @@ func memberlistConfig(t testing.TB, tr *Transport, name string, local bool) *mem
 	}
 	c.Name = name
 	c.Transport = tr
-	c.EnableCompression = false // the CPU bottleneck in-process (HAZARDS.md)
+	c.EnableCompression = false // the CPU bottleneck in-process (docs/hazards.md)
 	c.LogOutput = io.Discard
 	return c
 }
