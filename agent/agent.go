@@ -107,6 +107,14 @@ func New(cfg Config) (*Agent, error) {
 	cc.PreservationMax = cfg.Leases.PreservationMax
 	cc.Now = cfg.Now
 	cc.Logger = cfg.Logger.With().Str("component", "catalog").Logger()
+	// The check store first: a checks.json it cannot read stops the start
+	// before the catalog writes its new epoch, so the disk stays unchanged.
+	checks, err := openCheckStore(a.cfg.DataDir, a.log)
+	if err != nil {
+		a.removeTmp()
+		return nil, err
+	}
+	a.checks = checks
 	cat, err := catalog.New(cc)
 	if err != nil {
 		a.removeTmp()
@@ -120,12 +128,6 @@ func New(cfg Config) (*Agent, error) {
 		a.log.Warn().Str("warning", w).Msg("catalog data directory")
 	}
 	if a.keys, err = a.gossipKeys(); err != nil {
-		cat.Close()
-		a.removeTmp()
-		return nil, err
-	}
-	a.checks, err = openCheckStore(a.cfg.DataDir, a.log)
-	if err != nil {
 		cat.Close()
 		a.removeTmp()
 		return nil, err

@@ -465,7 +465,7 @@ func openCheckStore(dir string, log zerolog.Logger) (*checkStore, error) {
 	case errors.Is(err, os.ErrNotExist):
 		return s, nil
 	case err != nil:
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, fmt.Errorf("agent: cannot read %s: %w (nothing was changed; fix the file's permissions or the disk, then start again)", s.path, err)
 	}
 	if err := json.Unmarshal(b, &s.defs); err != nil {
 		aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixMilli())

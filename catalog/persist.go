@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +41,11 @@ type regsDoc struct {
 
 // load reads the data directory: it picks and persists the new epoch
 // (max(last+1, wall clock in Unix milliseconds)) and returns the API
-// registrations. Corrupt files are set aside and reported as warnings.
+// registrations. Both files are read before anything is written, so a file
+// that cannot be trusted stops the start with the disk unchanged: a read
+// error (permissions, I/O), a newer format or a field this version does not
+// know. Only a malformed file (not JSON, wrong shape, format missing) is set
+// aside, reported as a warning, and none of it is loaded.
 func (c *Catalog) load() (uint64, []*registration, error) {
 	now := uint64(max(c.cfg.Now().UnixMilli(), 1))
 	if c.cfg.DataDir == "" {
@@ -50,26 +55,31 @@ func (c *Catalog) load() (uint64, []*registration, error) {
 		return 0, nil, fmt.Errorf("%w: data dir: %v", ErrPersist, err)
 	}
 	var ed epochDoc
-	if ok := c.readDoc(epochFile, &ed, func() error {
-		if ed.Format != persistFormat || ed.Epoch == 0 {
-			return fmt.Errorf("format %d, epoch %d", ed.Format, ed.Epoch)
+	epochOK, err := c.readDoc(epochFile, &ed, func() error {
+		if ed.Epoch == 0 {
+			return errors.New("epoch 0")
 		}
 		return nil
-	}); !ok {
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	var rd regsDoc
+	regsOK, err := c.readDoc(regsFile, &rd, func() error { return nil })
+	if err != nil {
+		return 0, nil, err
+	}
+	if !epochOK {
 		ed.Epoch = 0
+	}
+	if !regsOK {
+		rd.Registrations = nil // never load part of a malformed file
 	}
 	epoch := max(ed.Epoch+1, now)
 	if err := c.saveEpoch(epoch); err != nil {
 		return 0, nil, err
 	}
-	var rd regsDoc
 	var regs []*registration
-	c.readDoc(regsFile, &rd, func() error {
-		if rd.Format != persistFormat {
-			return fmt.Errorf("format %d", rd.Format)
-		}
-		return nil
-	})
 	for _, d := range rd.Registrations {
 		in := d.Instance
 		in.Node, in.Version = c.cfg.Node, Version{}
@@ -81,38 +91,85 @@ func (c *Catalog) load() (uint64, []*registration, error) {
 	return epoch, regs, nil
 }
 
-// readDoc decodes file into v and checks it; a missing file is not an error.
-// A corrupt one is renamed aside and reported; readDoc then returns false.
-func (c *Catalog) readDoc(name string, v any, check func() error) bool {
+// readDoc decodes data file name into v and checks it. It returns (false,
+// nil) for a missing file and for a malformed one, which it renames aside
+// with a warning; an error for a file it must not touch: unreadable, of a
+// newer format, or with a field this version does not know (written by a
+// newer version, most likely). The error wraps ErrPersist.
+func (c *Catalog) readDoc(name string, v any, check func() error) (bool, error) {
 	path := filepath.Join(c.cfg.DataDir, name)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%w: cannot read %s: %v (nothing was changed; fix the file's permissions or the disk, then start again)", ErrPersist, path, err)
 	}
-	if err == nil && len(b) > maxFile {
-		err = fmt.Errorf("%d bytes", len(b))
+	refuse := func(why string) (bool, error) {
+		return false, fmt.Errorf("%w: %s: %s; refusing to load or replace it (nothing was changed): run the newer version, or move the file away to start without it", ErrPersist, path, why)
 	}
-	if err == nil {
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(v)
-		if err == nil && dec.More() {
-			err = errors.New("trailing data")
-		}
-	}
-	if err == nil {
-		err = check()
-	}
-	if err == nil {
-		return true
+	bad := decodeDoc(b, v, check)
+	var fe formatError
+	var ue unknownFieldError
+	switch {
+	case bad == nil:
+		return true, nil
+	case errors.As(bad, &fe):
+		return refuse(fmt.Sprintf("format %d is newer than this version's %d", int(fe), persistFormat))
+	case errors.As(bad, &ue):
+		return refuse(fmt.Sprintf("unknown field %s", string(ue)))
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", path, c.cfg.Now().UnixMilli())
 	if rerr := os.Rename(path, aside); rerr != nil {
-		c.warn(fmt.Sprintf("corrupt %s (%v); could not set it aside: %v", path, err, rerr))
-	} else {
-		c.warn(fmt.Sprintf("corrupt %s (%v); set aside as %s", path, err, aside))
+		return false, fmt.Errorf("%w: malformed %s (%v) and it cannot be set aside: %v", ErrPersist, path, bad, rerr)
 	}
-	return false
+	c.warn(fmt.Sprintf("corrupt %s (%v); set aside as %s, nothing of it loaded", path, bad, aside))
+	return false, nil
+}
+
+// formatError is a data file's format number above persistFormat.
+type formatError int
+
+func (e formatError) Error() string { return fmt.Sprintf("format %d", int(e)) }
+
+// unknownFieldError names a field a data file has and this version does not.
+type unknownFieldError string
+
+func (e unknownFieldError) Error() string { return "unknown field " + string(e) }
+
+// decodeDoc decodes a data file strictly. It returns a formatError or an
+// unknownFieldError for what a newer version may have written, any other
+// error for a malformed file.
+func decodeDoc(b []byte, v any, check func() error) error {
+	if len(b) > maxFile {
+		return fmt.Errorf("%d bytes, limit %d", len(b), maxFile)
+	}
+	if !json.Valid(b) {
+		return errors.New("not JSON")
+	}
+	var head struct {
+		Format *int `json:"format"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return err
+	}
+	switch {
+	case head.Format == nil:
+		return errors.New("no format")
+	case *head.Format > persistFormat:
+		return formatError(*head.Format)
+	case *head.Format != persistFormat:
+		return fmt.Errorf("format %d", *head.Format)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return unknownFieldError(f)
+		}
+		return err
+	}
+	return check()
 }
 
 // saveEpoch persists epoch; a no-op without a data directory.
