@@ -23,6 +23,7 @@ all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/grapevine ./cmd/grapevine
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/grapevine-sim ./cmd/grapevine-sim
 
 # The README's test command; CI runs exactly this.
 test:

@@ -33,6 +33,11 @@ func DefaultAgentConfig() agent.Config {
 func NewAgentFactory(template agent.Config) Factory {
 	return func(ctx context.Context, spec NodeSpec) (Node, error) {
 		c := template
+		for _, a := range spec.Agent {
+			if err := a.Apply(&c); err != nil {
+				return nil, fmt.Errorf("sim: agent %s: %w", spec.Name, err)
+			}
+		}
 		c.Node, c.Bind, c.Transport = spec.Name, spec.Addr, spec.Transport
 		c.DataDir, c.Now, c.Join = spec.DataDir, spec.Now, spec.Seeds
 		c.HTTP, c.DNS.Addr = "", ""
@@ -76,6 +81,8 @@ func AgentBounds(c agent.Config) func(n int) Bounds {
 			LeaseGrace:   c.Leases.Grace,
 			MassFraction: frac,
 			MassMin:      cat.MassFailureMin,
+			MassWindow:   cat.MassFailureWindow,
+			StaleMaxAge:  c.Leases.StaleMaxAge,
 			Slack:        2 * time.Second,
 		}
 	}

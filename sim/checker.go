@@ -95,7 +95,8 @@ type disappearance struct {
 	seq       uint64
 	owners    map[string]bool     // the crashed (or unreachable) nodes
 	keys      []instKey           // their registered instances at the time
-	mass      map[string]bool     // observers for which it is a mass disappearance
+	losses    map[string]loss     // what each observer lost by this event
+	mass      map[string]bool     // observers for which it is part of a mass disappearance
 	nonEmpty  map[string][]string // observer → services it answered non-empty before
 	crash     bool                // a crash (G4 applies to non-mass observers)
 	ended     bool
@@ -126,6 +127,8 @@ type checker struct {
 
 	healAt      time.Time // last heal not yet followed by convergence
 	convergence []time.Duration
+	resumeAt    time.Time // last resume not yet followed by convergence
+	resumeConv  []time.Duration
 	agreement   []point // share of live nodes holding the majority hash
 	traffic     []trafficSample
 	lastSample  map[string]map[string][]Seen // observer → service → answer
@@ -344,11 +347,17 @@ type loss struct{ lost, of int }
 
 // lost records nodes becoming unreachable at once: crashed (crash) or cut off
 // by a partition. observers maps each surviving observer to what it lost.
+//
+// Whether it is a mass disappearance for an observer is decided as the
+// catalog decides it: over every loss within Bounds.MassWindow before it
+// (failures in waves count together), and an earlier event in the window
+// becomes part of the mass disappearance too (self-preservation holds every
+// origin that failed within the window).
 func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[string]loss, clusterSize int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.opSeq++
-	ev := &disappearance{at: at, seq: c.opSeq, crash: crash, owners: map[string]bool{}, mass: map[string]bool{}, nonEmpty: map[string][]string{}, reported: map[string]bool{}}
+	ev := &disappearance{at: at, seq: c.opSeq, crash: crash, owners: map[string]bool{}, losses: observers, mass: map[string]bool{}, nonEmpty: map[string][]string{}, reported: map[string]bool{}}
 	for _, g := range gone {
 		ev.owners[g] = true
 	}
@@ -359,16 +368,61 @@ func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[st
 	}
 	b := c.bounds(clusterSize)
 	for obs, l := range observers {
-		if l.of > 0 && l.lost >= b.MassMin && float64(l.lost)/float64(l.of) >= b.MassFraction {
-			ev.mass[obs] = true
-			for svc, ans := range c.lastSample[obs] {
-				if len(ans) > 0 {
-					ev.nonEmpty[obs] = append(ev.nonEmpty[obs], svc)
-				}
+		lost, of := l.lost, l.of
+		var window []*disappearance
+		for _, e := range c.events {
+			if e.ended || at.Sub(e.at) > b.MassWindow {
+				continue
+			}
+			if el, ok := e.losses[obs]; ok && el.lost > 0 {
+				window = append(window, e)
+				lost += el.lost
+				of += el.lost // the observer saw those nodes before they went
+			}
+		}
+		if of == 0 || lost < b.MassMin || float64(lost)/float64(of) < b.MassFraction {
+			continue
+		}
+		ev.mass[obs] = true
+		for _, e := range window {
+			e.mass[obs] = true
+		}
+		for svc, ans := range c.lastSample[obs] {
+			if len(ans) > 0 {
+				ev.nonEmpty[obs] = append(ev.nonEmpty[obs], svc)
 			}
 		}
 	}
 	c.events = append(c.events, ev)
+}
+
+// observerRestarted ends every stale-over-empty watch (G5) on obs: a
+// restarted agent starts with an empty replica (its data directory holds its
+// own registrations only), so it cannot serve what it held before.
+func (c *checker) observerRestarted(obs string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range c.events {
+		delete(ev.nonEmpty, obs)
+	}
+}
+
+// resumed starts the convergence-after-resume clock.
+func (c *checker) resumed(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resumeAt = at
+}
+
+// violationCount is the number of violations so far, all invariants.
+func (c *checker) violationCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, k := range c.counts {
+		n += k
+	}
+	return n
 }
 
 // recovered ends the watch of disappearances involving node (restart), or all
@@ -472,6 +526,10 @@ func (c *checker) observe(s sample) {
 		if best == len(s.hashes) && !c.healAt.IsZero() {
 			c.convergence = append(c.convergence, s.at.Sub(c.healAt))
 			c.healAt = time.Time{}
+		}
+		if best == len(s.hashes) && !c.resumeAt.IsZero() {
+			c.resumeConv = append(c.resumeConv, s.at.Sub(c.resumeAt))
+			c.resumeAt = time.Time{}
 		}
 	}
 
@@ -590,7 +648,9 @@ func (c *checker) observe(s sample) {
 					c.violate(G4, s.at, "%s still serves crashed %s %v after the crash (bound %v)", obs, k, age.Round(time.Millisecond), b.Withdraw())
 				}
 			}
-			if ev.mass[obs] && s.live[obs] {
+			// Stale over empty holds for StaleMaxAge after the failure
+			// (the product's leases.stale_max_age), not forever.
+			if ev.mass[obs] && s.live[obs] && age <= b.StaleMaxAge {
 				c.checked[G5] = true
 				for _, svc := range ev.nonEmpty[obs] {
 					if len(bySvc[svc]) == 0 && registered[svc] && ev.once("empty", obs, svc) {

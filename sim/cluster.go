@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,24 +31,126 @@ func (s nodeState) String() string {
 
 // host is one simulated machine: it outlives the Node incarnations on it.
 type host struct {
-	index   int
-	name    string
-	addr    string
-	dataDir string
-	skew    atomic.Int64 // clock offset in ns
+	index    int
+	name     string
+	dataDir  string
+	saveDir  string       // saved copies of dataDir, one directory per name
+	skew     atomic.Int64 // clock offset in ns (wall and monotonic)
+	wallStep atomic.Int64 // wall-clock steps in ns (wall only)
+	slow     atomic.Int64 // per-message processing delay in ns
 
-	// Guarded by cluster.mu.
+	mu    *sync.RWMutex // the cluster's: guards node, state, addr, agent
 	node  Node
 	state nodeState
+	addr  string
+	agent *AgentSettings // the node's own agent settings (over the scenario's)
 }
 
-func (h *host) now() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
+// now is the host's clock: the run's clock, offset by the skew, with the
+// wall reading stepped by the clock steps (stepWall keeps the monotonic
+// reading).
+func (h *host) now() time.Time {
+	return stepWall(time.Now().Add(time.Duration(h.skew.Load())), time.Duration(h.wallStep.Load()))
+}
+
+func (h *host) address() string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.addr
+}
+
+// current is the host's running node (nil before the first start).
+func (h *host) current() Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.node
+}
+
+func (h *host) setAgent(a *AgentSettings) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.agent = a
+}
+
+// wipe empties the data directory.
+func (h *host) wipe() error {
+	if err := os.RemoveAll(h.dataDir); err != nil {
+		return fmt.Errorf("sim: wipe %s: %w", h.name, err)
+	}
+	if err := os.MkdirAll(h.dataDir, 0o755); err != nil {
+		return fmt.Errorf("sim: wipe %s: %w", h.name, err)
+	}
+	return nil
+}
+
+// save copies the data directory aside as name and returns the bytes copied.
+func (h *host) save(name string) (int64, error) {
+	dst := filepath.Join(h.saveDir, name)
+	if err := os.RemoveAll(dst); err != nil {
+		return 0, fmt.Errorf("sim: save %s: %w", h.name, err)
+	}
+	n, err := copyDir(dst, h.dataDir)
+	if err != nil {
+		return 0, fmt.Errorf("sim: save %s: %w", h.name, err)
+	}
+	return n, nil
+}
+
+func (h *host) hasSaved(name string) bool {
+	_, err := os.Stat(filepath.Join(h.saveDir, name))
+	return err == nil
+}
+
+// restore replaces the data directory by the copy saved as name.
+func (h *host) restore(name string) error {
+	if err := h.wipe(); err != nil {
+		return err
+	}
+	if _, err := copyDir(h.dataDir, filepath.Join(h.saveDir, name)); err != nil {
+		return fmt.Errorf("sim: restore %s: %w", h.name, err)
+	}
+	return nil
+}
+
+// copyDir copies the regular files of the tree src into dst (created) and
+// returns the bytes copied.
+func copyDir(dst, src string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile by the running node
+			}
+			return err
+		}
+		total += int64(len(b))
+		return os.WriteFile(target, b, 0o644)
+	})
+	return total, err
+}
 
 // cluster owns the network and the nodes of one run.
 type cluster struct {
 	net     *simnet.Network
 	factory Factory
 	dir     string
+	agent   *AgentSettings // the scenario's agent settings
+	moved   int            // addresses handed out by moveHost
 
 	mu    sync.RWMutex // guards hosts' node and state, and the hosts slice
 	hosts []*host
@@ -104,13 +207,16 @@ func (c *cluster) pool(states ...nodeState) []int {
 func (c *cluster) count(states ...nodeState) int { return len(c.pool(states...)) }
 
 // addHosts creates n hosts (not started).
-func (c *cluster) addHosts(n int) ([]int, error) {
+func (c *cluster) addHosts(n int, agent *AgentSettings) ([]int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var idx []int
 	for range n {
 		i := len(c.hosts)
-		h := &host{index: i, name: nodeName(i), addr: simnet.Addr(i), dataDir: filepath.Join(c.dir, nodeName(i))}
+		h := &host{
+			index: i, name: nodeName(i), addr: simnet.Addr(i), agent: agent, mu: &c.mu,
+			dataDir: filepath.Join(c.dir, "nodes", nodeName(i)), saveDir: filepath.Join(c.dir, "saved", nodeName(i)),
+		}
 		if err := os.MkdirAll(h.dataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("sim: data dir: %w", err)
 		}
@@ -139,12 +245,22 @@ func (c *cluster) seeds(self int) []string {
 // start starts (or restarts) host i on a fresh transport.
 func (c *cluster) start(ctx context.Context, i int) error {
 	h := c.host(i)
-	tr, err := c.net.Transport(h.addr)
+	c.mu.RLock()
+	addr, agent := h.addr, h.agent
+	c.mu.RUnlock()
+	tr, err := c.net.Transport(addr)
 	if err != nil {
 		return fmt.Errorf("sim: start %s: %w", h.name, err)
 	}
+	c.net.SetSlow(addr, time.Duration(h.slow.Load()))
+	var layers []*AgentSettings
+	for _, a := range []*AgentSettings{c.agent, agent} {
+		if a != nil {
+			layers = append(layers, a)
+		}
+	}
 	spec := NodeSpec{
-		Name: h.name, Addr: h.addr, Transport: tr, DataDir: h.dataDir,
+		Name: h.name, Addr: addr, Transport: tr, DataDir: h.dataDir, Agent: layers,
 		Now: h.now, Seeds: c.seeds(i), Cluster: c.count(stateLive, statePaused, stateCrashed) + 1,
 	}
 	n, err := c.factory(ctx, spec)
@@ -162,7 +278,7 @@ func (c *cluster) start(ctx context.Context, i int) error {
 // goroutines are stopped without a leave.
 func (c *cluster) crash(i int) error {
 	h := c.host(i)
-	c.net.Crash(h.addr)
+	c.net.Crash(h.address())
 	c.mu.Lock()
 	n := h.node
 	h.state = stateCrashed
@@ -229,11 +345,27 @@ func (c *cluster) names(idx []int) []string {
 }
 
 func (c *cluster) addrs(idx []int) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	out := make([]string, len(idx))
 	for k, i := range idx {
-		out[k] = simnet.Addr(i)
+		out[k] = c.hosts[i].addr
 	}
 	return out
+}
+
+// moveAddrBase is where moved hosts' addresses start: above every index a
+// scenario can create.
+const moveAddrBase = 1 << 20
+
+// moveHost gives the (stopped) host i a new address; its old one stays
+// crashed. Partition groups, cuts and per-link settings name addresses, so
+// they do not follow the host.
+func (c *cluster) moveHost(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hosts[i].addr = simnet.Addr(moveAddrBase + c.moved)
+	c.moved++
 }
 
 // liveNodes returns the live (running, not paused) hosts' nodes by name.

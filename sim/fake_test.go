@@ -26,7 +26,7 @@ type fakeBugs struct {
 	noPreserve bool // no self-preservation: withdraw after grace whatever happens
 }
 
-var fakeBoundsV = Bounds{Detect: 2 * time.Second, LeaseGrace: 3 * time.Second, MassFraction: 0.5, MassMin: 2, Slack: time.Second}
+var fakeBoundsV = Bounds{Detect: 2 * time.Second, LeaseGrace: 3 * time.Second, MassFraction: 0.5, MassMin: 2, StaleMaxAge: time.Hour, Slack: time.Second}
 
 func fakeBounds(int) Bounds { return fakeBoundsV }
 

@@ -92,7 +92,7 @@ func TestAgentWatch(t *testing.T) {
 		}
 		cl := &cluster{net: nw, factory: NewAgentFactory(DefaultAgentConfig()), dir: t.TempDir()}
 		defer cl.net.Close()
-		if _, err := cl.addHosts(1); err != nil {
+		if _, err := cl.addHosts(1, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := cl.start(context.Background(), 0); err != nil {

@@ -101,6 +101,7 @@ type NodeSpec struct {
 	DataDir   string               // persistent directory; wiped on a wiping restart
 	Now       func() time.Time     // the node's clock (skewed)
 	Seeds     []string             // addresses to join at start; empty for the first node
+	Agent     []*AgentSettings     // agent settings to apply in order (scenario's, then the node's)
 	Cluster   int                  // nodes the scenario has started so far (for sizing timers)
 }
 
@@ -121,6 +122,12 @@ type Bounds struct {
 	// MassMin is the fewest origins lost at once that count as a mass
 	// disappearance (with MassFraction).
 	MassMin int
+	// MassWindow: losses within this window count together as one mass
+	// disappearance (the catalog's MassFailureWindow).
+	MassWindow time.Duration
+	// StaleMaxAge is how long after a mass disappearance stale-over-empty
+	// holds (G5); 0 means the fallback is off and G5 is not checked.
+	StaleMaxAge time.Duration
 	// Slack is added to every bound for sampling and scheduling noise.
 	Slack time.Duration
 }

@@ -35,8 +35,12 @@ type Report struct {
 	FeedDropouts int
 	SampleEvery  time.Duration
 	// Convergence holds, for each heal, the time until every live node had
-	// the same catalog hash (as sampled).
-	Convergence []time.Duration
+	// the same catalog hash (as sampled); ResumeConvergence the same after
+	// each resume of paused nodes.
+	Convergence, ResumeConvergence []time.Duration
+	// Stopped is why the run stopped before its last step (an interruption
+	// or a harness error): the report is partial. Empty if it ran to the end.
+	Stopped string
 	// Withdrawal holds, per crash step, the time until no node served the
 	// crashed instances as fresh.
 	Withdrawal []time.Duration
@@ -173,6 +177,7 @@ func (r *runner) finish(d, wall time.Duration) {
 	rep.FeedDropouts = c.dropouts
 	rep.SampleEvery = r.sampleEvery
 	rep.Convergence = slices.Clone(c.convergence)
+	rep.ResumeConvergence = slices.Clone(c.resumeConv)
 	for _, ev := range c.events {
 		if ev.crash && ev.withdrawn > 0 {
 			rep.Withdrawal = append(rep.Withdrawal, ev.withdrawn)
@@ -217,7 +222,13 @@ func (r Report) WriteText(w io.Writer) error {
 		// time is measured outside (e.g. by the test).
 		clock = fmt.Sprintf("%v in virtual time", r.Duration.Round(time.Millisecond))
 	}
+	if r.Stopped != "" {
+		verdict += " (partial: stopped early)"
+	}
 	fmt.Fprintf(&b, "scenario %s: %s (seed %d, %d nodes, %s)\n", r.Scenario, verdict, r.Seed, r.Nodes, clock)
+	if r.Stopped != "" {
+		fmt.Fprintf(&b, "  stopped: %s\n", r.Stopped)
+	}
 	for _, inv := range r.Invariants {
 		st := "pass"
 		switch {

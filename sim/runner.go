@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/sim/simnet"
@@ -38,6 +39,9 @@ type Options struct {
 	// timers of the stopped nodes end (needed inside a synctest bubble, where
 	// it costs no wall time). Default 0.
 	Drain time.Duration
+	// Progress, if set, is kept up to date with the run's position (for a
+	// progress line; readable from any goroutine).
+	Progress *Progress
 }
 
 // DefaultBounds returns bounds for memberlist's LAN defaults as measured in
@@ -53,7 +57,10 @@ func DefaultBounds(n int) Bounds {
 	case n > 30:
 		detect = 15 * time.Second
 	}
-	return Bounds{Detect: detect, LeaseGrace: 10 * time.Second, MassFraction: 0.3, MassMin: 2, Slack: 2 * time.Second}
+	return Bounds{
+		Detect: detect, LeaseGrace: 10 * time.Second, MassFraction: 0.3, MassMin: 2,
+		MassWindow: 30 * time.Second, StaleMaxAge: 20 * time.Minute, Slack: 2 * time.Second,
+	}
 }
 
 // runner executes one scenario.
@@ -70,6 +77,7 @@ type runner struct {
 	linkDefault simnet.LinkConfig
 	links       map[[2]string]bool // directed links with their own config
 	flaps       []func()           // stops of the running flaps
+	restarts    atomic.Int64       // node restarts (restart and restore steps)
 }
 
 // Run executes the scenario and returns its report. The error is for the
@@ -117,7 +125,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	r := &runner{
 		sc: sc, opts: opts, log: opts.Log,
 		rng:         rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		cl:          &cluster{net: nw, factory: opts.Factory, dir: dir},
+		cl:          &cluster{net: nw, factory: opts.Factory, dir: dir, agent: sc.Agent},
 		linkDefault: ncfg.DefaultLink,
 		links:       map[[2]string]bool{},
 	}
@@ -139,23 +147,32 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	wg.Go(func() { r.sampler(sctx) })
 
 	runErr := r.steps(ctx)
+	if runErr != nil {
+		r.rep.Stopped = runErr.Error()
+		r.logf("stopped: %v", runErr)
+	}
 
 	stop()
 	wg.Wait()
 	r.sampleNow() // the final state
 	closeErr := r.cl.closeAll()
+	elapsed, wall := time.Since(start), wallNow().Sub(wallStart)
 	if opts.Drain > 0 {
 		time.Sleep(opts.Drain)
 	}
-	r.finish(time.Since(start), wallNow().Sub(wallStart))
+	r.finish(elapsed, wall)
 	if runErr == nil && closeErr != nil {
 		runErr = closeErr
 	}
-	if runErr == nil && opts.ReportDir != "" {
-		runErr = r.rep.WriteHTML(opts.ReportDir)
+	if opts.ReportDir != "" {
+		// Also after an error or an interruption: the partial report.
+		runErr = errors.Join(runErr, r.rep.WriteHTML(opts.ReportDir))
 	}
 	return *r.rep, runErr
 }
+
+// now is the time of the run (virtual inside a synctest bubble).
+func (r *runner) now() time.Time { return time.Now() }
 
 // wallNow is the wall clock; inside a synctest bubble it is virtual too, so
 // the report's Wall equals Duration there (tests measure wall time outside).
@@ -174,16 +191,19 @@ func (r *runner) startTime() time.Time {
 }
 
 func (r *runner) steps(ctx context.Context) error {
+	r.opts.Progress.setStep(-1, "start")
 	if r.sc.Nodes > 0 {
-		if err := r.startNodes(ctx, -1, StartStep{Count: r.sc.Nodes}); err != nil {
+		if err := (&StartStep{Count: r.sc.Nodes}).run(ctx, r, -1); err != nil {
 			return err
 		}
 	}
+	r.opts.Progress.setSteps(len(r.sc.Steps))
 	for i, st := range r.sc.Steps {
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("sim: interrupted before step %d (%s): %w", i, st.Kind(), err)
 		}
-		if err := r.step(ctx, i, st); err != nil {
+		r.opts.Progress.setStep(i, st.Kind())
+		if err := st.Action.run(ctx, r, i); err != nil {
 			return fmt.Errorf("sim: step %d (%s): %w", i, st.Kind(), err)
 		}
 	}
@@ -200,105 +220,6 @@ func (r *runner) pick(sels []string, pool []int) ([]int, error) {
 	return resolve(sels, pool, r.cl.state, r.rng)
 }
 
-func (r *runner) step(ctx context.Context, i int, st Step) error {
-	kind := st.Kind()
-	switch {
-	case st.Start != nil:
-		return r.startNodes(ctx, i, *st.Start)
-	case st.Register != nil:
-		return r.register(ctx, i, *st.Register)
-	case st.Deregister != nil:
-		return r.deregister(ctx, i, *st.Deregister)
-	case st.Health != nil:
-		return r.health(ctx, i, *st.Health)
-	case st.Partition != nil:
-		return r.partition(i, *st.Partition)
-	case st.Cut != nil:
-		return r.cut(i, *st.Cut)
-	case st.Heal != nil:
-		r.cl.net.Heal() // stops the flaps too
-		r.flaps = nil
-		r.ck.recovered("", true, time.Now())
-		r.record(i, kind, "")
-	case st.Flap != nil:
-		return r.flap(i, *st.Flap)
-	case st.Unflap != nil:
-		for _, stop := range r.flaps {
-			stop()
-		}
-		r.record(i, kind, fmt.Sprintf("%d links", len(r.flaps)))
-		r.flaps = nil
-	case st.LinkChange != nil:
-		return r.link(i, *st.LinkChange)
-	case st.Crash != nil:
-		return r.crash(i, st.Crash.Nodes)
-	case st.Restart != nil:
-		return r.restart(ctx, i, *st.Restart)
-	case st.Pause != nil:
-		idx, err := r.pick(st.Pause.Nodes, r.cl.pool(stateLive))
-		if err != nil {
-			return err
-		}
-		for _, h := range idx {
-			r.cl.setPaused(h, true)
-		}
-		r.record(i, kind, fmt.Sprintf("%v for %v", r.cl.names(idx), st.Pause.For))
-		if st.Pause.For > 0 {
-			if err := sleep(ctx, st.Pause.For); err != nil {
-				return err
-			}
-			for _, h := range idx {
-				r.cl.setPaused(h, false)
-			}
-			r.record(i, "resume", fmt.Sprint(r.cl.names(idx)))
-		}
-	case st.Resume != nil:
-		idx, err := r.pick(st.Resume.Nodes, r.cl.pool(statePaused))
-		if err != nil {
-			return err
-		}
-		for _, h := range idx {
-			r.cl.setPaused(h, false)
-		}
-		r.record(i, kind, fmt.Sprint(r.cl.names(idx)))
-	case st.Leave != nil:
-		idx, err := r.pick(st.Leave.Nodes, r.cl.pool(stateLive))
-		if err != nil {
-			return err
-		}
-		r.record(i, kind, fmt.Sprint(r.cl.names(idx)))
-		for _, h := range idx {
-			keys := r.ck.owned(nodeName(h), "")
-			err := r.removal(func() error {
-				if err := r.cl.leave(ctx, h); err != nil {
-					return err
-				}
-				for _, k := range keys {
-					r.ck.deregistered(k, time.Now(), "leave")
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-	case st.Skew != nil:
-		idx, err := r.pick(st.Skew.Nodes, r.cl.pool(stateLive, statePaused, stateCrashed))
-		if err != nil {
-			return err
-		}
-		for _, h := range idx {
-			r.cl.host(h).skew.Store(int64(st.Skew.By))
-		}
-		r.record(i, kind, fmt.Sprintf("%v by %v", r.cl.names(idx), st.Skew.By))
-	case st.Wait != nil:
-		return r.wait(ctx, i, *st.Wait)
-	case st.Assert != nil:
-		return r.assert(i, st.Assert)
-	}
-	return nil
-}
-
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -310,46 +231,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (r *runner) startNodes(ctx context.Context, i int, s StartStep) error {
-	idx, err := r.cl.addHosts(s.Count)
-	if err != nil {
-		return err
-	}
-	for _, h := range idx {
-		if err := r.startHost(ctx, h); err != nil {
-			return err
-		}
-	}
-	r.record(i, "start", fmt.Sprintf("%d nodes (%s..%s)", len(idx), nodeName(idx[0]), nodeName(idx[len(idx)-1])))
-	if s.NoWait {
-		return nil
-	}
-	timeout := s.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	ok, detail, took, err := r.until(ctx, timeout, r.cl.membersComplete)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("membership incomplete after %v: %s", timeout, detail)
-	}
-	r.logf("membership complete after %v", took.Round(time.Millisecond))
-	return nil
-}
-
 // startHost starts (or restarts) host h and, if its node has a change feed
 // (ChangeWatcher), connects the feed to the checker.
 func (r *runner) startHost(ctx context.Context, h int) error {
 	name := nodeName(h)
 	r.ck.unfeed(name) // the previous incarnation's view is gone
+	r.ck.observerRestarted(name)
 	if err := r.cl.start(ctx, h); err != nil {
 		return err
 	}
-	r.cl.mu.RLock()
-	n := r.cl.hosts[h].node
-	r.cl.mu.RUnlock()
+	n := r.cl.host(h).current()
 	if w, ok := n.(ChangeWatcher); ok {
 		gen := r.ck.startFeed(name)
 		w.Watch(func(full bool, chs []ServedChange) { r.ck.served(name, gen, full, chs, time.Now()) })
@@ -374,37 +265,6 @@ func (r *runner) until(ctx context.Context, timeout time.Duration, cond func() (
 	}
 }
 
-func (r *runner) register(ctx context.Context, i int, s RegisterStep) error {
-	idx, err := r.pick(s.Nodes, r.cl.pool(stateLive))
-	if err != nil {
-		return err
-	}
-	count := max(s.Count, 1)
-	health := s.Health
-	if health == "" {
-		health = "passing"
-	}
-	r.record(i, "register", fmt.Sprintf("%s×%d at %s", s.Service, count, short(r.cl.names(idx))))
-	for _, h := range idx {
-		hs := r.cl.host(h)
-		for k := range count {
-			id := s.ID
-			if id == "" {
-				id = fmt.Sprintf("%s-%d", s.Service, k)
-			}
-			reg := Registration{
-				ID: id, Service: s.Service, Address: strings.Split(hs.addr, ":")[0],
-				Port: 8000 + k, Tags: s.Tags, Health: health,
-			}
-			if err := hs.node.Register(ctx, reg); err != nil {
-				return fmt.Errorf("register %s at %s: %w", id, hs.name, err)
-			}
-			r.ck.registered(hs.name, reg, time.Now())
-		}
-	}
-	return nil
-}
-
 // holders returns the live nodes holding instances of service (id if set).
 func (r *runner) holders(service, id string) []int {
 	var out []int
@@ -417,125 +277,6 @@ func (r *runner) holders(service, id string) []int {
 		}
 	}
 	return out
-}
-
-func (r *runner) deregister(ctx context.Context, i int, s ServiceStep) error {
-	idx, err := r.pick(s.Nodes, r.holders(s.Service, s.ID))
-	if err != nil {
-		return err
-	}
-	r.record(i, "deregister", fmt.Sprintf("%s at %s", s.Service, short(r.cl.names(idx))))
-	for _, h := range idx {
-		hs := r.cl.host(h)
-		for _, k := range r.ck.owned(hs.name, s.Service) {
-			if s.ID != "" && k.id != s.ID {
-				continue
-			}
-			err := r.removal(func() error {
-				if err := hs.node.Deregister(ctx, k.id); err != nil {
-					return fmt.Errorf("deregister %s: %w", k, err)
-				}
-				r.ck.deregistered(k, time.Now(), "deregister")
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (r *runner) health(ctx context.Context, i int, s HealthStep) error {
-	idx, err := r.pick(s.Nodes, r.holders(s.Service, s.ID))
-	if err != nil {
-		return err
-	}
-	r.record(i, "health", fmt.Sprintf("%s at %s → %s", s.Service, short(r.cl.names(idx)), s.Status))
-	for _, h := range idx {
-		hs := r.cl.host(h)
-		for _, k := range r.ck.owned(hs.name, s.Service) {
-			if s.ID != "" && k.id != s.ID {
-				continue
-			}
-			if err := hs.node.SetHealth(ctx, k.id, s.Status); err != nil {
-				return fmt.Errorf("health %s: %w", k, err)
-			}
-			r.ck.healthSet(k, s.Status, time.Now())
-		}
-	}
-	return nil
-}
-
-func (r *runner) partition(i int, s PartitionStep) error {
-	all := r.cl.pool(stateLive, statePaused, stateCrashed)
-	groups := make([][]int, len(s.Groups))
-	rest := -1
-	used := map[int]bool{}
-	for gi, g := range s.Groups {
-		var sels []string
-		for _, x := range g {
-			if strings.TrimSpace(x) == "rest" {
-				rest = gi
-				continue
-			}
-			sels = append(sels, x)
-		}
-		var free []int
-		for _, h := range all {
-			if !used[h] {
-				free = append(free, h)
-			}
-		}
-		idx, err := r.pick(sels, free)
-		if err != nil {
-			return fmt.Errorf("group %d: %w", gi, err)
-		}
-		for _, h := range idx {
-			used[h] = true
-		}
-		groups[gi] = append(groups[gi], idx...)
-	}
-	if rest >= 0 {
-		for _, h := range all {
-			if !used[h] {
-				groups[rest] = append(groups[rest], h)
-			}
-		}
-	}
-	addrGroups := make([][]string, len(groups))
-	var desc []string
-	for gi, g := range groups {
-		addrGroups[gi] = r.cl.addrs(g)
-		desc = append(desc, short(r.cl.names(g)))
-	}
-	r.cl.net.Partition(addrGroups...)
-	r.record(i, "partition", strings.Join(desc, " | "))
-
-	// Each live observer loses the live nodes outside its group.
-	live := map[int]bool{}
-	for _, h := range r.cl.pool(stateLive) {
-		live[h] = true
-	}
-	group := map[int]int{}
-	for gi, g := range groups {
-		for _, h := range g {
-			group[h] = gi
-		}
-	}
-	observers := map[string]loss{}
-	var gone []string
-	for h := range live {
-		lost := 0
-		for o := range live {
-			if group[o] != group[h] {
-				lost++
-			}
-		}
-		observers[nodeName(h)] = loss{lost, len(live)}
-	}
-	r.ck.lost(time.Now(), false, gone, observers, len(live))
-	return nil
 }
 
 // pickPair resolves the two node sets of a link step (cut, link, flap) among
@@ -551,259 +292,6 @@ func (r *runner) pickPair(x, y []string) ([]int, []int, error) {
 		return nil, nil, err
 	}
 	return a, b, nil
-}
-
-func (r *runner) cut(i int, s CutStep) error {
-	from, to, err := r.pickPair(s.From, s.To)
-	if err != nil {
-		return err
-	}
-	for _, a := range r.cl.addrs(from) {
-		for _, b := range r.cl.addrs(to) {
-			if a == b {
-				continue
-			}
-			if s.Both {
-				r.cl.net.CutLink(a, b)
-			} else {
-				r.cl.net.Cut(a, b)
-			}
-		}
-	}
-	arrow := "→"
-	if s.Both {
-		arrow = "↔"
-	}
-	r.record(i, "cut", fmt.Sprintf("%s %s %s", short(r.cl.names(from)), arrow, short(r.cl.names(to))))
-	return nil
-}
-
-func (r *runner) flap(i int, s FlapStep) error {
-	a, b, err := r.pickPair(s.Nodes, s.With)
-	if err != nil {
-		return err
-	}
-	seen := map[[2]int]bool{}
-	for _, x := range a {
-		for _, y := range b {
-			if x == y || seen[[2]int{x, y}] || seen[[2]int{y, x}] {
-				continue
-			}
-			seen[[2]int{x, y}] = true
-			r.flaps = append(r.flaps, r.cl.net.Flap(simnet.Addr(x), simnet.Addr(y), s.Up, s.Down))
-		}
-	}
-	r.record(i, "flap", fmt.Sprintf("%s ↔ %s: %d links, up %v down %v", short(r.cl.names(a)), short(r.cl.names(b)), len(seen), s.Up, s.Down))
-	return nil
-}
-
-func applyLink(lc simnet.LinkConfig, l Link) simnet.LinkConfig {
-	if l.Latency != nil {
-		lc.Latency = *l.Latency
-	}
-	if l.Jitter != nil {
-		lc.Jitter = *l.Jitter
-	}
-	if l.Loss != nil {
-		lc.Loss = *l.Loss
-	}
-	if l.Duplicate != nil {
-		lc.Duplicate = *l.Duplicate
-	}
-	switch l.Distribution {
-	case "uniform":
-		lc.Distribution = simnet.Uniform
-	case "fixed":
-		lc.Distribution = simnet.Fixed
-	case "long_tail":
-		lc.Distribution = simnet.LongTail
-	}
-	return lc
-}
-
-func (r *runner) link(i int, s LinkStep) error {
-	if s.Reset {
-		for l := range r.links {
-			r.cl.net.ClearLink(l[0], l[1])
-		}
-		clear(r.links)
-		r.linkDefault = applyLink(simnet.DefaultConfig().DefaultLink, r.sc.Link)
-		if err := r.cl.net.SetDefaultLink(r.linkDefault); err != nil {
-			return err
-		}
-	}
-	if len(s.From) == 0 {
-		r.linkDefault = applyLink(r.linkDefault, s.Link)
-		if err := r.cl.net.SetDefaultLink(r.linkDefault); err != nil {
-			return err
-		}
-		r.record(i, "link", fmt.Sprintf("default %+v", r.linkDefault))
-		return nil
-	}
-	from, to, err := r.pickPair(s.From, s.To)
-	if err != nil {
-		return err
-	}
-	lc := applyLink(r.linkDefault, s.Link)
-	set := func(a, b string) error {
-		r.links[[2]string{a, b}] = true
-		return r.cl.net.SetLink(a, b, lc)
-	}
-	for _, a := range r.cl.addrs(from) {
-		for _, b := range r.cl.addrs(to) {
-			if a == b {
-				continue
-			}
-			if err := set(a, b); err != nil {
-				return err
-			}
-			if s.Both {
-				if err := set(b, a); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	r.record(i, "link", fmt.Sprintf("%s → %s %+v", short(r.cl.names(from)), short(r.cl.names(to)), lc))
-	return nil
-}
-
-func (r *runner) crash(i int, sels []string) error {
-	liveBefore := r.cl.pool(stateLive)
-	idx, err := r.pick(sels, r.cl.pool(stateLive, statePaused))
-	if err != nil {
-		return err
-	}
-	r.record(i, "crash", short(r.cl.names(idx)))
-	// Note the instances before the crash, then crash them all at once.
-	crashed := map[int]bool{}
-	for _, h := range idx {
-		crashed[h] = true
-	}
-	observers := map[string]loss{}
-	for _, h := range liveBefore {
-		if !crashed[h] {
-			observers[nodeName(h)] = loss{len(idx), len(liveBefore)}
-		}
-	}
-	r.ck.lost(time.Now(), true, r.cl.names(idx), observers, len(liveBefore))
-	return r.removal(func() error {
-		for _, h := range idx {
-			if err := r.cl.crash(h); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (r *runner) restart(ctx context.Context, i int, s RestartStep) error {
-	idx, err := r.pick(s.Nodes, r.cl.pool(stateLive, statePaused, stateCrashed))
-	if err != nil {
-		return err
-	}
-	r.record(i, "restart", fmt.Sprintf("%s wipe=%v every=%v", short(r.cl.names(idx)), s.Wipe, s.Every))
-	for n, h := range idx {
-		if n > 0 && s.Every > 0 {
-			if err := sleep(ctx, s.Every); err != nil {
-				return err
-			}
-		}
-		hs := r.cl.host(h)
-		err := r.removal(func() error {
-			if st := r.cl.state(h); st == stateLive || st == statePaused {
-				if st == statePaused {
-					r.cl.setPaused(h, false)
-				}
-				if err := r.cl.crash(h); err != nil {
-					return err
-				}
-			}
-			if !s.Wipe {
-				return nil
-			}
-			if err := os.RemoveAll(hs.dataDir); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(hs.dataDir, 0o755); err != nil {
-				return err
-			}
-			for _, k := range r.ck.owned(hs.name, "") {
-				r.ck.deregistered(k, time.Now(), "wipe")
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		r.ck.recovered(hs.name, false, time.Now()) // before it serves again
-		if err := r.startHost(ctx, h); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *runner) wait(ctx context.Context, i int, w WaitStep) error {
-	if w.Until == "" {
-		r.record(i, "wait", w.For.String())
-		return sleep(ctx, w.For)
-	}
-	timeout := w.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	var cond func() (bool, string)
-	switch w.Until {
-	case UntilConverged:
-		cond = func() (bool, string) {
-			if ok, d := r.cl.converged(); !ok {
-				return false, d
-			}
-			return r.cl.membersComplete()
-		}
-	case UntilMembers:
-		cond = r.cl.membersComplete
-	case UntilPropagated:
-		cond = func() (bool, string) {
-			n := r.ck.pending()
-			return n == 0, fmt.Sprintf("%d changes not seen everywhere", n)
-		}
-	}
-	t0 := time.Now()
-	ok, detail, took, err := r.until(ctx, timeout, cond)
-	if err != nil {
-		return err
-	}
-	res := fmt.Sprintf("until %s: ok after %v", w.Until, took.Round(time.Millisecond))
-	if !ok {
-		res = fmt.Sprintf("until %s: TIMEOUT after %v: %s", w.Until, timeout, detail)
-	}
-	r.record(i, "wait", res)
-	switch w.Until {
-	case UntilConverged:
-		r.ck.convergenceResult(time.Now(), ok, "not converged within "+timeout.String()+": "+detail)
-		if ok {
-			// Lookups may lag the hash by a liveness refresh (leases revive
-			// when membership says alive): G2 gets the rest of the timeout.
-			lost, _, _, err := r.until(ctx, max(timeout-time.Since(t0), 0), func() (bool, string) {
-				return r.lostNone(), ""
-			})
-			if err != nil {
-				return err
-			}
-			if !lost {
-				r.checkLost()
-			} else {
-				r.ck.markChecked(G2)
-			}
-		}
-	case UntilMembers:
-		if !ok {
-			return errors.New(res)
-		}
-	}
-	return nil
 }
 
 // checkLost evaluates G2 on a fresh look at every live node.
@@ -834,34 +322,6 @@ func (r *runner) observeAll() (map[string]map[string][]Seen, map[string]bool) {
 	return answers, live
 }
 
-func (r *runner) assert(i int, names []string) error {
-	var res []string
-	for _, a := range names {
-		var ok bool
-		switch a {
-		case AssertConverged:
-			var detail string
-			ok, detail = r.cl.converged()
-			r.ck.convergenceResult(time.Now(), ok, "assert: "+detail)
-		case AssertNoLost:
-			ok = r.checkLost()
-		case AssertNoResurrection:
-			ok = r.ck.historyOK(G3)
-		case AssertLeaseBound:
-			ok = r.ck.historyOK(G4)
-		case AssertStaleOverEmpty:
-			ok = r.ck.historyOK(G5)
-		}
-		verdict := "ok"
-		if !ok {
-			verdict = "FAIL"
-		}
-		res = append(res, a+"="+verdict)
-	}
-	r.record(i, "assert", strings.Join(res, " "))
-	return nil
-}
-
 // sampler observes every node every sample interval until ctx ends.
 func (r *runner) sampler(ctx context.Context) {
 	t := time.NewTicker(r.sampleEvery)
@@ -874,7 +334,9 @@ func (r *runner) sampler(ctx context.Context) {
 		case <-t.C:
 		}
 		r.sampleNow()
-		if now := time.Now(); now.Sub(lastTraffic) >= time.Second {
+		now := time.Now()
+		r.opts.Progress.update(now.Sub(r.ck.start), r.cl.count(stateLive), r.cl.count(stateLive, statePaused, stateCrashed, stateLeft), r.ck.violationCount())
+		if now.Sub(lastTraffic) >= time.Second {
 			lastTraffic = now
 			tot := r.cl.net.Totals()
 			r.ck.addTraffic(now, r.cl.count(stateLive), tot.PacketsSent, tot.BytesSent+tot.StreamBytesSent)
@@ -925,4 +387,23 @@ func short(names []string) string {
 		return "[" + strings.Join(names, " ") + "]"
 	}
 	return fmt.Sprintf("[%s ... %s] (%d)", strings.Join(names[:4], " "), strings.Join(names[len(names)-2:], " "), len(names))
+}
+
+// adoptRestored tells the checker which instances host h serves as its own
+// after a restore: the registrations of the restored copy, acknowledged by
+// the node now.
+func (r *runner) adoptRestored(_ context.Context, h int) error {
+	hs := r.cl.host(h)
+	n := hs.current()
+	if n == nil {
+		return errNoOwnView
+	}
+	for _, svc := range r.ck.services() {
+		for _, x := range n.Lookup(svc) {
+			if x.Node == hs.name {
+				r.ck.registered(hs.name, Registration{ID: x.ID, Service: svc, Health: x.Health}, r.now())
+			}
+		}
+	}
+	return nil
 }

@@ -18,10 +18,18 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", "empty"},
 		{"no name", "nodes: 3\n", "name is required"},
 		{"unknown key", "name: x\nbogus: 1\n", "field bogus not found"},
-		{"unknown step key", "name: x\nsteps:\n  - crash: {nodes: [n1], hard: true}\n", "field hard not found"},
-		{"two actions", "name: x\nsteps:\n  - {heal: {}, crash: {nodes: [n1]}}\n", "step 0: want exactly one action, got 2"},
-		{"no action", "name: x\nsteps:\n  - {}\n", "step 0: want exactly one action, got 0"},
-		{"bad selector", "name: x\nsteps:\n  - heal: {}\n  - crash: {nodes: [node7]}\n", "step 1 (crash): nodes: selector \"node7\""},
+		{"unknown step key", "name: x\nsteps:\n  - crash: {nodes: [n1], hard: true}\n", "line 3: invalid scenario: field hard not found in crash"},
+		{"two actions", "name: x\nsteps:\n  - {heal: {}, crash: {nodes: [n1]}}\n", "line 3: invalid scenario: want exactly one action, got 2"},
+		{"no action", "name: x\nsteps:\n  - {}\n", "want exactly one action, got 0"},
+		{"unknown kind", "name: x\nsteps:\n  - heal: {}\n  - explode: {}\n", "line 4: invalid scenario: unknown step \"explode\""},
+		{"nested unknown", "name: x\nsteps:\n  - restart: {nodes: [n0], agent: {leases: {grace: 1s}, bogus: 1}}\n", "field bogus not found in agentsettings"},
+		{"agent key", "name: x\nagent: {leases: {gracee: 1s}}\n", "field gracee not found"},
+		{"agent value", "name: x\nagent: {leases: {grace: 1m, reap_after: 30s}}\n", "line 2: invalid scenario: agent: invalid config: leases.reap_after 30s"},
+		{"stream loss", "name: x\nsteps:\n  - link: {stream_loss: 2}\n", "stream_loss 2 not in [0,1]"},
+		{"clock zero", "name: x\nsteps:\n  - clock: {nodes: [n0]}\n", "step 0 (clock): step 0s"},
+		{"save name", "name: x\nsteps:\n  - save: {nodes: [n0], name: \"a b\"}\n", "name \"a b\""},
+		{"slow", "name: x\nsteps:\n  - slow: {nodes: [n0], by: 1m}\n", "by 1m0s not in [0,10s]"},
+		{"bad selector", "name: x\nsteps:\n  - heal: {}\n  - crash: {nodes: [node7]}\n", "line 4: invalid scenario: step 1 (crash): nodes: selector \"node7\""},
 		{"rest outside partition", "name: x\nsteps:\n  - crash: {nodes: [rest]}\n", "only in partition groups"},
 		{"bad percent", "name: x\nsteps:\n  - crash: {nodes: [\"random 150%\"]}\n", "percent must be in (0,100]"},
 		{"bad range", "name: x\nsteps:\n  - crash: {nodes: [n9-n2]}\n", "want nA-nB with A <= B"},
@@ -101,13 +109,13 @@ steps:
 	if got := *sc.Link.Latency; got != 2*time.Millisecond {
 		t.Errorf("latency = %v", got)
 	}
-	if got := sc.Steps[7].Flap; got.Up != 2*time.Second || got.Down != 500*time.Millisecond {
+	if got := sc.Steps[7].Action.(*FlapStep); got.Up != 2*time.Second || got.Down != 500*time.Millisecond {
 		t.Errorf("flap = %+v", got)
 	}
-	if got := sc.Steps[16].Skew.By; got != -3*time.Minute {
+	if got := sc.Steps[16].Action.(*SkewStep).By; got != -3*time.Minute {
 		t.Errorf("skew = %v", got)
 	}
-	if got := sc.Steps[17].Wait.For; got != 90*time.Second {
+	if got := sc.Steps[17].Action.(*WaitStep).For; got != 90*time.Second {
 		t.Errorf("wait = %v", got)
 	}
 }
@@ -136,12 +144,12 @@ steps:
 		t.Fatal(err)
 	}
 	s := sc.Shrunk()
-	if s.Nodes != 10 || s.Steps[0].Start.Count != 2 || s.Steps[1].Wait.For != 30*time.Second ||
-		s.Steps[2].Wait.Timeout != 60*time.Second || s.Steps[3].Pause.For != 5*time.Second ||
-		s.Steps[4].Restart.Every != 2*time.Second || s.Short != nil {
+	if s.Nodes != 10 || s.Steps[0].Action.(*StartStep).Count != 2 || s.Steps[1].Action.(*WaitStep).For != 30*time.Second ||
+		s.Steps[2].Action.(*WaitStep).Timeout != 60*time.Second || s.Steps[3].Action.(*PauseStep).For != 5*time.Second ||
+		s.Steps[4].Action.(*RestartStep).Every != 2*time.Second || s.Short != nil {
 		t.Errorf("shrunk = %+v", s)
 	}
-	if sc.Steps[0].Start.Count != 20 {
+	if sc.Steps[0].Action.(*StartStep).Count != 20 {
 		t.Errorf("Shrunk modified the original")
 	}
 }

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
-	"strconv"
+	"path/filepath"
 	"syscall"
 
-	"github.com/grapevine-sd/grapevine/sim"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,93 +16,73 @@ func init() {
 	commands = append(commands, simCommand)
 }
 
+// The simulator is its own program, grapevine-sim (docs/sim.md): it runs in
+// a testing/synctest bubble and renders reports, none of which belongs in
+// the binary that runs agents. `grapevine sim ARGS` runs it with ARGS.
 func simCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "sim",
-		Usage: "run network simulations of many agents in one process",
-		Subcommands: []*cli.Command{{
-			Name:      "run",
-			Usage:     "run a scenario file and check the guarantees",
-			ArgsUsage: "FILE",
-			Description: "Runs the scenario (docs/sim.md) with real agents over a simulated network, in real\n" +
-				"time. Prints the step log to stderr and the summary to stdout; exit 0 if every\n" +
-				"invariant held, 1 if one failed, 2 on usage errors, 3 if the harness failed.\n" +
-				"Flags may also follow FILE.",
-			Flags: []cli.Flag{
-				&cli.Uint64Flag{Name: "seed", Usage: "override the scenario's seed `S`"},
-				&cli.StringFlag{Name: "report", Usage: "write the HTML report with plots to `DIR`/index.html"},
-			},
-			Action: simRun,
-		}},
+		Name:            "sim",
+		Usage:           "run network simulations (runs grapevine-sim; see grapevine sim help)",
+		ArgsUsage:       "run FILE [-seed S] [-report DIR] [-realtime] | check FILE...",
+		SkipFlagParsing: true,
+		Description: "Runs the grapevine-sim program with the same arguments: the one next to this\n" +
+			"binary, else the one on PATH, or $GRAPEVINE_SIM. Its exit code is this command's.",
+		Action: simExec,
 	}
 }
 
-// simArgs takes FILE and the flags that may follow it (urfave/cli stops
-// parsing flags at the first argument).
-func simArgs(c *cli.Context) (file string, seed uint64, report string, err error) {
-	seed, report = c.Uint64("seed"), c.String("report")
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch a {
-		case "-seed", "--seed", "-report", "--report":
-			if i+1 >= len(args) {
-				return "", 0, "", usageErr("%s needs a value", a)
-			}
-			v := args[i+1]
-			i++
-			if a == "-seed" || a == "--seed" {
-				s, perr := strconv.ParseUint(v, 10, 64)
-				if perr != nil {
-					return "", 0, "", usageErr("-seed %q: want an unsigned integer", v)
-				}
-				seed = s
-			} else {
-				report = v
-			}
-		default:
-			if file != "" {
-				return "", 0, "", usageErr("sim run takes one FILE, got %q and %q", file, a)
-			}
-			file = a
+// simProgram finds grapevine-sim: $GRAPEVINE_SIM, next to this executable,
+// then on PATH.
+func simProgram() (string, error) {
+	if p := os.Getenv("GRAPEVINE_SIM"); p != "" {
+		return p, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "grapevine-sim")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
 		}
 	}
-	if file == "" {
-		return "", 0, "", usageErr("sim run needs a scenario FILE")
+	p, err := exec.LookPath("grapevine-sim")
+	if err != nil {
+		return "", errors.New("grapevine-sim not found next to grapevine or on PATH (make build puts both in bin/; or set GRAPEVINE_SIM)")
 	}
-	return file, seed, report, nil
+	return p, nil
 }
 
-func simRun(c *cli.Context) error {
-	file, seed, report, err := simArgs(c)
+func simExec(c *cli.Context) error {
+	prog, err := simProgram()
 	if err != nil {
-		return err
+		return &exitError{code: exitFailure, err: err}
 	}
-	sc, err := sim.Load(file)
-	if err != nil {
-		if errors.Is(err, sim.ErrInvalidScenario) {
-			return usageErr("%v", err)
+	cmd := exec.CommandContext(c.Context, prog, c.Args().Slice()...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, c.App.Writer, c.App.ErrWriter
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// A terminal's Ctrl-C reaches both processes; a SIGTERM sent to this one
+	// is passed on, so the simulator writes its partial report.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	if err := cmd.Start(); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("sim: %w", err)}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGTERM {
+				_ = cmd.Process.Signal(s)
+			}
+		case err := <-waited:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return &exitError{code: ee.ExitCode(), err: fmt.Errorf("sim: %s exited with %d", filepath.Base(prog), ee.ExitCode())}
+			}
+			if err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("sim: %w", err)}
+			}
+			return nil
 		}
-		return &exitError{code: exitFailure, err: err}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg := sim.DefaultAgentConfig()
-	rep, err := sim.Run(ctx, sc, sim.Options{
-		Seed: seed, ReportDir: report, Log: c.App.ErrWriter,
-		Factory: sim.NewAgentFactory(cfg), Bounds: sim.AgentBounds(cfg),
-	})
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	if err := rep.WriteText(c.App.Writer); err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	if report != "" {
-		fmt.Fprintf(c.App.ErrWriter, "report: %s/index.html\n", report)
-	}
-	if !rep.Passed() {
-		return &exitError{code: exitNoResult, err: fmt.Errorf("scenario %s: invariants failed", sc.Name)}
-	}
-	return nil
 }

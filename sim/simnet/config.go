@@ -30,6 +30,8 @@ var (
 	ErrRefused = errors.New("simnet: connection refused")
 	// ErrUnreachable: a stream dial crossed a partition or a cut link.
 	ErrUnreachable = errors.New("simnet: no route to host")
+	// ErrReset: the stream was reset (LinkConfig.StreamReset).
+	ErrReset = errors.New("simnet: connection reset by peer")
 )
 
 // Distribution selects how a link's per-packet latency is drawn.
@@ -79,6 +81,44 @@ type LinkConfig struct {
 	// Duplicate is the probability in [0,1] that a delivered packet is delivered
 	// a second time, with its own latency. Default 0.
 	Duplicate float64
+
+	// Streams (TCP) on this direction: a stream's writes are otherwise
+	// instant after the dial's round trip.
+	//
+	// StreamDelay is added to every write (queueing, a long path).
+	StreamDelay time.Duration
+	// StreamLoss is the probability in [0,1) that a write's segment is lost
+	// and retransmitted: each loss costs a retransmission timeout
+	// (StreamRTO, doubling, at most 6 in a row), as TCP does.
+	StreamLoss float64
+	// StreamReset is the probability in [0,1] that a write resets the
+	// connection (both ends see it closed; the write fails).
+	StreamReset float64
+}
+
+// StreamRTO is the first retransmission timeout a lost stream write costs
+// (Linux's minimum RTO).
+const StreamRTO = 200 * time.Millisecond
+
+// String is a compact form for logs.
+func (l LinkConfig) String() string {
+	s := fmt.Sprintf("latency %v jitter %v %v loss %g dup %g", l.Latency, l.Jitter, l.Distribution, l.Loss, l.Duplicate)
+	if l.StreamDelay > 0 || l.StreamLoss > 0 || l.StreamReset > 0 {
+		s += fmt.Sprintf(" stream delay %v loss %g reset %g", l.StreamDelay, l.StreamLoss, l.StreamReset)
+	}
+	return s
+}
+
+// streamWrite draws the fate of one stream write: its extra delay, and
+// whether it resets the connection. r must be guarded by the caller.
+func (l LinkConfig) streamWrite(r *rand.Rand) (time.Duration, bool) {
+	d := l.StreamDelay
+	rto := StreamRTO
+	for k := 0; k < 6 && l.StreamLoss > 0 && r.Float64() < l.StreamLoss; k++ {
+		d += rto
+		rto *= 2
+	}
+	return d, l.StreamReset > 0 && r.Float64() < l.StreamReset
 }
 
 // Validate reports whether the link is usable.
@@ -90,6 +130,12 @@ func (l LinkConfig) Validate() error {
 		return fmt.Errorf("%w: loss %v not in [0,1]", ErrInvalidConfig, l.Loss)
 	case !(l.Duplicate >= 0 && l.Duplicate <= 1):
 		return fmt.Errorf("%w: duplicate %v not in [0,1]", ErrInvalidConfig, l.Duplicate)
+	case l.StreamDelay < 0:
+		return fmt.Errorf("%w: negative stream delay", ErrInvalidConfig)
+	case !(l.StreamLoss >= 0 && l.StreamLoss <= 1):
+		return fmt.Errorf("%w: stream loss %v not in [0,1]", ErrInvalidConfig, l.StreamLoss)
+	case !(l.StreamReset >= 0 && l.StreamReset <= 1):
+		return fmt.Errorf("%w: stream reset %v not in [0,1]", ErrInvalidConfig, l.StreamReset)
 	case l.Distribution < Uniform || l.Distribution > LongTail:
 		return fmt.Errorf("%w: unknown distribution %d", ErrInvalidConfig, int(l.Distribution))
 	case l.TailShape < 0 || math.IsNaN(l.TailShape) || math.IsInf(l.TailShape, 0):

@@ -22,13 +22,16 @@ func (n *Network) Partition(groups ...[]string) {
 	n.faultChangedLocked()
 }
 
-// Heal removes the partition and every cut (one-way and link) and stops every
-// flap (Flap), leaving those links up. Link configs, crashes and pauses are kept. memberlist does not re-merge a partition longer
+// Heal removes the partition, every cut (one-way and link) and every bridge
+// and stops every flap (Flap), leaving those links up. Link configs, crashes and pauses are kept. memberlist does not re-merge a partition longer
 // than about a minute by itself: callers must Join across after Heal.
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.groups = nil
+	for _, nd := range n.nodes {
+		nd.bridge = false
+	}
 	clear(n.cuts)
 	n.stopFlapsLocked()
 	n.log.Debug().Msg("heal")
@@ -224,7 +227,7 @@ func (n *Network) Reachable(from, to string) bool {
 
 // reachableLocked: partition, cuts and flaps only. Caller holds mu.
 func (n *Network) reachableLocked(from, to string) bool {
-	if n.groups != nil && n.groups[from] != n.groups[to] {
+	if n.groups != nil && n.groups[from] != n.groups[to] && !n.bridgeLocked(from) && !n.bridgeLocked(to) {
 		return false
 	}
 	l := link{from, to}
@@ -257,4 +260,34 @@ func (n *Network) pathOKLocked(a, b *node) bool {
 // faultChangedLocked breaks the streams the current faults no longer carry.
 func (n *Network) faultChangedLocked() {
 	n.breakStreamsLocked(func(p *pair) bool { return !n.streamOKLocked(p.a, p.b) })
+}
+
+// Bridge makes addr a bridge (on) or not: a bridge reaches every partition
+// group and every group reaches it, while the groups still cannot reach each
+// other (cuts and flaps still apply). Heal ends every bridge.
+func (n *Network) Bridge(addr string, on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if nd := n.nodeLocked(addr); nd != nil {
+		nd.bridge = on
+		n.faultChangedLocked()
+	}
+}
+
+func (n *Network) bridgeLocked(addr string) bool {
+	nd := n.nodes[addr]
+	return nd != nil && nd.bridge
+}
+
+// SetSlow makes addr a slow node: it takes perMessage to handle each inbound
+// packet, one at a time, so packets arriving faster queue up (each is
+// delivered once those before it are handled), and each stream write to it
+// waits perMessage. 0 makes it normal. It models a starved process, not a
+// slow link: the node's own timers are not delayed.
+func (n *Network) SetSlow(addr string, perMessage time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if nd := n.nodeLocked(addr); nd != nil {
+		nd.slow = max(perMessage, 0)
+	}
 }

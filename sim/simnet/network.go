@@ -46,10 +46,13 @@ type node struct {
 	epoch   uint64       // bumped by Crash and by each new Transport
 	crashed bool
 	paused  bool
-	held    []heldPacket // inbound packets queued while paused
-	heldSt  []*conn      // inbound streams (server ends) queued while paused
-	bw      int64        // egress cap in bytes/s, 0 = unlimited
-	bwFree  time.Time    // when the egress link is next idle
+	held    []heldPacket  // inbound packets queued while paused
+	heldSt  []*conn       // inbound streams (server ends) queued while paused
+	bw      int64         // egress cap in bytes/s, 0 = unlimited
+	bwFree  time.Time     // when the egress link is next idle
+	slow    time.Duration // processing time per inbound packet (SetSlow), 0 = none
+	busy    time.Time     // when the slow node is done with its queued packets
+	bridge  bool          // reaches every partition group (Bridge)
 	stats   Stats
 }
 
@@ -84,6 +87,8 @@ type Stats struct {
 	StreamsAccepted     uint64 // streams handed to this node's StreamCh
 	StreamBytesSent     uint64 // bytes written by this node on streams
 	StreamBytesReceived uint64 // bytes written to this node on streams
+	StreamResets        uint64 // streams of this node reset by its writes (LinkConfig.StreamReset)
+	SlowDelayed         uint64 // inbound packets that waited for this slow node (SetSlow)
 }
 
 func (s *Stats) add(o Stats) {
@@ -100,6 +105,8 @@ func (s *Stats) add(o Stats) {
 	s.StreamsAccepted += o.StreamsAccepted
 	s.StreamBytesSent += o.StreamBytesSent
 	s.StreamBytesReceived += o.StreamBytesReceived
+	s.StreamResets += o.StreamResets
+	s.SlowDelayed += o.SlowDelayed
 }
 
 // New returns an empty network, or an error wrapping ErrInvalidConfig when cfg

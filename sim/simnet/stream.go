@@ -179,7 +179,25 @@ type conn struct {
 func (c *conn) LocalAddr() net.Addr  { return c.self.tcp }
 func (c *conn) RemoteAddr() net.Addr { return c.peer.tcp }
 
+// Write passes b to the other end, after the link's stream delay and
+// losses, and the writer's processing delay if it is slow (SetSlow); a
+// reset drawn for the write breaks the stream and fails it.
 func (c *conn) Write(b []byte) (int, error) {
+	n := c.nw
+	n.mu.Lock()
+	delay, reset := n.linkLocked(c.self.addr, c.peer.addr).streamWrite(n.rng)
+	delay += c.peer.slow
+	if reset {
+		c.self.stats.StreamResets++
+		n.breakStreamsLocked(func(p *pair) bool { return p == c.p })
+	}
+	n.mu.Unlock()
+	if reset {
+		return 0, fmt.Errorf("simnet: write to %s: %w", c.peer.addr, ErrReset)
+	}
+	if delay > 0 {
+		time.Sleep(delay) // a timer: durable under testing/synctest
+	}
 	k, err := c.Conn.Write(b)
 	if k > 0 {
 		c.nw.mu.Lock()

@@ -113,6 +113,10 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	return now, nil
 }
 
+// slowQueueMax bounds how long a packet waits for a slow node (SetSlow):
+// beyond it the node's socket buffer is full and the packet is dropped.
+const slowQueueMax = 5 * time.Second
+
 // delivery is one packet copy in flight.
 type delivery struct {
 	timer *time.Timer
@@ -120,6 +124,8 @@ type delivery struct {
 	dst   *node
 	epoch uint64 // dst's epoch at send
 	buf   []byte
+	// handled: the slow receiver has processed it (SetSlow); deliver now.
+	handled bool
 }
 
 // scheduleLocked delivers a copy of b to dst after delay. Caller holds mu.
@@ -140,6 +146,26 @@ func (n *Network) deliver(d *delivery) {
 	dst := d.dst
 	if dst.epoch != d.epoch || !dst.live() || !n.reachableLocked(d.src.addr, dst.addr) {
 		d.src.stats.PacketsLost++
+		return
+	}
+	if dst.slow > 0 && !d.handled {
+		// A slow node handles one packet at a time: this one is delivered
+		// when those before it are done and it has been handled itself.
+		now := time.Now()
+		start := now
+		if dst.busy.After(now) {
+			start = dst.busy
+		}
+		if start.Sub(now) > slowQueueMax {
+			d.src.stats.PacketsLost++
+			dst.stats.InboxDrops++
+			return
+		}
+		dst.busy = start.Add(dst.slow)
+		dst.stats.SlowDelayed++
+		d.handled = true
+		n.inflight[d] = struct{}{}
+		d.timer = time.AfterFunc(dst.busy.Sub(now), func() { n.deliver(d) })
 		return
 	}
 	p := &memberlist.Packet{Buf: d.buf, From: d.src.udp, Timestamp: time.Now()}
