@@ -67,6 +67,10 @@ type Agent struct {
 
 	// regMu serializes API registrations, so limits hold.
 	regMu sync.Mutex
+	// reloadMu serializes reloads of the definition files and guards
+	// fileDefs: the definitions last applied, by file.
+	reloadMu sync.Mutex
+	fileDefs map[string][]prepared
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -183,8 +187,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.restoreChecks(); err != nil {
 		a.log.Warn().Err(err).Msg("restoring checks")
 	}
-	if err := a.Reload(); err != nil {
-		a.log.Warn().Err(err).Msg("loading service definitions")
+	if err := a.reloadDefinitions(); err != nil {
+		a.log.Error().Err(err).Msg("service definition files skipped; the others are loaded")
 	}
 	if a.cfg.Dev {
 		if err := a.registerDemo(); err != nil {

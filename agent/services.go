@@ -297,37 +297,79 @@ func (a *Agent) restoreChecks() error {
 	return errors.Join(errs...)
 }
 
-// Reload re-reads the service definition files of ConfigDir (SIGHUP). The
-// reload is all or nothing: if any file is invalid, nothing changes and the
-// error names the file.
+// Reload re-reads token secret files, TLS files and the service definition
+// files of ConfigDir (SIGHUP). Files are independent: a file that cannot be
+// read or holds an invalid definition is reported by name and keeps what it
+// registered before (nothing, at startup); the other files apply.
 func (a *Agent) Reload() error {
+	return errors.Join(a.reloadSecurity(), a.reloadDefinitions())
+}
+
+// reloadDefinitions applies the service definition files of ConfigDir.
+func (a *Agent) reloadDefinitions() error {
 	if a.cfg.ConfigDir == "" {
 		return nil
 	}
-	defs, err := readDefinitions(a.cfg.ConfigDir)
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	files, err := definitionFiles(a.cfg.ConfigDir)
 	if err != nil {
-		return err
+		return err // the directory itself: nothing changes
+	}
+	next := make(map[string][]prepared, len(files))
+	ids := map[string]string{} // instance ID → file
+	var errs []error
+	claim := func(file string, ps []prepared) error {
+		for _, p := range ps {
+			if other, dup := ids[p.inst.ID]; dup {
+				return fmt.Errorf("%w: instance id %q also in %s", ErrInvalidRegistration, p.inst.ID, other)
+			}
+		}
+		for _, p := range ps {
+			ids[p.inst.ID] = file
+		}
+		next[file] = ps
+		return nil
+	}
+	// Files that applied before claim their instance IDs first, so a new file
+	// reusing one is the file reported, not the established one.
+	order := slices.Clone(files)
+	slices.SortStableFunc(order, func(x, y string) int {
+		_, ox := a.fileDefs[x]
+		_, oy := a.fileDefs[y]
+		switch {
+		case ox && !oy:
+			return -1
+		case oy && !ox:
+			return 1
+		}
+		return 0
+	})
+	for _, file := range order {
+		ps, err := a.prepareFile(file)
+		if err == nil {
+			err = claim(file, ps)
+		}
+		if err == nil {
+			continue
+		}
+		if old, ok := a.fileDefs[file]; ok && claim(file, old) == nil {
+			err = fmt.Errorf("%w (its previous definitions stay in force)", err)
+		}
+		errs = append(errs, fmt.Errorf("agent: %s: %w", file, err))
 	}
 	var ps []prepared
-	ids := map[string]string{}
-	for _, d := range defs {
-		p, err := a.prepare(d.reg, catalog.SourceFile)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.file, err)
-		}
-		if other, dup := ids[p.inst.ID]; dup {
-			return fmt.Errorf("%w: %s: instance id %q also in %s", ErrInvalidRegistration, d.file, p.inst.ID, other)
-		}
-		ids[p.inst.ID] = d.file
-		ps = append(ps, p)
+	for _, file := range files {
+		ps = append(ps, next[file]...)
 	}
 	insts := make([]catalog.Instance, 0, len(ps))
 	for _, p := range ps {
 		insts = append(insts, p.inst)
 	}
 	if err := a.cat.SyncFiles(insts); err != nil {
-		return fmt.Errorf("agent: reload: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("agent: reload: %w", err))...)
 	}
+	a.fileDefs = next
 	a.mu.Lock()
 	old := a.fileIDs
 	a.fileIDs = map[string]bool{}
@@ -346,44 +388,58 @@ func (a *Agent) Reload() error {
 	for _, p := range ps {
 		a.syncChecks(p.inst.ID, p.checks)
 	}
-	a.log.Info().Int("services", len(ps)).Str("dir", a.cfg.ConfigDir).Msg("service definitions loaded")
-	return nil
+	a.log.Info().Int("services", len(ps)).Int("files", len(next)).Int("bad_files", len(errs)).Str("dir", a.cfg.ConfigDir).Msg("service definitions loaded")
+	return errors.Join(errs...)
 }
 
-// definition is one registration read from a file.
-type definition struct {
-	file string
-	reg  api.Registration
+// prepareFile reads and checks every definition of one file.
+func (a *Agent) prepareFile(path string) ([]prepared, error) {
+	b, err := readSmallFile(path, maxDefinitionFile)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := parseDefinitions(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRegistration, err)
+	}
+	var ps []prepared
+	seen := map[string]bool{}
+	for i, r := range regs {
+		p, err := a.prepare(r, catalog.SourceFile)
+		if err != nil {
+			return nil, fmt.Errorf("service %d: %w", i+1, err)
+		}
+		if seen[p.inst.ID] {
+			return nil, fmt.Errorf("%w: instance id %q twice", ErrInvalidRegistration, p.inst.ID)
+		}
+		seen[p.inst.ID] = true
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 // maxDefinitionFile bounds one service definition file.
 const maxDefinitionFile = 1 << 20
 
-// readDefinitions reads every *.json, *.yaml and *.yml file of dir, in name
-// order. A file holds one registration (an object) or a list of them.
-func readDefinitions(dir string) ([]definition, error) {
+// definitionFiles lists the *.json, *.yaml and *.yml regular files of dir
+// (symbolic links followed), in name order. Anything else (directories,
+// FIFOs, devices) is skipped: reading a FIFO would block the reload.
+func definitionFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("agent: config dir: %w", err)
 	}
-	var out []definition
+	var out []string
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
-		if e.IsDir() || (ext != ".json" && ext != ".yaml" && ext != ".yml") {
+		if ext != ".json" && ext != ".yaml" && ext != ".yml" {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
+		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+			continue
 		}
-		regs, err := parseDefinitions(b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidRegistration, path, err)
-		}
-		for _, r := range regs {
-			out = append(out, definition{file: path, reg: r})
-		}
+		out = append(out, path) // a Stat error is reported when the file is read
 	}
 	return out, nil
 }

@@ -130,18 +130,18 @@ func TestServiceDefinitionFiles(t *testing.T) {
 		t.Errorf("check removed from the file still answers: %v", err)
 	}
 
-	// Invalid files: Reload fails, names the file, and nothing changes.
-	before := a.Catalog().GlobalIndex()
-	hash := a.Self().Catalog.Hash
+	// Invalid files: Reload names the file; the other files apply, and the
+	// invalid one keeps what it defined before.
 	bad := []struct{ name, body string }{
 		{"bad.json", `{"name":"x",`},
 		{"bad.yaml", "name: web\nhelth: passing\n"},
 		{"bad.json", `{"name":"Not_Valid"}`},
 		{"bad.json", `{"name":"x","checks":[{"type":"ttl"}]}`},
-		{"bad.json", `{"id":"cache","name":"cache2"}`}, // same id as cache.yml
+		{"bad.json", `{"id":"cache","name":"cache2"}`},         // same id as cache.yml, which keeps it
+		{"web.json", `{"id":"web-1","name":"web","port":"x"}`}, // web-1 keeps port 9090
 	}
 	for _, b := range bad {
-		writeFile(t, dir, "cache.yml", "name: cache\nport: 6379\n") // keep a valid change next to the bad file
+		writeFile(t, dir, "cache.yml", "name: cache\nport: 6379\n")
 		writeFile(t, dir, "new.json", `{"name":"new"}`)
 		writeFile(t, dir, b.name, b.body)
 		err := a.Reload()
@@ -150,17 +150,79 @@ func TestServiceDefinitionFiles(t *testing.T) {
 		} else if !errors.Is(err, agent.ErrInvalidRegistration) || !strings.Contains(err.Error(), b.name) {
 			t.Errorf("%s %q: error %v does not say which file", b.name, b.body, err)
 		}
-		if got := localIDs(a); !slices.Equal(got, want) {
-			t.Errorf("%s: after failed reload: %v, want %v", b.name, got, want)
+		wantNow := []string{"api:api-only", "file:cache", "file:new", "file:web-1"}
+		if got := localIDs(a); !slices.Equal(got, wantNow) {
+			t.Errorf("%s: after reload: %v, want %v", b.name, got, wantNow)
 		}
-		if a.Catalog().GlobalIndex() != before || a.Self().Catalog.Hash != hash {
-			t.Errorf("%s: failed reload changed the catalog", b.name)
+		if in, _ := c.Instance(t.Context(), "node-a", "web-1"); in.Port != 9090 {
+			t.Errorf("%s: web-1 port %d, want 9090 kept", b.name, in.Port)
 		}
-		os.Remove(filepath.Join(dir, b.name))
+		if in, _ := c.Instance(t.Context(), "node-a", "cache"); in.Service != "cache" {
+			t.Errorf("%s: cache is now %+v", b.name, in)
+		}
+		if b.name == "web.json" {
+			writeFile(t, dir, "web.json", `{"id":"web-1","name":"web","port":9090}`)
+		} else {
+			os.Remove(filepath.Join(dir, b.name))
+		}
 		os.Remove(filepath.Join(dir, "new.json"))
 	}
 	// Once fixed, it loads.
 	if err := a.Reload(); err != nil {
 		t.Fatal(err)
+	}
+	if got := localIDs(a); !slices.Equal(got, want) {
+		t.Errorf("after the last reload: %v, want %v", got, want)
+	}
+}
+
+// TestBadDefinitionFileAtStartup: one file that does not parse (or cannot be
+// read) withholds only its own services.
+func TestBadDefinitionFileAtStartup(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a-bad.json", `{"name":"broken",`)
+	writeFile(t, dir, "b-web.json", `{"name":"web","port":80}`)
+	writeFile(t, dir, "c-db.yaml", "name: db\nport: 5432\n")
+	if err := os.Mkdir(filepath.Join(dir, "d-dir.json"), 0o755); err != nil { // not a file: skipped
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nonexistent/grapevine", filepath.Join(dir, "e-gone.json")); err != nil { // cannot be read
+		t.Fatal(err)
+	}
+	cfg := agenttest.Config(t, "node-a")
+	cfg.ConfigDir = dir
+	a := agenttest.Start(t, cfg)
+	want := []string{"file:db", "file:web"}
+	if got := localIDs(a); !slices.Equal(got, want) {
+		t.Fatalf("after start: %v, want %v", got, want)
+	}
+	err := a.Reload()
+	if err == nil || !strings.Contains(err.Error(), "a-bad.json") || !strings.Contains(err.Error(), "e-gone.json") ||
+		strings.Contains(err.Error(), "b-web.json") || strings.Contains(err.Error(), "d-dir.json") {
+		t.Errorf("reload error %v: want one naming a-bad.json and e-gone.json only", err)
+	}
+	if got := localIDs(a); !slices.Equal(got, want) {
+		t.Fatalf("after reload: %v, want %v", got, want)
+	}
+}
+
+// TestUnreadableChecksFileStopsStart: checks.json that cannot be read (here
+// a directory in its place) stops New, and the data directory is unchanged.
+func TestUnreadableChecksFileStopsStart(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	if err := os.Mkdir(filepath.Join(cfg.DataDir, "checks.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(cfg)
+	if err == nil {
+		a.Close()
+		t.Fatal("New started with an unreadable checks.json")
+	}
+	if !strings.Contains(err.Error(), "cannot read") {
+		t.Errorf("error %v: want 'cannot read'", err)
+	}
+	entries, _ := os.ReadDir(cfg.DataDir)
+	if len(entries) != 1 {
+		t.Errorf("data dir holds %d entries, want only checks.json: nothing written", len(entries))
 	}
 }

@@ -176,7 +176,7 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 			if s == syscall.SIGHUP {
 				notify(cfg, sdnotify.Reloading)
 				if err := a.Reload(); err != nil {
-					cfg.Logger.Error().Err(err).Msg("reload failed; nothing changed")
+					cfg.Logger.Error().Err(err).Msg("reload: what failed is named; everything else was applied")
 				}
 				notify(cfg, sdnotify.Ready)
 				continue
