@@ -46,13 +46,16 @@ type Agent struct {
 	tls          *tlsState
 	guardMetrics *guardMetrics
 
-	mu      sync.Mutex // guards node, http, dns, started, closed, fileIDs
+	mu      sync.Mutex // guards node, http, dns, consul, shutdown, started, closed, fileIDs
 	node    *gossip.Node
 	http    *httpServer
 	dns     *dnsServer
-	started bool
-	closed  bool
-	fileIDs map[string]bool // instance IDs registered from definition files
+	consul  *consulServer // the Consul-compatible listener (consul*.go)
+	// shutdown is closed when a client asked the agent to shut down.
+	shutdown chan struct{}
+	started  bool
+	closed   bool
+	fileIDs  map[string]bool // instance IDs registered from definition files
 	// checkCount is the number of checks each local instance runs (limits).
 	checkCount map[string]int
 	// departed lists members that left or failed, for Members.
@@ -64,6 +67,8 @@ type Agent struct {
 	// Copy-on-write: read without a lock; addrMu serializes writers.
 	addrs  atomic.Pointer[map[string]string]
 	addrMu sync.Mutex
+	// memberGen counts membership changes (for Consul blocking queries).
+	memberGen atomic.Uint64
 
 	// regMu serializes API registrations, so limits hold.
 	regMu sync.Mutex
@@ -205,6 +210,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.mu.Unlock()
 		a.log.Info().Str("addr", h.Addr()).Msg("http api listening")
 	}
+	if err := a.startConsul(); err != nil {
+		return err
+	}
 	if a.cfg.DNS.Addr != "" {
 		d, err := startDNS(a.cfg.DNS.Addr, dnsAdapter{a}, a.cfg.Logger.With().Str("component", "dns").Logger())
 		if err != nil {
@@ -262,6 +270,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 // one gossip goroutine.
 func (a *Agent) onMember(e gossip.Event) {
 	a.rememberAddr(e.Member.Name, e.Member.Addr)
+	defer a.notifyConsul()
 	if e.Member.Name == a.cfg.Node {
 		return
 	}
@@ -367,6 +376,7 @@ func (a *Agent) Close() error {
 	if h != nil {
 		errs = append(errs, h.close(ctx))
 	}
+	errs = append(errs, a.closeConsul(ctx))
 	if d != nil {
 		d.close(ctx)
 	}

@@ -82,6 +82,8 @@ type Config struct {
 	EnableAPIExecChecks bool `yaml:"enable_api_exec_checks"`
 	// Limits bounds what registrations can make this agent hold.
 	Limits LimitsConfig `yaml:"limits"`
+	// Consul is the Consul-compatible HTTP listener (off by default).
+	Consul ConsulConfig `yaml:"consul"`
 
 	// Gossip tunes dissemination.
 	Gossip GossipConfig `yaml:"gossip"`
@@ -221,6 +223,9 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(addr, false); err != nil {
 			return bad("%s: %v", name, err)
 		}
+	}
+	if err := c.validateConsul(); err != nil {
+		return bad("%v", err)
 	}
 	for _, j := range c.Join {
 		if _, _, err := splitHostPort(j, true); err != nil {

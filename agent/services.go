@@ -459,6 +459,9 @@ func parseDefinitions(b []byte) ([]api.Registration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not representable as JSON: %v", err)
 	}
+	if regs, ok, err := parseConsulDefinitions(js); ok {
+		return regs, err
+	}
 	var items []json.RawMessage
 	if t := bytes.TrimSpace(js); len(t) > 0 && t[0] == '[' {
 		if err := json.Unmarshal(js, &items); err != nil {

@@ -365,3 +365,15 @@ func (r *Runner) notify() {
 		}
 	}
 }
+
+// Definition returns the definition (defaults applied) of the check with
+// this ID.
+func (r *Runner) Definition(checkID string) (Check, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.checks[checkID]
+	if !ok {
+		return Check{}, false
+	}
+	return e.check.clone(), true
+}

@@ -36,6 +36,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "advertise", Usage: "gossip `HOST:PORT` peers dial"},
 			&cli.StringFlag{Name: "http", Usage: "HTTP API `HOST:PORT` (default 127.0.0.1:7947, \"\" disables)"},
 			&cli.StringFlag{Name: "dns", Usage: "DNS `HOST:PORT` (default 127.0.0.1:7948, \"\" disables)"},
+			&cli.StringFlag{Name: "consul-http", Usage: "Consul-compatible HTTP API `HOST:PORT`, e.g. 127.0.0.1:8500 (default off; docs/consul.md)"},
 			&cli.StringSliceFlag{Name: "join", Usage: "seed agent `HOST:PORT` (repeatable; retried)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "`DIR` for the epoch and API registrations"},
 			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` of service definition files"},
@@ -80,6 +81,7 @@ func agentConfig(c *cli.Context) (agent.Config, error) {
 	str("advertise", &cfg.Advertise)
 	str("http", &cfg.HTTP)
 	str("dns", &cfg.DNS.Addr)
+	str("consul-http", &cfg.Consul.HTTP)
 	str("data-dir", &cfg.DataDir)
 	str("config-dir", &cfg.ConfigDir)
 	str("zone", &cfg.Zone)
@@ -171,6 +173,9 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
+			return shutdown(a, cfg)
+		case <-a.ShutdownRequested():
+			cfg.Logger.Info().Msg("shutting down: asked through the Consul-compatible API (agent/leave)")
 			return shutdown(a, cfg)
 		case s := <-sigs:
 			if s == syscall.SIGHUP {

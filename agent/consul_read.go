@@ -1,0 +1,705 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/probe"
+)
+
+// Consul's fixed check identities.
+const (
+	serfCheckID      = "serfHealth"
+	serfCheckName    = "Serf Health Status"
+	maintCheckPrefix = "_service_maintenance:"
+)
+
+// nodeView is what one request knows of the cluster's nodes.
+type nodeView struct {
+	members map[string]api.Member // live and recently departed, self included
+}
+
+func (s *consulServer) nodes() nodeView {
+	v := nodeView{members: map[string]api.Member{}}
+	for _, m := range s.a.Members() {
+		v.members[m.Name] = m
+	}
+	if _, ok := v.members[s.a.cfg.Node]; !ok {
+		v.members[s.a.cfg.Node] = api.Member{Name: s.a.cfg.Node, Status: api.MemberAlive, Zone: s.a.cfg.Zone}
+	}
+	return v
+}
+
+// nodeID is a stable UUID-shaped ID derived from the node's name (Consul
+// nodes have UUIDs; Grapevine nodes are identified by name).
+func nodeID(name string) string {
+	h := sha256.Sum256([]byte("grapevine-node:" + name))
+	h[6] = h[6]&0x0f | 0x50 // version 5 layout, name-based
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// node is a Consul node for an agent name.
+func (s *consulServer) node(v nodeView, name string) consulNode {
+	m, ok := v.members[name]
+	addr := m.Addr
+	if !ok || addr == "" {
+		addr, _ = s.a.memberAddress(name)
+	}
+	meta := map[string]string{}
+	if m.Zone != "" {
+		meta["zone"] = m.Zone
+	}
+	tagged := map[string]string{}
+	if addr != "" {
+		tagged["lan"], tagged["wan"] = addr, addr
+	}
+	return consulNode{ID: nodeID(name), Node: name, Address: addr, Datacenter: s.dc, TaggedAddresses: tagged, Meta: meta}
+}
+
+// nodeMatches applies ?node-meta= and a ?dc= zone to a node.
+func (q *consulQuery) nodeMatches(n *consulNode) bool {
+	for k, v := range q.nodeMeta {
+		if got, ok := n.Meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return q.zone == "" || n.Meta["zone"] == q.zone
+}
+
+// agentService is the Consul form of an instance.
+func (s *consulServer) agentService(in *catalog.Instance) consulAgentService {
+	tags := in.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	meta := in.Meta
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return consulAgentService{
+		ID: in.ID, Service: in.Service, Tags: tags, Meta: meta, Port: in.Port, Address: in.Address,
+		Weights: consulWeights{Passing: 1, Warning: 1}, Datacenter: s.dc,
+	}
+}
+
+// consulStatus maps an instance's health onto Consul's check statuses.
+func consulStatus(h catalog.Health) string {
+	switch h {
+	case catalog.HealthPassing:
+		return "passing"
+	case catalog.HealthWarning:
+		return "warning"
+	}
+	return "critical"
+}
+
+// serfCheck is the node's serfHealth check: passing while the agent is a
+// live member; for a record served stale its output says how long the owner
+// has been unreachable (the registry serves it on purpose: lease grace and
+// stale over empty, docs/consul.md).
+func serfCheck(node string, m api.Member, known bool, stale *catalog.Entry) consulHealthCheck {
+	c := consulHealthCheck{
+		Node: node, CheckID: serfCheckID, Name: serfCheckName, Status: "passing",
+		Output: "Agent alive and reachable", ServiceTags: []string{},
+	}
+	switch {
+	case stale != nil && stale.Stale:
+		c.Output = fmt.Sprintf("Agent not reachable for %s; its last-known services are served stale", stale.Age.Round(time.Millisecond))
+	case known && (m.Status == api.MemberFailed || m.Status == api.MemberLeft):
+		c.Status = "critical"
+		c.Output = "Agent not live: " + string(m.Status)
+	}
+	return c
+}
+
+// serviceChecks are an instance's checks as every agent can report them: the
+// aggregate of its checks on its own host (one check; the per-check detail
+// is on its own agent's /v1/agent/checks), or Consul's maintenance check.
+func serviceChecks(e *catalog.Entry) []consulHealthCheck {
+	tags := e.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	if e.Health == catalog.HealthMaintenance {
+		return []consulHealthCheck{{
+			Node: e.Node, CheckID: maintCheckPrefix + e.ID, Name: "Service Maintenance Mode",
+			Status: "critical", Notes: e.Output, Output: e.Output,
+			ServiceID: e.ID, ServiceName: e.Service, ServiceTags: tags, Type: "maintenance",
+		}}
+	}
+	return []consulHealthCheck{{
+		Node: e.Node, CheckID: "service:" + e.ID, Name: "Service '" + e.Service + "' check",
+		Status: consulStatus(e.Health), Notes: "the aggregate of the instance's checks on its node",
+		Output: e.Output, ServiceID: e.ID, ServiceName: e.Service, ServiceTags: tags,
+	}}
+}
+
+// serviceEntries reads one service with ?tag, ?passing, ?dc and ?node-meta.
+func (s *consulServer) serviceEntries(name string, q *consulQuery, tags []string, passing bool) ([]*catalog.Entry, uint64) {
+	f := catalog.Filter{Health: catalog.HealthAny, Tags: tags, Zone: q.zone}
+	if passing {
+		f.Health = catalog.HealthOnly(catalog.HealthPassing)
+	}
+	res := s.a.cat.Service(name, f)
+	idx := res.Index
+	if idx == 0 {
+		idx = s.a.cat.GlobalIndex() // a service not seen yet: wait for it
+	}
+	return res.Entries, idx
+}
+
+// allEntries reads every served instance (any health), service by service.
+func (s *consulServer) allEntries(zone string) []*catalog.Entry {
+	var out []*catalog.Entry
+	for _, sum := range s.a.cat.Services() {
+		out = append(out, s.a.cat.Service(sum.Name, catalog.Filter{Health: catalog.HealthAny, Zone: zone}).Entries...)
+	}
+	return out
+}
+
+// needFilter refuses ?filter= on an endpoint that does not filter, and
+// checks its selectors against the answer's element type otherwise.
+func needFilter(w http.ResponseWriter, q *consulQuery, elem any) bool {
+	if q.filter == nil {
+		return true
+	}
+	if elem == nil {
+		consulError(w, http.StatusBadRequest, "filter is not supported on this endpoint (docs/consul.md)")
+		return false
+	}
+	if err := q.filter.check(reflect.TypeOf(elem)); err != nil {
+		consulError(w, http.StatusBadRequest, "failed to create boolean expression evaluator: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// keep applies ?filter= to an answer element.
+func (q *consulQuery) keep(v any) bool { return q.filter == nil || q.filter.match(v) }
+
+// prelude handles ?dc= and ?filter= for a read; false means it answered.
+func (s *consulServer) prelude(w http.ResponseWriter, q *consulQuery, elem any) bool {
+	if err := s.resolveDC(q); err != nil {
+		consulError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return needFilter(w, q, elem)
+}
+
+func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, consulServiceEntry{}) {
+		return
+	}
+	name := r.PathValue("name")
+	tags := r.URL.Query()["tag"]
+	passing, err := boolParam(r, "passing")
+	if err != nil {
+		consulError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		es, idx := s.serviceEntries(name, q, tags, passing)
+		nv := s.nodes()
+		out := make([]consulServiceEntry, 0, len(es))
+		var st staleness
+		for _, e := range es {
+			n := s.node(nv, e.Node)
+			if !q.nodeMatches(&n) {
+				continue
+			}
+			n.CreateIndex, n.ModifyIndex = idx, idx
+			svc := s.agentService(&e.Instance)
+			svc.CreateIndex, svc.ModifyIndex = idx, idx
+			checks := append([]consulHealthCheck{serfCheck(e.Node, nv.members[e.Node], false, e)}, serviceChecks(e)...)
+			se := consulServiceEntry{Node: n, Service: svc, Checks: checks}
+			if !q.keep(se) {
+				continue
+			}
+			st.add(e)
+			out = append(out, se)
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) catalogService(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, consulCatalogService{}) {
+		return
+	}
+	name := r.PathValue("name")
+	tags := r.URL.Query()["tag"]
+	s.serve(w, r, q, func() reading {
+		es, idx := s.serviceEntries(name, q, tags, false)
+		nv := s.nodes()
+		out := make([]consulCatalogService, 0, len(es))
+		var st staleness
+		for _, e := range es {
+			n := s.node(nv, e.Node)
+			if !q.nodeMatches(&n) {
+				continue
+			}
+			svc := s.agentService(&e.Instance)
+			cs := consulCatalogService{
+				ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: s.dc, TaggedAddresses: n.TaggedAddresses,
+				NodeMeta: n.Meta, ServiceID: svc.ID, ServiceName: svc.Service, ServiceAddress: svc.Address,
+				ServiceTags: svc.Tags, ServiceMeta: svc.Meta, ServicePort: svc.Port, ServiceWeights: svc.Weights,
+				CreateIndex: idx, ModifyIndex: idx,
+			}
+			if !q.keep(cs) {
+				continue
+			}
+			st.add(e)
+			out = append(out, cs)
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) healthChecks(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, consulHealthCheck{}) {
+		return
+	}
+	name := r.PathValue("name")
+	s.serve(w, r, q, func() reading {
+		es, idx := s.serviceEntries(name, q, nil, false)
+		nv := s.nodes()
+		out := []consulHealthCheck{}
+		var st staleness
+		for _, e := range es {
+			n := s.node(nv, e.Node)
+			if !q.nodeMatches(&n) {
+				continue
+			}
+			for _, c := range serviceChecks(e) {
+				if q.keep(c) {
+					st.add(e)
+					out = append(out, c)
+				}
+			}
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+// nodeChecks lists the checks of every node (or one): serfHealth, then its
+// instances' checks, sorted by node.
+func (s *consulServer) nodeChecks(q *consulQuery, only string) ([]consulHealthCheck, staleness) {
+	nv := s.nodes()
+	byNode := map[string][]*catalog.Entry{}
+	for _, e := range s.allEntries(q.zone) {
+		if only == "" || e.Node == only {
+			byNode[e.Node] = append(byNode[e.Node], e)
+		}
+	}
+	names := map[string]bool{}
+	for name, m := range nv.members {
+		if m.Status != api.MemberLeft && (only == "" || name == only) {
+			names[name] = true
+		}
+	}
+	for name := range byNode {
+		names[name] = true
+	}
+	var out []consulHealthCheck
+	var st staleness
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		n := s.node(nv, name)
+		if !q.nodeMatches(&n) {
+			continue
+		}
+		m, known := nv.members[name]
+		var stale *catalog.Entry
+		for _, e := range byNode[name] {
+			if e.Stale {
+				stale = e
+			}
+		}
+		out = append(out, serfCheck(name, m, known, stale))
+		for _, e := range byNode[name] {
+			st.add(e)
+			out = append(out, serviceChecks(e)...)
+		}
+	}
+	return out, st
+}
+
+func (s *consulServer) healthNode(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, consulHealthCheck{}) {
+		return
+	}
+	node := r.PathValue("node")
+	s.serve(w, r, q, func() reading {
+		idx := s.globalIndex()
+		checks, st := s.nodeChecks(q, node)
+		out := []consulHealthCheck{}
+		for _, c := range checks {
+			if q.keep(c) {
+				out = append(out, c)
+			}
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) healthState(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	state := r.PathValue("state")
+	switch state {
+	case "any", "passing", "warning", "critical":
+	default:
+		consulError(w, http.StatusBadRequest, "Bad state: want any, passing, warning or critical")
+		return
+	}
+	if !s.prelude(w, q, consulHealthCheck{}) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		idx := s.globalIndex()
+		checks, st := s.nodeChecks(q, "")
+		out := []consulHealthCheck{}
+		for _, c := range checks {
+			if (state == "any" || c.Status == state) && q.keep(c) {
+				out = append(out, c)
+			}
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) catalogServices(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, nil) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		idx := s.globalIndex()
+		nv := s.nodes()
+		out := map[string][]string{}
+		var st staleness
+		for _, e := range s.allEntries(q.zone) {
+			if len(q.nodeMeta) > 0 {
+				n := s.node(nv, e.Node)
+				if !q.nodeMatches(&n) {
+					continue
+				}
+			}
+			st.add(e)
+			tags := out[e.Service]
+			if tags == nil {
+				tags = []string{}
+			}
+			for _, t := range e.Tags {
+				if !slices.Contains(tags, t) {
+					tags = append(tags, t)
+				}
+			}
+			slices.Sort(tags)
+			out[e.Service] = tags
+		}
+		return reading{body: out, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) catalogNodes(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, consulNode{}) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		idx := s.globalIndex()
+		nv := s.nodes()
+		names := map[string]bool{}
+		for name, m := range nv.members {
+			if m.Status != api.MemberLeft {
+				names[name] = true
+			}
+		}
+		out := []consulNode{}
+		for _, name := range slices.Sorted(maps.Keys(names)) {
+			n := s.node(nv, name)
+			n.CreateIndex, n.ModifyIndex = idx, idx
+			if q.nodeMatches(&n) && q.keep(n) {
+				out = append(out, n)
+			}
+		}
+		return reading{body: out, index: idx}
+	})
+}
+
+func (s *consulServer) catalogNode(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !s.prelude(w, q, nil) {
+		return
+	}
+	name := r.PathValue("node")
+	s.serve(w, r, q, func() reading {
+		idx := s.globalIndex()
+		nv := s.nodes()
+		var st staleness
+		svcs := map[string]consulAgentService{}
+		for _, e := range s.allEntries(q.zone) {
+			if e.Node == name {
+				st.add(e)
+				svcs[e.ID] = s.agentService(&e.Instance)
+			}
+		}
+		m, ok := nv.members[name]
+		if (!ok || m.Status == api.MemberLeft) && len(svcs) == 0 {
+			return reading{body: nil, index: idx} // Consul answers null for an unknown node
+		}
+		n := s.node(nv, name)
+		n.CreateIndex, n.ModifyIndex = idx, idx
+		if !q.nodeMatches(&n) {
+			return reading{body: nil, index: idx}
+		}
+		return reading{body: consulCatalogNode{Node: n, Services: svcs}, index: idx, st: st}
+	})
+}
+
+func (s *consulServer) catalogDatacenters(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	s.serve(w, r, q, func() reading { return reading{body: []string{s.dc}, index: s.globalIndex()} })
+}
+
+// statusLeader: a leaderless registry has no leader; every agent answers
+// for itself, so clients that wait for "a leader" proceed (docs/consul.md).
+func (s *consulServer) statusLeader(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	s.serve(w, r, q, func() reading { return reading{body: s.selfAddr(), index: s.globalIndex()} })
+}
+
+// statusPeers lists the live agents' gossip addresses.
+func (s *consulServer) statusPeers(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	s.serve(w, r, q, func() reading {
+		out := []string{}
+		for _, m := range s.a.Members() {
+			if m.Status == api.MemberAlive && m.Addr != "" {
+				out = append(out, net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)))
+			}
+		}
+		slices.Sort(out)
+		return reading{body: out, index: s.globalIndex()}
+	})
+}
+
+// selfAddr is this agent's gossip address as peers see it.
+func (s *consulServer) selfAddr() string {
+	for _, m := range s.a.Members() {
+		if m.Name == s.a.cfg.Node && m.Addr != "" {
+			return net.JoinHostPort(m.Addr, strconv.Itoa(m.Port))
+		}
+	}
+	return s.a.cfg.Bind
+}
+
+// consulMemberOf is the Serf-member form of an agent.
+func (s *consulServer) consulMemberOf(m api.Member) consulMember {
+	status := consulMemberAlive
+	switch m.Status {
+	case api.MemberLeft:
+		status = consulMemberLeft
+	case api.MemberFailed:
+		status = consulMemberFailed
+	}
+	tags := map[string]string{"dc": s.dc, "role": "node", "build": Version, "grapevine": Version}
+	if m.Zone != "" {
+		tags["zone"] = m.Zone
+	}
+	p := uint8(ProtocolVersion)
+	return consulMember{
+		Name: m.Name, Addr: m.Addr, Port: uint16(m.Port), Tags: tags, Status: status,
+		ProtocolMin: p, ProtocolMax: p, ProtocolCur: p, DelegateMin: p, DelegateMax: p, DelegateCur: p,
+	}
+}
+
+func (s *consulServer) agentMembers(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
+	wan, _ := boolParam(r, "wan")
+	s.serve(w, r, q, func() reading {
+		out := []consulMember{}
+		if !wan { // no WAN pool: Grapevine has one gossip pool
+			for _, m := range s.a.Members() {
+				out = append(out, s.consulMemberOf(m))
+			}
+		}
+		return reading{body: out, index: s.globalIndex()}
+	})
+}
+
+func (s *consulServer) agentSelf(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		self := api.Member{Name: s.a.cfg.Node, Status: api.MemberAlive, Zone: s.a.cfg.Zone}
+		for _, m := range s.a.Members() {
+			if m.Name == s.a.cfg.Node {
+				self = m
+			}
+		}
+		body := map[string]any{
+			"Config": map[string]any{
+				"Datacenter": s.dc, "PrimaryDatacenter": s.dc, "NodeName": s.a.cfg.Node, "NodeID": nodeID(s.a.cfg.Node),
+				"Server": false, "Revision": "", "Version": Version, "BuildDate": "",
+			},
+			"Member":    s.consulMemberOf(self),
+			"Meta":      map[string]string{},
+			"Coord":     nil,
+			"Stats":     map[string]any{},
+			"Grapevine": s.a.Self(),
+		}
+		return reading{body: body, index: s.globalIndex()}
+	})
+}
+
+// localService is one of this agent's own instances as served.
+func (s *consulServer) localServices() []catalog.Entry {
+	var out []catalog.Entry
+	for _, in := range s.a.cat.Local() {
+		if e, ok := s.a.cat.Instance(s.a.cfg.Node, in.ID); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *consulServer) agentServices(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, consulAgentService{}) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		out := map[string]consulAgentService{}
+		for _, e := range s.localServices() {
+			svc := s.agentService(&e.Instance)
+			if q.keep(svc) {
+				out[svc.ID] = svc
+			}
+		}
+		return reading{body: out, index: s.globalIndex()}
+	})
+}
+
+func (s *consulServer) agentServiceByID(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
+	id := r.PathValue("id")
+	if _, ok := s.a.cat.Instance(s.a.cfg.Node, id); !ok {
+		consulError(w, http.StatusNotFound, fmt.Sprintf("unknown service ID: %s", truncateString(id, 256)))
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		e, ok := s.a.cat.Instance(s.a.cfg.Node, id)
+		if !ok {
+			return reading{body: nil, index: s.globalIndex()}
+		}
+		svc := s.agentService(&e.Instance)
+		return reading{body: svc, index: s.globalIndex()}
+	})
+}
+
+// localChecks are this agent's checks in Consul's form, keyed by check ID:
+// each probe with its definition, and the maintenance check of an instance
+// in maintenance.
+func (s *consulServer) localChecks() map[string]consulHealthCheck {
+	out := map[string]consulHealthCheck{}
+	for _, e := range s.localServices() {
+		tags := e.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		if e.Health == catalog.HealthMaintenance {
+			for _, c := range serviceChecks(&e) {
+				out[c.CheckID] = c
+			}
+		}
+		for _, res := range s.a.probes.ByOwner(e.ID) {
+			def, _ := s.a.probes.Definition(res.CheckID)
+			out[res.CheckID] = consulHealthCheck{
+				Node: s.a.cfg.Node, CheckID: res.CheckID, Name: res.Name, Status: string(res.Status),
+				Notes: def.Notes, Output: res.Output, ServiceID: e.ID, ServiceName: e.Service, ServiceTags: tags,
+				Type: consulCheckType(def.Type), Definition: consulDefinition(def),
+			}
+		}
+	}
+	return out
+}
+
+// consulCheckType names a probe type as Consul does.
+func consulCheckType(t probe.Type) string {
+	if t == probe.Exec {
+		return "script"
+	}
+	return string(t)
+}
+
+// consulDefinition is the Consul form of a probe's definition.
+func consulDefinition(c probe.Check) consulCheckDefinition {
+	d := consulCheckDefinition{TLSSkipVerify: c.TLSSkipVerify}
+	switch c.Type {
+	case probe.HTTP:
+		d.HTTP, d.Method = c.Target, c.Method
+		if len(c.Headers) > 0 {
+			d.Header = make(map[string][]string, len(c.Headers))
+			for k, v := range c.Headers {
+				d.Header[k] = []string{v}
+			}
+		}
+	case probe.TCP:
+		d.TCP = c.Target
+	case probe.GRPC:
+		d.GRPC, d.GRPCUseTLS = c.Target, c.TLS
+	case probe.Exec:
+		d.ScriptArgs = c.Args
+	case probe.TTL:
+		d.TTL = c.TTL.String()
+	}
+	if c.Interval > 0 {
+		d.Interval = c.Interval.String()
+	}
+	if c.Timeout > 0 {
+		d.Timeout = c.Timeout.String()
+	}
+	if c.DeregisterCriticalAfter > 0 {
+		d.DeregisterCriticalServiceAfter = c.DeregisterCriticalAfter.String()
+	}
+	return d
+}
+
+func (s *consulServer) agentChecks(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, consulHealthCheck{}) {
+		return
+	}
+	s.serve(w, r, q, func() reading {
+		out := map[string]consulHealthCheck{}
+		for id, c := range s.localChecks() {
+			if q.keep(c) {
+				out[id] = c
+			}
+		}
+		return reading{body: out, index: s.globalIndex()}
+	})
+}
+
+// boolParam reads a flag parameter as Consul does: present without a value
+// (or with one that parses as true) is true.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v, ok := r.URL.Query()[name]
+	if !ok {
+		return false, nil
+	}
+	if len(v) == 0 || v[0] == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v[0])
+	if err != nil {
+		return false, fmt.Errorf("%s: want true or false, got %q", name, truncateString(v[0], 32))
+	}
+	return b, nil
+}
