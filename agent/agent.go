@@ -46,11 +46,11 @@ type Agent struct {
 	tls          *tlsState
 	guardMetrics *guardMetrics
 
-	mu      sync.Mutex // guards node, http, dns, consul, shutdown, started, closed, fileIDs
-	node    *gossip.Node
-	http    *httpServer
-	dns     *dnsServer
-	consul  *consulServer // the Consul-compatible listener (consul*.go)
+	mu     sync.Mutex // guards node, http, dns, consul, shutdown, started, closed, fileIDs
+	node   *gossip.Node
+	http   *httpServer
+	dns    *dnsServer
+	consul *consulServer // the Consul-compatible listener (consul*.go)
 	// shutdown is closed when a client asked the agent to shut down.
 	shutdown chan struct{}
 	started  bool

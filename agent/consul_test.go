@@ -3,6 +3,7 @@ package agent_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -388,5 +389,56 @@ func TestConsulDefinitionFiles(t *testing.T) {
 	}
 	if c := checks["service:rpc"]; c.Type != "grpc" || !c.Definition.GRPCUseTLS || c.Definition.Timeout != "4.5s" {
 		t.Errorf("service:rpc = %+v", c)
+	}
+}
+
+// TestConsulTokens: the Consul listener takes the agent's tokens from
+// X-Consul-Token, ?token= and Authorization: Bearer, with the native API's
+// policies (write tokens scoped to services).
+func TestConsulTokens(t *testing.T) {
+	_, base := startConsulAgent(t, "c1", func(c *agent.Config) {
+		c.ACL = agent.ACLConfig{Enabled: true, Tokens: []agent.TokenConfig{
+			{Name: "reader", Secret: "reader-secret-0123456789", Policy: "read"},
+			{Name: "web-writer", Secret: "writer-secret-0123456789", Policy: "write", Services: []string{"web"}},
+		}}
+	})
+	do := func(method, path, body string, hdr map[string]string) rawResponse {
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, resp.Body)
+		return rawResponse{code: resp.StatusCode, header: resp.Header, body: b.String()}
+	}
+	web, db := `{"Name":"web","Port":1}`, `{"Name":"db","Port":2}`
+	tests := []struct {
+		name, method, path, body string
+		hdr                      map[string]string
+		code                     int
+	}{
+		{"no token read", "GET", "/v1/catalog/services", "", nil, 401},
+		{"bad token", "GET", "/v1/catalog/services", "", map[string]string{"X-Consul-Token": "nope-nope-nope"}, 401},
+		{"reader header", "GET", "/v1/catalog/services", "", map[string]string{"X-Consul-Token": "reader-secret-0123456789"}, 200},
+		{"reader query", "GET", "/v1/catalog/services?token=reader-secret-0123456789", "", nil, 200},
+		{"reader bearer", "GET", "/v1/health/service/web", "", map[string]string{"Authorization": "Bearer reader-secret-0123456789"}, 200},
+		{"reader writes", "PUT", "/v1/agent/service/register", web, map[string]string{"X-Consul-Token": "reader-secret-0123456789"}, 403},
+		{"writer own service", "PUT", "/v1/agent/service/register", web, map[string]string{"X-Consul-Token": "writer-secret-0123456789"}, 200},
+		{"writer other service", "PUT", "/v1/agent/service/register?token=writer-secret-0123456789", db, nil, 403},
+		{"writer leave", "PUT", "/v1/agent/leave", "", map[string]string{"X-Consul-Token": "writer-secret-0123456789"}, 403},
+		{"writer deregisters own", "PUT", "/v1/agent/service/deregister/web", "", map[string]string{"X-Consul-Token": "writer-secret-0123456789"}, 200},
+	}
+	for _, tt := range tests {
+		if r := do(tt.method, tt.path, tt.body, tt.hdr); r.code != tt.code {
+			t.Errorf("%s: %d %s, want %d", tt.name, r.code, r.body, tt.code)
+		}
 	}
 }
