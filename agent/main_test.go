@@ -8,47 +8,20 @@ import (
 	"iter"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 )
 
 // TestMain fails the package when goroutines outlive the tests: every agent,
-// listener, probe and stream must have been stopped by its owner.
+// listener, probe and stream must have been stopped by its owner. In-flight
+// memberlist probes may outlive Shutdown by up to its TCP timeout, hence 15 s.
 func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		if err := waitGoroutines(before, 15*time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// waitGoroutines waits until at most n goroutines run. In-flight memberlist
-// probes may outlive Shutdown by up to its TCP timeout, hence the deadline.
-// The os/signal loop is not counted: the runtime starts it for the first
-// signal.Notify (the fuzzing engine's, or the agent command's) and it never ends.
-func waitGoroutines(n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		running := runtime.NumGoroutine() - strings.Count(stacks, "os/signal.loop()")
-		if running <= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d running, %d before the tests\n%s", running, n, stacks)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	os.Exit(leaktest.Main(m, 15*time.Second))
 }
 
 // rawResponse is what raw requests return.
@@ -141,7 +114,4 @@ func waitStreams(t *testing.T, n int) {
 }
 
 // goroutinesIn counts goroutines with fn on their stack.
-func goroutinesIn(fn string) int {
-	buf := make([]byte, 4<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn+"(")
-}
+func goroutinesIn(fn string) int { return leaktest.Count(fn + "(") }

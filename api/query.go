@@ -181,8 +181,11 @@ func ParseHealthFilter(s string) (Health, error) {
 	return "", fmt.Errorf("%w: health %q is not one of passing, warning, critical, maintenance, any", ErrInvalid, s)
 }
 
-// Match reports whether inst passes the filters of o (not Index or Wait).
-// The agent's lookup and the tests share it so the semantics are written once.
+// Match reports whether inst passes the filters of o (not Index or Wait). It
+// is the definition of the lookup filters' semantics: clients filtering on their
+// own (grapevine render, tests) call it, and the agent's catalog, which answers
+// from its indexes with catalog.Filter, is held to the same answers by the
+// agent's TestFilterSemanticsAgree.
 func (o QueryOptions) Match(inst Instance) bool {
 	switch h := o.Health; h {
 	case "":

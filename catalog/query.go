@@ -59,7 +59,9 @@ func ParseHealthFilter(s string) (HealthFilter, error) {
 }
 
 // Filter narrows a service query. The zero Filter is the default lookup:
-// passing and warning instances, served from a precomputed view.
+// passing and warning instances, served from a precomputed view. Its semantics
+// are those of api.QueryOptions.Match, the HTTP contract; the agent's
+// TestFilterSemanticsAgree holds the two to the same answers.
 type Filter struct {
 	Tags   []string          // every tag must be present
 	Meta   map[string]string // every pair must match exactly

@@ -6,12 +6,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 )
 
 func TestThresholds(t *testing.T) {
@@ -505,7 +506,7 @@ func TestConfigValidate(t *testing.T) {
 // TestRunnerRealProbes runs real HTTP, TCP and exec checks on loopback and
 // checks that Close leaves no goroutine behind.
 func TestRunnerRealProbes(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaktest.Check(t, 5*time.Second)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -544,20 +545,6 @@ func TestRunnerRealProbes(t *testing.T) {
 	_ = r.Close()
 	srv.Close()
 	_ = ln.Close()
-	waitGoroutines(t, before)
-}
-
-// waitGoroutines fails unless the goroutine count drops to at most n soon.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutine leak: %d > %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // newRunner is New for tests: an invalid cfg fails the test.

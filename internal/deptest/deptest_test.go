@@ -69,7 +69,7 @@ var more = []Rule{
 			p("agent"), p("agent/dnsserver"), p("api/..."), p("catalog"), p("crdt/..."), p("gossip"),
 			p("probe/..."), p("internal/render/..."), p("internal/sdnotify/..."), p("internal/msgpackcheck/..."), p("cmd/grapevine"),
 		},
-		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), "testing", "net/http/httptest"},
+		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), p("internal/leaktest"), "testing", "net/http/httptest"},
 	},
 }
 

@@ -3,11 +3,11 @@ package simnet
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -165,7 +165,7 @@ func TestMemberlistSynctest(t *testing.T) {
 }
 
 func TestMemberlistRealTime(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leaktest.Check(t, 15*time.Second)
 	cfg := DefaultConfig()
 	cfg.DefaultLink = LinkConfig{Latency: 100 * time.Microsecond, Jitter: 100 * time.Microsecond}
 	nw := newNet(t, cfg)
@@ -174,19 +174,4 @@ func TestMemberlistRealTime(t *testing.T) {
 	c.join(t, 2, c.addrs[0])
 	c.waitAlive(t, 10*time.Second, []int{0, 1, 2}, 3)
 	c.shutdown(t)
-	waitGoroutines(t, before, 15*time.Second)
-}
-
-// waitGoroutines waits until at most want goroutines run, or fails with a dump.
-func waitGoroutines(t testing.TB, want int, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("goroutine leak: %d > %d\n%s", runtime.NumGoroutine(), want, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
