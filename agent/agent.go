@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/agent/dnsserver"
 	"github.com/grapevine-sd/grapevine/api"
 	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/gossip"
@@ -49,7 +50,7 @@ type Agent struct {
 	mu     sync.Mutex // guards node, http, dns, consul, shutdown, started, closed, fileIDs
 	node   *gossip.Node
 	http   *httpServer
-	dns    *dnsServer
+	dns    *dnsserver.Server
 	consul *consulServer // the Consul-compatible listener (consul*.go)
 	// shutdown is closed when a client asked the agent to shut down.
 	shutdown chan struct{}
@@ -214,14 +215,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	if a.cfg.DNS.Addr != "" {
-		d, err := startDNS(a.cfg.DNS.Addr, dnsAdapter{a}, a.cfg.Logger.With().Str("component", "dns").Logger())
-		if err != nil {
+		if err := a.startDNS(); err != nil {
 			return err
 		}
-		a.mu.Lock()
-		a.dns = d
-		a.mu.Unlock()
-		a.log.Info().Str("addr", d.Addr()).Msg("dns listening")
 	}
 	if len(a.cfg.Join) > 0 {
 		n, err := node.Join(ctx, a.cfg.Join)
@@ -378,7 +374,7 @@ func (a *Agent) Close() error {
 	}
 	errs = append(errs, a.closeConsul(ctx))
 	if d != nil {
-		d.close(ctx)
+		errs = append(errs, d.Close(ctx))
 	}
 	a.probes.Close()
 	if node != nil {
@@ -438,29 +434,6 @@ func decodeMeta(b []byte) nodeMeta {
 		_ = json.Unmarshal(b, &m)
 	}
 	return m
-}
-
-// dnsAdapter serves DNS from the agent's catalog and membership.
-type dnsAdapter struct{ a *Agent }
-
-func (d dnsAdapter) ServiceTargets(service, tag string) ([]dnsTarget, bool) {
-	f := catalog.Filter{}
-	if tag != "" {
-		f.Tags = []string{tag}
-	}
-	res := d.a.cat.Service(service, f)
-	if res.Index == 0 {
-		return nil, false
-	}
-	out := make([]dnsTarget, 0, len(res.Entries))
-	for _, e := range res.Entries {
-		out = append(out, dnsTarget{ID: e.ID, Node: e.Node, Address: d.a.instanceAddress(&e.Instance), Port: e.Port})
-	}
-	return out, true
-}
-
-func (d dnsAdapter) NodeAddress(node string) (string, bool) {
-	return d.a.memberAddress(node)
 }
 
 // memberAddress is a member's gossip IP: the last one known, also for a

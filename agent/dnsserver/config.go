@@ -48,6 +48,9 @@ type Config struct {
 
 	// Zone is this agent's zone: its instances come first in answers.
 	Zone string `yaml:"-"`
+	// Node is this agent's node name: the address of ns.DOMAIN when the
+	// listener is bound to all addresses.
+	Node string `yaml:"-"`
 	// Source is what the server answers from (required).
 	Source Source `yaml:"-"`
 	// Resolver looks up instance addresses that are host names outside the

@@ -3,6 +3,8 @@ package dnsserver
 import (
 	"context"
 	"net/netip"
+	"strconv"
+	"time"
 )
 
 // Instance is one service instance as DNS serves it.
@@ -42,4 +44,24 @@ type Source interface {
 // implements it.
 type HostResolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// MetaTTL is the instance meta key that overrides the service TTL of DNS
+// answers holding the instance: a Go duration ("30s") or whole seconds
+// ("30"), 1 s to 24 h.
+const MetaTTL = "dns_ttl"
+
+// ParseTTL reads a MetaTTL value; false if it is not a valid TTL.
+func ParseTTL(s string) (uint32, bool) {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if n < 1 || n > uint64(maxTTL/time.Second) {
+			return 0, false
+		}
+		return uint32(n), true
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > maxTTL {
+		return 0, false
+	}
+	return seconds(d), true
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package dnsserver
+
+const raceEnabled = true
