@@ -16,7 +16,7 @@ type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// CAFile is a PEM bundle of the CAs whose client certificates are
-	// accepted (verify_incoming); reloaded on SIGHUP.
+	// accepted when VerifyIncoming is on; reloaded on SIGHUP.
 	CAFile string `yaml:"ca_file"`
 	// VerifyIncoming requires every client to present a certificate signed by
 	// a CA of CAFile (mutual TLS).
@@ -88,9 +88,6 @@ func (s *tlsState) serverConfig() *tls.Config {
 		if s.cfg.VerifyIncoming {
 			c.ClientAuth = tls.RequireAndVerifyClientCert
 			c.ClientCAs = s.cas.Load()
-		} else if pool := s.cas.Load(); pool != nil {
-			c.ClientAuth = tls.VerifyClientCertIfGiven
-			c.ClientCAs = pool
 		}
 		return c, nil
 	}

@@ -34,6 +34,22 @@ type ClientConfig struct {
 	// MaxResponseBytes bounds a response body and a stream event (default
 	// 64 MiB: ~200k instances). Larger answers fail with ErrTooLarge.
 	MaxResponseBytes int64
+
+	// Token is the ACL token sent with every request (Authorization:
+	// Bearer). Empty means the content of TokenFile, else $GRAPEVINE_HTTP_TOKEN_FILE's
+	// content, else $GRAPEVINE_HTTP_TOKEN.
+	Token string
+	// TokenFile holds the token (surrounding white space trimmed).
+	TokenFile string
+	// CAFile is a PEM bundle of the CAs that verify the agent's certificate
+	// (default $GRAPEVINE_CACERT, else the system's). An address without a
+	// scheme is https:// when any TLS file is set.
+	CAFile string
+	// ClientCert and ClientKey are a PEM certificate and key presented to an
+	// agent that requires them (verify_incoming; defaults
+	// $GRAPEVINE_CLIENT_CERT, $GRAPEVINE_CLIENT_KEY). Not with HTTPClient.
+	ClientCert string
+	ClientKey  string
 }
 
 // DefaultClientConfig returns the defaults; Address stays empty so NewClient
@@ -87,6 +103,7 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	maxBody int64
+	token   string // "" sends none
 }
 
 // NewClient returns a client for cfg; zero fields take their defaults.
@@ -97,6 +114,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Address == "" {
 		cfg.Address = DefaultAddress
+	}
+	cfg.fromEnv()
+	if cfg.tlsEnabled() && !strings.Contains(cfg.Address, "://") {
+		cfg.Address = "https://" + cfg.Address
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = def.Timeout
@@ -111,12 +132,35 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.tlsEnabled() && base.Scheme != "https" {
+		return nil, fmt.Errorf("api: agent address %q: TLS files are set, so it must be https://", cfg.Address)
+	}
+	token, err := cfg.loadToken()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(token); err != nil {
+		return nil, err
+	}
 	hc := cfg.HTTPClient
-	if hc == nil {
+	switch {
+	case hc != nil && cfg.tlsEnabled():
+		return nil, errors.New("api: TLS files and HTTPClient exclude each other: configure the client's transport")
+	case cfg.tlsEnabled():
+		tr, err := cfg.transport()
+		if err != nil {
+			return nil, err
+		}
+		hc = &http.Client{Transport: tr}
+	case hc == nil:
 		hc = &http.Client{Transport: http.DefaultTransport}
 	}
-	return &Client{base: base, hc: hc, timeout: cfg.Timeout, maxBody: cfg.MaxResponseBytes}, nil
+	return &Client{base: base, hc: hc, timeout: cfg.Timeout, maxBody: cfg.MaxResponseBytes, token: token}, nil
 }
+
+// CloseIdleConnections closes the kept-alive connections of the client's
+// transport.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 // Address is the base URL the client talks to.
 func (c *Client) Address() string { return c.base.String() }
@@ -170,6 +214,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, context
 	}
 	for k, v := range req.header {
 		hr.Header[k] = v
+	}
+	if c.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if body != nil {
 		hr.Header.Set("Content-Type", "application/json")

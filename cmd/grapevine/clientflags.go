@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/grapevine-sd/grapevine/api"
@@ -27,6 +28,37 @@ func httpFlag() cli.Flag {
 	}
 }
 
+// securityFlags are the token and TLS flags of every client command.
+func securityFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "token", Usage: "ACL `TOKEN` sent to the agent", EnvVars: []string{api.TokenEnv}},
+		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the ACL token", EnvVars: []string{api.TokenFileEnv}},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of CAs that verify the agent's certificate (https)", EnvVars: []string{api.CACertEnv}},
+		&cli.StringFlag{Name: "client-cert", Usage: "PEM certificate `FILE` for agents that verify clients", EnvVars: []string{api.ClientCertEnv}},
+		&cli.StringFlag{Name: "client-key", Usage: "PEM key `FILE` of -client-cert", EnvVars: []string{api.ClientKeyEnv}},
+	}
+}
+
+// clientConfig is the api.ClientConfig of c's -http and security flags.
+func clientConfig(c *cli.Context) (api.ClientConfig, error) {
+	cfg := api.ClientConfig{
+		Address: c.String("http"), Token: c.String("token"), TokenFile: c.String("token-file"),
+		CAFile: c.String("ca-file"), ClientCert: c.String("client-cert"), ClientKey: c.String("client-key"),
+	}
+	if cfg.Token != "" && cfg.TokenFile != "" {
+		// A flag given beats the other's environment variable.
+		switch {
+		case os.Getenv(api.TokenEnv) == cfg.Token:
+			cfg.Token = ""
+		case os.Getenv(api.TokenFileEnv) == cfg.TokenFile:
+			cfg.TokenFile = ""
+		default:
+			return cfg, usageErr("-token and -token-file exclude each other")
+		}
+	}
+	return cfg, nil
+}
+
 func jsonFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "json", Usage: "print JSON for machines instead of a table"}
 }
@@ -38,7 +70,7 @@ type clientAction func(ctx context.Context, c *cli.Context, client *api.Client, 
 // clientCommand completes cmd with the -http flag and an action that parses
 // interspersed flags and builds the client.
 func clientCommand(cmd *cli.Command, action clientAction) *cli.Command {
-	cmd.Flags = append(cmd.Flags, httpFlag())
+	cmd.Flags = append(append(cmd.Flags, httpFlag()), securityFlags()...)
 	cmd.Action = func(c *cli.Context) error {
 		args, err := positionalArgs(c)
 		if err != nil {
@@ -47,9 +79,13 @@ func clientCommand(cmd *cli.Command, action clientAction) *cli.Command {
 			}
 			return err
 		}
-		client, err := api.NewClient(api.ClientConfig{Address: c.String("http")})
+		cfg, err := clientConfig(c)
 		if err != nil {
-			return usageErr("-http: %v", err)
+			return err
+		}
+		client, err := api.NewClient(cfg)
+		if err != nil {
+			return usageErr("%v", err)
 		}
 		return action(c.Context, c, client, args)
 	}
