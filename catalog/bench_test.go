@@ -20,6 +20,7 @@ func replica(b *testing.B, services, perService int) *catalog.Catalog {
 	owners := make([]*catalog.Catalog, 10)
 	for i := range owners {
 		owners[i] = catalogtest.New(b, fmt.Sprintf("node-%02d", i), nil)
+		r.MemberAlive(owners[i].Node())
 	}
 	for s := range services {
 		for i := range perService {
@@ -86,6 +87,7 @@ func BenchmarkServiceLookupFiltered(b *testing.B) {
 func BenchmarkMerge(b *testing.B) {
 	r := replica(b, 100, 100)
 	hot := catalogtest.New(b, "hot", nil)
+	r.MemberAlive("hot")
 	var ds []crdt.Delta
 	hot.SetPublisher(func(d crdt.Delta) { ds = append(ds, d) })
 	for i := range b.N {
@@ -133,6 +135,9 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
 		r := catalogtest.New(b, "m", nil)
+		for i := range 10 {
+			r.MemberAlive(fmt.Sprintf("node-%02d", i))
+		}
 		for _, d := range ds {
 			if _, err := r.Merge(d); err != nil {
 				b.Fatal(err)

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -27,14 +26,18 @@ type Catalog struct {
 	state     *crdt.State
 	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
 	byService map[string]map[recKey]*Entry // service → its records
-	members   map[string]*member           // membership as the agent reported it
-	absent    map[string]time.Time         // origins without membership news, first seen absent from the live members
+	members   map[string]*member           // membership news: as the agent reported it, or learnt from peers
+	held      map[string]*held             // quarantine: deltas of origins without membership news
+	heldBytes int                          // sum of held[].bytes
+	reported  int                          // members learnt from peers' departure news only
+	maxEpoch  uint64                       // highest epoch accepted (Config.MaxEpochAhead), set by Tick
 	local     map[string]*registration     // own registrations by ID
 	preserve  PreservationState
 	samples   map[string][]sample // per origin: applied seqs recorded over time, for Compact
 	subs      map[*Subscription]struct{}
 	intern    interner
 	invalid   uint64   // records from the network that failed to decode
+	rebases   uint64   // rebases of the own origin
 	warnings  []string // persistence problems found at start
 	closed    bool
 
@@ -59,7 +62,7 @@ func New(cfg Config) (*Catalog, error) {
 		records:   make(map[string]map[string]*Entry),
 		byService: make(map[string]map[recKey]*Entry),
 		members:   make(map[string]*member),
-		absent:    make(map[string]time.Time),
+		held:      make(map[string]*held),
 		local:     make(map[string]*registration),
 		samples:   make(map[string][]sample),
 		subs:      make(map[*Subscription]struct{}),
@@ -75,6 +78,7 @@ func New(cfg Config) (*Catalog, error) {
 		return nil, err
 	}
 	c.state = crdt.New(cfg.Node, epoch)
+	c.maxEpoch = c.epochLimit(cfg.Now())
 	c.preserve.Known = 1
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -131,41 +135,40 @@ func (c *Catalog) emit(ds []crdt.Delta) {
 	}
 }
 
-// Merge joins a delta received from a peer (gossip's Store interface). An
-// invalid delta returns an error wrapping crdt.ErrInvalidDelta and changes
-// nothing. Records that fail to decode are ignored (counted in Stats, logged).
-// A delta showing a newer epoch of this agent's own origin (a previous
-// incarnation whose epoch was higher, e.g. after a wiped data directory and a
-// clock step back) makes the catalog rebase above it and publish the result;
-// Merge then returns an empty result and no error.
+// Merge joins a delta received from a peer (gossip's Store interface). A delta
+// that is not merged returns an error and changes nothing visible: invalid
+// (crdt.ErrInvalidDelta), of an origin that is not a known member
+// (ErrUnknownOrigin: held in quarantine, see Config.UnknownGrace), of an
+// implausible epoch (ErrBadEpoch), or beyond the origin's bounds (ErrOverQuota,
+// ErrTooLarge). Records that fail to decode are ignored (counted in Stats,
+// logged). A delta showing another incarnation of this agent's own origin — a
+// newer epoch, or the current epoch with a history this agent did not write —
+// makes the catalog rebase above it and publish the result; Merge then returns
+// an empty result and no error.
 func (c *Catalog) Merge(d crdt.Delta) (crdt.MergeResult, error) {
 	c.mu.Lock()
-	res, err := c.state.Merge(d)
-	if errors.Is(err, crdt.ErrNewerSelfEpoch) {
-		out := c.rebase(d.Epoch)
-		c.mu.Unlock()
-		c.emit(out)
-		return crdt.MergeResult{}, nil
-	}
-	if err != nil {
-		c.mu.Unlock()
-		return res, err
-	}
+	res, out, err := c.mergeLocked(d)
 	if len(res.Changes) > 0 {
 		b := c.newBatch()
 		c.applyChanges(b, res.Changes)
 		c.commit(b)
 	}
 	c.mu.Unlock()
-	return res, nil
+	c.emit(out)
+	return res, err
 }
 
-// rebase moves the own origin above epoch seen and returns the deltas to publish.
-// mu held.
+// rebase moves the own origin to a fresh epoch above seen and its own, and
+// returns the deltas to publish. mu held.
 func (c *Catalog) rebase(seen uint64) []crdt.Delta {
-	epoch := max(seen+1, uint64(c.cfg.Now().UnixMilli()))
-	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", c.state.Position(c.cfg.Node).Epoch).
-		Uint64("new_epoch", epoch).Msg("peer holds a newer epoch of this node, rebasing")
+	own := c.state.Position(c.cfg.Node).Epoch
+	epoch := nextEpoch(max(seen, own), c.cfg.Now(), randUint64())
+	if epoch <= own {
+		c.log.Error().Uint64("peer_epoch", seen).Uint64("own_epoch", own).Msg("cannot rebase: no epoch left above the peer's")
+		return nil
+	}
+	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", own).
+		Uint64("new_epoch", epoch).Msg("a peer holds another incarnation of this node, rebasing")
 	if err := c.saveEpoch(epoch); err != nil {
 		c.log.Error().Err(err).Msg("persist rebased epoch")
 	}
@@ -173,6 +176,7 @@ func (c *Catalog) rebase(seen uint64) []crdt.Delta {
 		c.log.Error().Err(err).Msg("rebase")
 		return nil
 	}
+	c.rebases++
 	b := c.newBatch()
 	var chs []crdt.Change
 	for e := range c.state.Entries(c.cfg.Node) {
@@ -193,10 +197,24 @@ func (c *Catalog) Digest() crdt.Digest {
 
 // DeltaSince returns what a peer holding digest peer lacks, in deltas of about
 // budget bytes (gossip's Store interface).
+//
+// A digest that shows another incarnation of this agent's own origin (a newer
+// epoch, or more of the current one than this agent wrote) makes the catalog
+// rebase above it first, as Merge does, unless that epoch is implausible
+// (Config.MaxEpochAhead).
 func (c *Catalog) DeltaSince(peer crdt.Digest, budget int) []crdt.Delta {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state.DeltaSince(peer, budget)
+	var out []crdt.Delta
+	if err := c.state.CheckSelf(peer); err != nil {
+		if seen := peer[c.cfg.Node].Epoch; seen <= c.maxEpoch {
+			c.log.Warn().Err(err).Msg("a peer's digest shows another incarnation of this node")
+			out = c.rebase(seen)
+		}
+	}
+	ds := c.state.DeltaSince(peer, budget)
+	c.mu.Unlock()
+	c.emit(out)
+	return ds
 }
 
 // DeltaSinceOrigin is DeltaSince for one origin, for gap repair (gossip's Store

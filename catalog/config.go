@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
 )
 
@@ -37,14 +38,39 @@ type Config struct {
 	// healed partition re-merge with small deltas. Default 30 min.
 	ReapAfter time.Duration
 
-	// UnknownGrace: an origin this catalog holds records of but has no
-	// membership news about, that stays absent from the live members given to
-	// SyncMembers this long, is taken as failed. memberlist tells a node that
-	// joins about live members only, so without it the records of a host that
-	// died before this agent joined would be served fresh forever. It must
-	// exceed how long membership gossip takes to announce a new node (about a
-	// second on a LAN). Default 10 s; 0 disables.
+	// UnknownGrace is how long deltas of an origin this agent has no
+	// membership news of (no SWIM event, no peer's departure report) are held
+	// in quarantine — not merged, not served, not forwarded, not persisted —
+	// waiting for the news; then they are dropped. A new node's first deltas
+	// can outrun the news of its join by a moment; a forged origin's never
+	// get news. It must exceed how long membership gossip takes to announce a
+	// new node (about a second on a LAN). Default 10 s; 0 rejects such deltas
+	// at once.
 	UnknownGrace time.Duration
+
+	// MaxEpochAhead bounds the epochs this agent accepts: one whose clock part
+	// is further ahead of this agent's clock is rejected (ErrBadEpoch), so no
+	// peer can plant an epoch the real origin could not exceed. It must exceed
+	// the largest clock difference between agents. Default 24 h.
+	MaxEpochAhead time.Duration
+
+	// MaxRecordsPerOrigin caps the records one origin may hold: a peer's delta
+	// that would exceed it is rejected (ErrOverQuota), and so is a local
+	// registration beyond it. Set it alike on every agent. Default 4096.
+	MaxRecordsPerOrigin int
+
+	// MaxValueBytes caps one encoded record: a peer's delta carrying a larger
+	// one is rejected (ErrTooLarge), and so is a local registration whose
+	// record could grow past it. 512 B – 64 KiB; default 16 KiB (the largest
+	// valid instance, every tag, meta pair and output at its limit, is about
+	// 53 KiB; real ones are well under 2 KiB).
+	MaxValueBytes int
+
+	// FloorMemory is how long the epoch of a reaped origin is remembered after
+	// its records are reaped, so that an older incarnation of it cannot
+	// replace the newer one peers may still hold (at most 65,536 origins; the
+	// oldest are forgotten first). Default 24 h.
+	FloorMemory time.Duration
 
 	// MassFailureFraction engages self-preservation: when at least this share of
 	// known origins (self included) failed within MassFailureWindow — most
@@ -89,6 +115,10 @@ func DefaultConfig() Config {
 	return Config{
 		LeaseGrace:          10 * time.Second,
 		UnknownGrace:        10 * time.Second,
+		MaxEpochAhead:       24 * time.Hour,
+		MaxRecordsPerOrigin: 4096,
+		MaxValueBytes:       16 << 10,
+		FloorMemory:         24 * time.Hour,
 		StaleMaxAge:         20 * time.Minute,
 		ReapAfter:           30 * time.Minute,
 		MassFailureFraction: 0.3,
@@ -111,6 +141,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: lease grace %v < 0", ErrInvalidConfig, c.LeaseGrace)
 	case c.UnknownGrace < 0:
 		return fmt.Errorf("%w: unknown grace %v < 0", ErrInvalidConfig, c.UnknownGrace)
+	case c.MaxEpochAhead < time.Minute:
+		return fmt.Errorf("%w: max epoch ahead %v < 1m", ErrInvalidConfig, c.MaxEpochAhead)
+	case c.MaxRecordsPerOrigin < 1:
+		return fmt.Errorf("%w: max records per origin %d < 1", ErrInvalidConfig, c.MaxRecordsPerOrigin)
+	case c.MaxValueBytes < 512 || c.MaxValueBytes > crdt.MaxValueLen:
+		return fmt.Errorf("%w: max value bytes %d outside 512..%d", ErrInvalidConfig, c.MaxValueBytes, crdt.MaxValueLen)
+	case c.FloorMemory < 0:
+		return fmt.Errorf("%w: floor memory %v < 0", ErrInvalidConfig, c.FloorMemory)
 	case c.ReapAfter <= c.LeaseGrace:
 		return fmt.Errorf("%w: reap after %v must exceed lease grace %v", ErrInvalidConfig, c.ReapAfter, c.LeaseGrace)
 	case c.StaleMaxAge < 0 || c.StaleMaxAge > c.ReapAfter:

@@ -28,6 +28,7 @@ func TestConvergeRandom(t *testing.T) {
 				cs[n] = c
 				all = append(all, c)
 			}
+			catalogtest.Members(all...)
 			var inflight []struct {
 				to *catalog.Catalog
 				d  crdt.Delta
@@ -231,6 +232,7 @@ func TestTombstoneCompaction(t *testing.T) {
 	}
 	// A peer that missed the deletion still converges (snapshot from the floor).
 	b := catalogtest.New(t, "b", clock)
+	catalogtest.Members(a, b)
 	if _, err := b.Merge(crdt.Delta{Origin: "a", Epoch: a.Epoch(), Entries: []crdt.Entry{{Key: "w1", Seq: 2, Value: []byte{0x90}}}}); err != nil {
 		t.Fatal(err)
 	}

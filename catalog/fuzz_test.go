@@ -20,6 +20,10 @@ func FuzzMerge(f *testing.F) {
 	f.Fuzz(func(t *testing.T, origin []byte, epoch, from, seq uint8, value []byte) {
 		c := catalogtest.New(t, "a", catalogtest.NewClock())
 		mustRegister(t, c, catalogtest.Instance("web", "w1", 80))
+		c.MemberAlive("x")
+		if len(origin) > 0 && origin[0]&1 == 1 {
+			c.MemberAlive(string(origin)) // else the origin is unknown: quarantine
+		}
 		peer := crdt.New("x", 1)
 		in := catalogtest.Instance("web", "x1", 80)
 		in.Node = "x"

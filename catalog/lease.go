@@ -20,6 +20,10 @@ type member struct {
 	state memberState
 	since time.Time // when the current state was reported
 	phase phase     // last computed phase, to detect transitions
+	// reported: the news came from a peer (LearnDepartures), not from this
+	// agent's own membership; the records are then never served fresh or
+	// stale, only by stale-over-empty.
+	reported bool
 }
 
 // phase is how an origin's records are served.
@@ -61,74 +65,49 @@ func (c *Catalog) setMember(node string, st memberState) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	b := c.newBatch()
+	b.now = now
+	c.setMemberLocked(b, node, st)
+	c.commit(b)
+}
+
+// setMemberLocked records membership news of node and merges its quarantined
+// deltas. mu held.
+func (c *Catalog) setMemberLocked(b *batch, node string, st memberState) {
 	m := c.members[node]
 	if m == nil {
 		m = &member{state: memberAlive}
 		c.members[node] = m
 	}
-	if m.state == st && m.since != (time.Time{}) {
+	if m.reported {
+		m.reported = false
+		c.reported--
+	} else if m.state == st && m.since != (time.Time{}) {
 		return
 	}
-	m.state, m.since = st, now
+	m.state, m.since = st, b.now
 	c.log.Debug().Str("node", node).Str("state", memberStateNames[st]).Msg("member")
-	c.updatePreservation(now)
-	b := c.newBatch()
-	b.now = now
+	c.release(b, node)
+	c.updatePreservation(b.now)
 	c.updatePhases(b)
-	c.commit(b)
 }
 
-// SyncMembers reconciles the leases with the current live members (the agent
-// calls it every tick with gossip's member list). Membership events are
-// authoritative for origins they mention; this covers the others: an origin
-// the catalog holds records of, never reported by any event, and absent from
-// live for UnknownGrace is taken as failed now: its records turn stale, then
-// expire after LeaseGrace, exactly as after a failure event. That happens to
-// a node that joins while a host is dead: memberlist reports live members only.
+// SyncMembers reconciles the membership news with the current live members
+// (the agent calls it every tick with gossip's member list): a live member the
+// catalog has no news of yet (its join event is still queued) counts as alive
+// news now, so its quarantined deltas are merged without waiting.
 func (c *Catalog) SyncMembers(live []string) {
-	if c.cfg.UnknownGrace == 0 {
-		return
-	}
 	now := c.cfg.Now()
-	up := make(map[string]bool, len(live))
-	for _, n := range live {
-		up[n] = true
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	failed := false
-	held := map[string]bool{}
-	for origin := range c.state.Origins() {
-		held[origin] = true
-		if origin == c.cfg.Node || up[origin] || c.members[origin] != nil {
-			delete(c.absent, origin)
-			continue
-		}
-		at, seen := c.absent[origin]
-		if !seen {
-			c.absent[origin] = now
-			continue
-		}
-		if now.Sub(at) < c.cfg.UnknownGrace {
-			continue
-		}
-		delete(c.absent, origin)
-		c.members[origin] = &member{state: memberFailed, since: now}
-		failed = true
-		c.log.Info().Str("node", origin).Dur("absent", now.Sub(at)).Msg("origin never seen alive: taken as failed")
-	}
-	for origin := range c.absent {
-		if !held[origin] {
-			delete(c.absent, origin)
+	b := c.newBatch()
+	b.now = now
+	for _, n := range live {
+		if !c.known(n) {
+			c.setMemberLocked(b, n, memberAlive)
 		}
 	}
-	if failed {
-		c.updatePreservation(now)
-		b := c.newBatch()
-		b.now = now
-		c.updatePhases(b)
-		c.commit(b)
-	}
+	c.commit(b)
 }
 
 // Tick advances time-driven state: lease expiry, self-preservation, reaping of
@@ -143,7 +122,10 @@ func (c *Catalog) Tick() {
 	b.now = now
 	c.updatePhases(b)
 	c.reap(b)
+	c.forget(b)
+	c.expireHeld(now)
 	c.compact(now)
+	c.maxEpoch = c.epochLimit(now)
 	c.commit(b)
 }
 
@@ -156,6 +138,12 @@ func (c *Catalog) phaseAt(m *member, now time.Time) phase {
 		return phaseWithdrawn
 	}
 	age := now.Sub(m.since)
+	if m.reported {
+		if age < c.cfg.StaleMaxAge {
+			return phaseExpired
+		}
+		return phaseWithdrawn
+	}
 	switch {
 	case age < c.cfg.LeaseGrace:
 		return phaseStale

@@ -131,6 +131,9 @@ func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.De
 	if err := inst.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.checkBounds(&inst, old == nil); err != nil {
+		return nil, err
+	}
 	r := &registration{inst: inst, source: src}
 	if old != nil {
 		r.maint, r.reason = old.maint, old.reason
@@ -142,6 +145,21 @@ func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.De
 	}
 	c.local[inst.ID] = r
 	return c.putLocal(b, r), nil
+}
+
+// checkBounds refuses a registration that peers would reject: one record too
+// many for this origin, or a record that could grow (with the longest check
+// output) past Config.MaxValueBytes. mu held.
+func (c *Catalog) checkBounds(inst *Instance, added bool) error {
+	if added && len(c.local) >= c.cfg.MaxRecordsPerOrigin {
+		return fmt.Errorf("%w: %w: this agent holds %d registrations (max %d)", ErrInvalidInstance, ErrOverQuota, len(c.local), c.cfg.MaxRecordsPerOrigin)
+	}
+	worst := *inst
+	worst.Output, worst.Health = "", HealthMaintenance
+	if n := len(encodeValue(&worst)) + MaxOutputLen + 8; n > c.cfg.MaxValueBytes {
+		return fmt.Errorf("%w: %w: its record can reach %d bytes (max %d)", ErrInvalidInstance, ErrTooLarge, n, c.cfg.MaxValueBytes)
+	}
+	return nil
 }
 
 // putLocal writes r's effective instance into the crdt unless it holds it

@@ -137,6 +137,7 @@ func TestPersistence(t *testing.T) {
 	}
 	// A peer that held the old epoch gets the new one and drops f1.
 	peer := catalogtest.New(t, "p", clock)
+	catalogtest.Members(c1, peer)
 	catalogtest.Sync(t, 4096, c1, peer)
 	catalogtest.Sync(t, 4096, c2, peer)
 	if got := ids(peer.Service("web", catalog.Filter{Health: catalog.HealthAny})); strings.Join(got, " ") != "a/w1 a/w2" {
@@ -203,6 +204,7 @@ func TestRebaseOnNewerSelfEpoch(t *testing.T) {
 		t.Fatalf("published %+v", pub)
 	}
 	peer := catalogtest.New(t, "p", clock)
+	peer.MemberAlive("a")
 	if _, err := peer.Merge(d); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Files in Config.DataDir.
@@ -39,17 +40,17 @@ type regsDoc struct {
 	Registrations []regDoc `json:"registrations"`
 }
 
-// load reads the data directory: it picks and persists the new epoch
-// (max(last+1, wall clock in Unix milliseconds)) and returns the API
+// load reads the data directory: it picks and persists the new epoch (above
+// the last one and the clock's, see nextEpoch) and returns the API
 // registrations. Both files are read before anything is written, so a file
 // that cannot be trusted stops the start with the disk unchanged: a read
 // error (permissions, I/O), a newer format or a field this version does not
 // know. Only a malformed file (not JSON, wrong shape, format missing) is set
 // aside, reported as a warning, and none of it is loaded.
 func (c *Catalog) load() (uint64, []*registration, error) {
-	now := uint64(max(c.cfg.Now().UnixMilli(), 1))
+	now := c.cfg.Now()
 	if c.cfg.DataDir == "" {
-		return now, nil, nil
+		return nextEpoch(0, now, randUint64()), nil, nil
 	}
 	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
 		return 0, nil, fmt.Errorf("%w: data dir: %v", ErrPersist, err)
@@ -75,7 +76,13 @@ func (c *Catalog) load() (uint64, []*registration, error) {
 	if !regsOK {
 		rd.Registrations = nil // never load part of a malformed file
 	}
-	epoch := max(ed.Epoch+1, now)
+	if ahead := time.Duration(epochMilli(ed.Epoch)-now.UnixMilli()) * time.Millisecond; ahead > c.cfg.MaxEpochAhead {
+		// Peers reject an epoch this far ahead of their clocks (ErrBadEpoch):
+		// the clock was far ahead when it was drawn, or the file is not ours.
+		c.warn(fmt.Sprintf("persisted epoch %d is %v ahead of the clock (more than max epoch ahead %v): starting from the clock", ed.Epoch, ahead, c.cfg.MaxEpochAhead))
+		ed.Epoch = 0
+	}
+	epoch := nextEpoch(ed.Epoch, now, randUint64())
 	if err := c.saveEpoch(epoch); err != nil {
 		return 0, nil, err
 	}

@@ -2,12 +2,24 @@ package crdt
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 )
 
 // Digest is a replica's position for every origin it holds: what a peer needs to
 // compute exactly what the replica lacks. It is O(origins), never O(entries).
 type Digest map[string]Position
+
+// Departure is news that an origin's owner failed or left, as the owner of a
+// replica holds it. It travels beside the digest so that a replica whose owner
+// joined after the departure learns it: membership protocols tell a joining
+// node about live members only. The crdt does not interpret it.
+type Departure struct {
+	Origin string
+	Epoch  uint64 // the origin's epoch the sender holds
+	Left   bool   // left gracefully; false: failed
+	AgeMs  uint64 // milliseconds since the departure, on the sender's clock
+}
 
 // Digest returns the replica's current digest.
 func (s *State) Digest() Digest {
@@ -16,6 +28,25 @@ func (s *State) Digest() Digest {
 		d[name] = Position{Epoch: o.epoch, Applied: o.cov.applied}
 	}
 	return d
+}
+
+// CheckSelf compares what a peer's digest says of this replica's own origin with
+// the replica's own position: ErrNewerSelfEpoch if the peer holds a newer epoch,
+// ErrDivergentSelf if it holds the current epoch beyond what the replica issued;
+// nil otherwise.
+func (s *State) CheckSelf(peer Digest) error {
+	pv, ok := peer[s.self]
+	if !ok {
+		return nil
+	}
+	o := s.origins[s.self]
+	switch {
+	case pv.Epoch > o.epoch:
+		return fmt.Errorf("%w: epoch %d, own %d", ErrNewerSelfEpoch, pv.Epoch, o.epoch)
+	case pv.Epoch == o.epoch && pv.Applied > o.cov.applied:
+		return fmt.Errorf("%w: epoch %d applied %d, own applied %d", ErrDivergentSelf, pv.Epoch, pv.Applied, o.cov.applied)
+	}
+	return nil
 }
 
 // Lacks reports whether a peer with digest peer lacks anything this replica

@@ -12,6 +12,10 @@ var (
 	// ErrNewerSelfEpoch means a peer holds state of this replica's own origin under
 	// a newer epoch than the replica's; the owner must Rebase above it.
 	ErrNewerSelfEpoch = errors.New("crdt: peer holds a newer epoch of this origin")
+	// ErrDivergentSelf means a peer holds state of this replica's own origin
+	// under the replica's current epoch that the replica never wrote: another
+	// incarnation drew the same epoch. The owner must Rebase above it.
+	ErrDivergentSelf = errors.New("crdt: peer holds a divergent history of this origin's epoch")
 )
 
 // Entry is one versioned register of an origin: a value, or a tombstone when

@@ -447,3 +447,39 @@ func TestPropertyEpochReplacement(t *testing.T) {
 		}
 	})
 }
+
+// TestPropertyEpochFloor: whatever order incarnations of an origin arrive in,
+// interleaved with reaps, a replica never holds an epoch below the highest it
+// has seen (until Forget), and what it holds is exactly that incarnation's.
+func TestPropertyEpochFloor(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 5).Draw(t, "incarnations")
+		var log []Delta
+		for e := 1; e <= n; e++ {
+			o := New("o", uint64(e))
+			for _, k := range rapid.SliceOfN(rapid.SampledFrom(keys), 0, 4).Draw(t, "keys") {
+				o.Put(k, fmt.Appendf(nil, "e%d", e))
+			}
+			log = append(log, o.DeltaSince(nil, 1<<20)...)
+		}
+		r := New("r", 1)
+		seen := uint64(0)
+		for _, i := range rapid.Permutation(indexes(len(log))).Draw(t, "order") {
+			if rapid.IntRange(0, 3).Draw(t, "reap") == 0 {
+				r.Reap("o")
+			}
+			if _, err := r.Merge(log[i]); err != nil {
+				t.Fatal(err)
+			}
+			seen = max(seen, log[i].Epoch)
+			if got := r.EpochFloor("o"); got != seen {
+				t.Fatalf("floor %d after seeing epoch %d", got, seen)
+			}
+			for e := range r.Entries("o") {
+				if want := fmt.Sprintf("e%d", seen); string(e.Value) != want {
+					t.Fatalf("holds %s/%s=%s at floor %d", "o", e.Key, e.Value, seen)
+				}
+			}
+		}
+	})
+}

@@ -33,8 +33,11 @@ type originState struct {
 type State struct {
 	self    string
 	origins map[string]*originState
-	hash    uint64 // sum of originState.hash
-	live    int
+	// gone holds the epoch of every reaped origin until Forget: a delta of an
+	// older epoch is then still recognized as older (an epoch floor).
+	gone map[string]uint64
+	hash uint64 // sum of originState.hash
+	live int
 }
 
 // Change is one visible change made by Merge, Reap or Rebase: a live value that
@@ -61,7 +64,7 @@ func New(self string, epoch uint64) *State {
 	if epoch == 0 {
 		panic("crdt: New with epoch 0") // programming error, never input
 	}
-	s := &State{self: self, origins: make(map[string]*originState)}
+	s := &State{self: self, origins: make(map[string]*originState), gone: make(map[string]uint64)}
 	s.origins[self] = newOwnOrigin(epoch)
 	return s
 }
@@ -97,6 +100,14 @@ func (s *State) Position(origin string) Position {
 		return Position{}
 	}
 	return Position{Epoch: o.epoch, Applied: o.cov.applied}
+}
+
+// Live is the number of live entries held for origin.
+func (s *State) Live(origin string) int {
+	if o := s.origins[origin]; o != nil {
+		return o.live
+	}
+	return 0
 }
 
 // Floor is the GC floor the replica holds for origin.
@@ -234,13 +245,25 @@ func (s *State) Merge(d Delta) (MergeResult, error) {
 	}
 	o := s.origins[d.Origin]
 	if d.Origin == s.self {
-		if d.Epoch > o.epoch {
+		switch {
+		case d.Epoch > o.epoch:
 			return res, fmt.Errorf("%w: epoch %d, own %d", ErrNewerSelfEpoch, d.Epoch, o.epoch)
+		case d.Epoch == o.epoch && o.divergent(d):
+			return res, fmt.Errorf("%w: epoch %d, window [%d, %d], own applied %d", ErrDivergentSelf, d.Epoch, d.From, d.To, o.cov.applied)
 		}
 		return res, nil
 	}
 	switch {
 	case o == nil:
+		if floor := s.gone[d.Origin]; d.Epoch < floor {
+			// An older incarnation of a reaped origin: hold the floor again
+			// as an empty origin, so digests show it and the owner rebases
+			// above it.
+			s.origins[d.Origin] = newOrigin(floor)
+			delete(s.gone, d.Origin)
+			return res, nil
+		}
+		delete(s.gone, d.Origin)
 		o = newOrigin(d.Epoch)
 		s.origins[d.Origin] = o
 		res.Replaced = true
@@ -281,6 +304,36 @@ func (s *State) Merge(d Delta) (MergeResult, error) {
 	}
 	res.Gap = o.cov.gap()
 	return res, nil
+}
+
+// divergent reports whether d, a delta of the replica's own origin under its
+// current epoch, shows a history this replica did not write: a seq beyond what
+// it issued, or an entry that disagrees with what it holds. Two incarnations
+// that drew the same epoch (a data directory restored from a backup, a clock
+// behind) are told apart this way. Deltas the replica wrote itself, however
+// old, never look divergent.
+func (o *originState) divergent(d Delta) bool {
+	if d.To > o.cov.applied {
+		return true
+	}
+	for _, e := range d.Entries {
+		if e.Seq > o.cov.applied {
+			return true
+		}
+		r, ok := o.entries[e.Key]
+		switch {
+		case !ok:
+			// Held keys are never forgotten except collected tombstones.
+			if e.Seq > o.floor {
+				return true
+			}
+		case r.seq < e.Seq:
+			return true
+		case r.seq == e.Seq && (r.deleted != e.Deleted || string(r.value) != string(e.Value)):
+			return true
+		}
+	}
+	return false
 }
 
 // sound reports whether the window of d may be recorded as held. A window above
@@ -361,8 +414,9 @@ func (s *State) clearOrigin(origin string, o *originState, changes []Change) []C
 	return changes
 }
 
-// Reap forgets everything held of origin and returns the visible changes. The
-// replica's own origin cannot be reaped.
+// Reap forgets everything held of origin and returns the visible changes, but
+// remembers its epoch as a floor until Forget. The replica's own origin cannot
+// be reaped.
 func (s *State) Reap(origin string) []Change {
 	o := s.origins[origin]
 	if o == nil || origin == s.self {
@@ -370,8 +424,25 @@ func (s *State) Reap(origin string) []Change {
 	}
 	ch := s.clearOrigin(origin, o, nil)
 	delete(s.origins, origin)
+	s.gone[origin] = o.epoch
 	return ch
 }
+
+// EpochFloor is the highest epoch of origin this replica holds or held before
+// reaping it (0 if none, or forgotten): a delta of a lower epoch is ignored.
+func (s *State) EpochFloor(origin string) uint64 {
+	if o := s.origins[origin]; o != nil {
+		return o.epoch
+	}
+	return s.gone[origin]
+}
+
+// Forget drops the epoch floor of a reaped origin (see Reap), bounding the
+// memory floors take; it does nothing for a held origin.
+func (s *State) Forget(origin string) { delete(s.gone, origin) }
+
+// Gone is the number of reaped origins whose epoch floor is remembered.
+func (s *State) Gone() int { return len(s.gone) }
 
 // Compact collects the origin's tombstones with seq <= upTo (and <= the
 // contiguous prefix) and raises its GC floor; it returns how many it dropped.

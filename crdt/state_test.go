@@ -228,3 +228,94 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// TestEpochFloorOutlivesReap: once a replica has seen an epoch of an origin, an
+// older incarnation never replaces it, even after the origin was reaped; the
+// floor shows in the digest so the owner can rebase above it.
+func TestEpochFloorOutlivesReap(t *testing.T) {
+	r := New("r", 1)
+	newer := New("o", 9)
+	if _, err := r.Merge(newer.Put("a", []byte("new"))); err != nil {
+		t.Fatal(err)
+	}
+	r.Reap("o")
+	if got := r.EpochFloor("o"); got != 9 {
+		t.Fatalf("floor after reap = %d, want 9", got)
+	}
+	older := New("o", 4)
+	res, err := r.Merge(older.Put("a", []byte("old")))
+	if err != nil || res.New || len(res.Changes) != 0 {
+		t.Fatalf("older incarnation after reap: %+v, %v", res, err)
+	}
+	if _, ok := r.Get("o", "a"); ok {
+		t.Fatal("older incarnation's entry held")
+	}
+	if got := r.Digest()["o"]; got != (Position{Epoch: 9}) {
+		t.Fatalf("digest row of the floor = %+v, want epoch 9, nothing applied", got)
+	}
+	// The owner sees the floor in the digest and rebases above it.
+	if err := older.CheckSelf(r.Digest()); !errors.Is(err, ErrNewerSelfEpoch) {
+		t.Fatalf("CheckSelf = %v, want ErrNewerSelfEpoch", err)
+	}
+	d, err := older.Rebase(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Merge(d); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := r.Get("o", "a"); !ok || string(e.Value) != "old" || r.Position("o").Epoch != 10 {
+		t.Fatalf("after rebase: %+v %v, position %+v", e, ok, r.Position("o"))
+	}
+	// Forget bounds the memory: afterwards the floor is gone.
+	r.Reap("o")
+	r.Forget("o")
+	if r.EpochFloor("o") != 0 || r.Gone() != 0 {
+		t.Fatalf("floor after Forget = %d, %d gone", r.EpochFloor("o"), r.Gone())
+	}
+}
+
+// TestDivergentSelf: two incarnations that drew the same epoch are told apart
+// by what peers hold of it, in deltas and in digests; the replica's own deltas,
+// however old, are not divergent.
+func TestDivergentSelf(t *testing.T) {
+	me := New("me", 5)
+	d1 := me.Put("a", []byte("1"))
+	d2 := me.Put("b", []byte("2"))
+	me.Put("a", []byte("3"))
+	del, _ := me.Delete("b")
+	for _, d := range []Delta{d1, d2, del} {
+		if _, err := me.Merge(d); err != nil {
+			t.Fatalf("own delta %+v: %v", d, err)
+		}
+	}
+	twin := New("me", 5) // same epoch, other history
+	t1 := twin.Put("x", []byte("9"))
+	twin.Put("y", []byte("9"))
+	t3 := twin.Put("z", []byte("9"))
+	tests := []struct {
+		name string
+		d    Delta
+	}{
+		{"key never written", t1},
+		{"seq beyond", t3},
+		{"same seq other value", Delta{Origin: "me", Epoch: 5, From: 4, To: 4, Entries: []Entry{{Key: "a", Seq: 4, Value: []byte("x")}}}},
+		{"window beyond", Delta{Origin: "me", Epoch: 5, From: 1, To: 9}},
+	}
+	for _, tt := range tests {
+		if _, err := me.Merge(tt.d); !errors.Is(err, ErrDivergentSelf) {
+			t.Errorf("%s: Merge = %v, want ErrDivergentSelf", tt.name, err)
+		}
+	}
+	if err := me.CheckSelf(twin.Digest()); err != nil {
+		t.Errorf("CheckSelf(twin behind) = %v; a digest cannot tell a shorter twin", err)
+	}
+	twin.Put("w", []byte("9"))
+	twin.Put("v", []byte("9"))
+	if err := me.CheckSelf(twin.Digest()); !errors.Is(err, ErrDivergentSelf) {
+		t.Errorf("CheckSelf(twin ahead) = %v, want ErrDivergentSelf", err)
+	}
+	if err := me.CheckSelf(me.Digest()); err != nil {
+		t.Errorf("CheckSelf(own digest) = %v", err)
+	}
+}

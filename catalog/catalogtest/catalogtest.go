@@ -4,6 +4,7 @@
 package catalogtest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -76,8 +77,10 @@ func Instances(service string, n int) []catalog.Instance {
 	return out
 }
 
-// Sync exchanges deltas between catalogs until every digest is covered:
-// anti-entropy without a network. budget is the per-delta byte budget.
+// Sync exchanges departure news and deltas between catalogs until every
+// digest is covered: anti-entropy without a network, as gossip does it. budget is the per-delta byte budget. A
+// catalog holds no records of an origin it has no membership news of: call
+// Members first where the catalogs have not been told about each other.
 func Sync(t testing.TB, budget int, cs ...*catalog.Catalog) {
 	t.Helper()
 	for range 4 {
@@ -86,8 +89,10 @@ func Sync(t testing.TB, budget int, cs ...*catalog.Catalog) {
 				if a == b {
 					continue
 				}
-				for _, d := range a.DeltaSince(b.Digest(), budget) {
-					if _, err := b.Merge(d); err != nil {
+				dg := b.Digest()
+				b.LearnDepartures(a.Node(), a.Departures(dg))
+				for _, d := range a.DeltaSince(dg, budget) {
+					if _, err := b.Merge(d); err != nil && !errors.Is(err, catalog.ErrUnknownOrigin) {
 						t.Fatalf("merge %s→%s: %v", a.Node(), b.Node(), err)
 					}
 				}
@@ -96,9 +101,24 @@ func Sync(t testing.TB, budget int, cs ...*catalog.Catalog) {
 	}
 }
 
+// Members tells every catalog that the others are alive members.
+func Members(cs ...*catalog.Catalog) {
+	for _, a := range cs {
+		for _, b := range cs {
+			if a != b {
+				b.MemberAlive(a.Node())
+			}
+		}
+	}
+}
+
 // Pipe makes every delta from's publisher emits merge into each of to,
-// synchronously (eager push without a network).
+// synchronously (eager push without a network); each of to is told that from
+// is an alive member.
 func Pipe(t testing.TB, from *catalog.Catalog, to ...*catalog.Catalog) {
+	for _, c := range to {
+		c.MemberAlive(from.Node())
+	}
 	from.SetPublisher(func(d crdt.Delta) {
 		for _, c := range to {
 			if _, err := c.Merge(d); err != nil {
