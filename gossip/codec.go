@@ -31,10 +31,12 @@ const (
 	msgLeave  msgType = 5 // the sender is leaving gracefully (sent before memberlist's leave)
 	// msgForceLeave: an operator forced a failed member out (forceleave.go).
 	msgForceLeave msgType = 6
-	msgLimit      msgType = 7 // one past the last type
+	// msgDepartures: origins the sender holds as failed or left (departures.go).
+	msgDepartures msgType = 7
+	msgLimit      msgType = 8 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures"}
 
 func (t msgType) String() string {
 	if t < msgLimit {

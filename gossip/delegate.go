@@ -77,6 +77,12 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onForceLeave(m)
 		}
+	case msgDepartures:
+		var m departuresMsg
+		if m, err = decodeDepartures(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onDepartures(m)
+		}
 	default:
 		err = ErrUnknownType
 	}
@@ -233,6 +239,7 @@ func (n *Node) onDigest(m digestMsg) {
 	if m.From == n.cfg.Name {
 		return
 	}
+	n.sendDepartures(m.From, m.Digest)
 	n.sendDeltas(m.From, n.store.DeltaSince(m.Digest, n.cfg.ChunkBytes))
 	if m.Reply {
 		n.sendDigest(m.From, false)

@@ -25,6 +25,7 @@ func seeds() [][]byte {
 		{byte(msgRepair), 2, 0x90},
 		must(encodeLeave("n1")),
 		must(encodeForceLeave("n1", "n2")),
+		must(encodeDepartures("n1", []crdt.Departure{{Origin: "a", Epoch: 7, AgeMs: 5000}, {Origin: "b", Epoch: 1, Left: true}})),
 	}
 }
 
@@ -57,7 +58,28 @@ func FuzzDecodePush(f *testing.F) {
 	})
 }
 
-func FuzzDecodeSync(f *testing.F)   { fuzzDecoder(f, decodeSync) }
+func FuzzDecodeSync(f *testing.F) { fuzzDecoder(f, decodeSync) }
+
+func FuzzDecodeDepartures(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeDepartures(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeDepartures(must(encodeDepartures(m.From, m.Departures)))
+		if err != nil || again.From != m.From || len(again.Departures) != len(m.Departures) {
+			t.Fatalf("re-encode: %+v, %v; want %+v", again, err, m)
+		}
+		for i, d := range m.Departures {
+			if d.Origin == "" || d.Epoch == 0 || again.Departures[i] != d {
+				t.Fatalf("departure %d: %+v, again %+v", i, d, again.Departures[i])
+			}
+		}
+	})
+}
 func FuzzDecodeDigest(f *testing.F) { fuzzDecoder(f, decodeDigest) }
 func FuzzDecodeRepair(f *testing.F) { fuzzDecoder(f, decodeRepair) }
 func FuzzDecodeLeave(f *testing.F)  { fuzzDecoder(f, decodeLeave) }
