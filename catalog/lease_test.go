@@ -283,4 +283,3 @@ func TestSelfPreservationCap(t *testing.T) {
 		t.Fatalf("after cap: want fallback, got %v", ids(r))
 	}
 }
-
