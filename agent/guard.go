@@ -214,12 +214,16 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request) bool {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(g.body))
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxRequestBytes))
-	_ = rc.SetReadDeadline(time.Time{})
-	var mbe *http.MaxBytesError
-	switch {
-	case err == nil:
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		return true
+	}
+	// The deadline stays in the past: net/http would otherwise read what is
+	// left of the body after the answer, as slowly as the client sends it.
+	_ = rc.SetReadDeadline(time.Now())
+	var mbe *http.MaxBytesError
+	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		w.Header().Set("Connection", "close")
 		g.reject(w, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("request body not received within %v", g.body))
