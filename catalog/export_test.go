@@ -79,3 +79,18 @@ func (c *Catalog) WithState(f func(*crdt.State)) {
 	defer c.mu.Unlock()
 	f(c.state)
 }
+
+// Quarantined returns how many origins and bytes are held in quarantine.
+func (c *Catalog) Quarantined() (origins, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held), c.heldBytes
+}
+
+// Floors returns how many epoch floors of reaped origins are remembered and
+// how many membership records are kept.
+func (c *Catalog) Floors() (floors, members int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Gone(), len(c.members)
+}

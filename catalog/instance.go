@@ -290,11 +290,15 @@ func printable(s string) bool {
 // truncateOutput cuts s to MaxOutputLen bytes at a UTF-8 boundary and makes it
 // valid UTF-8.
 func truncateOutput(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= MaxOutputLen {
+	return truncateTo(strings.ToValidUTF8(s, "\uFFFD"), MaxOutputLen)
+}
+
+// truncateTo cuts valid UTF-8 s to at most n bytes on a rune boundary.
+func truncateTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := MaxOutputLen
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

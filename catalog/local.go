@@ -148,25 +148,41 @@ func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.De
 }
 
 // checkBounds refuses a registration that peers would reject: one record too
-// many for this origin, or a record that could grow (with the longest check
-// output) past Config.MaxValueBytes. mu held.
+// many for this origin, or a record too large even without check output
+// (output is cut to fit, see putLocal). mu held.
 func (c *Catalog) checkBounds(inst *Instance, added bool) error {
 	if added && len(c.local) >= c.cfg.MaxRecordsPerOrigin {
 		return fmt.Errorf("%w: %w: this agent holds %d registrations (max %d)", ErrInvalidInstance, ErrOverQuota, len(c.local), c.cfg.MaxRecordsPerOrigin)
 	}
-	worst := *inst
-	worst.Output, worst.Health = "", HealthMaintenance
-	if n := len(encodeValue(&worst)) + MaxOutputLen + 8; n > c.cfg.MaxValueBytes {
-		return fmt.Errorf("%w: %w: its record can reach %d bytes (max %d)", ErrInvalidInstance, ErrTooLarge, n, c.cfg.MaxValueBytes)
+	bare := *inst
+	bare.Output = ""
+	if n := len(encodeValue(&bare)) + outputReserve; n > c.cfg.MaxValueBytes {
+		return fmt.Errorf("%w: %w: its record takes %d bytes with %d of check output (max %d)", ErrInvalidInstance, ErrTooLarge, n, outputReserve, c.cfg.MaxValueBytes)
 	}
 	return nil
+}
+
+// outputReserve is the room a registration must leave under MaxValueBytes for
+// check output (or a maintenance reason).
+const outputReserve = 256
+
+// encodeLocal encodes an own record, cutting its output so that the record
+// fits Config.MaxValueBytes. mu held.
+func (c *Catalog) encodeLocal(in *Instance) []byte {
+	val := encodeValue(in)
+	if over := len(val) - c.cfg.MaxValueBytes; over > 0 && in.Output != "" {
+		cut := *in
+		cut.Output = truncateTo(in.Output, max(0, len(in.Output)-over-8))
+		val = encodeValue(&cut)
+	}
+	return val
 }
 
 // putLocal writes r's effective instance into the crdt unless it holds it
 // already; it returns the delta to publish. mu held.
 func (c *Catalog) putLocal(b *batch, r *registration) []crdt.Delta {
 	eff := r.effective()
-	val := encodeValue(&eff)
+	val := c.encodeLocal(&eff)
 	if cur, ok := c.state.Get(c.cfg.Node, eff.ID); ok && !cur.Deleted && bytes.Equal(cur.Value, val) {
 		return nil
 	}

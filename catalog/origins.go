@@ -177,8 +177,8 @@ func (c *Catalog) Departures(peer crdt.Digest) []crdt.Departure {
 			continue
 		}
 		pos := c.state.Position(name)
-		if pos.Applied == 0 {
-			continue // nothing to send of it
+		if pos.Epoch == 0 {
+			continue // reaped: nothing to send of it
 		}
 		if pv, ok := peer[name]; ok && (pv.Epoch > pos.Epoch || pv.Epoch == pos.Epoch && pv.Applied >= pos.Applied) {
 			continue

@@ -77,10 +77,10 @@ func (c *Catalog) load() (uint64, []*registration, error) {
 		rd.Registrations = nil // never load part of a malformed file
 	}
 	if ahead := time.Duration(epochMilli(ed.Epoch)-now.UnixMilli()) * time.Millisecond; ahead > c.cfg.MaxEpochAhead {
-		// Peers reject an epoch this far ahead of their clocks (ErrBadEpoch):
-		// the clock was far ahead when it was drawn, or the file is not ours.
-		c.warn(fmt.Sprintf("persisted epoch %d is %v ahead of the clock (more than max epoch ahead %v): starting from the clock", ed.Epoch, ahead, c.cfg.MaxEpochAhead))
-		ed.Epoch = 0
+		// The own epoch never decreases, but peers whose clocks are right
+		// reject one this far ahead (ErrBadEpoch) until time catches up.
+		c.warn(fmt.Sprintf("persisted epoch %d is %v ahead of the clock (more than max epoch ahead %v): if this clock is right, peers reject this agent's records until then; remove %s if the clock was wrong when it was drawn",
+			ed.Epoch, ahead.Round(time.Second), c.cfg.MaxEpochAhead, epochFile))
 	}
 	epoch := nextEpoch(ed.Epoch, now, randUint64())
 	if err := c.saveEpoch(epoch); err != nil {
