@@ -144,7 +144,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	pc := probe.DefaultConfig()
 	pc.Logger = cfg.Logger.With().Str("component", "probe").Logger()
-	pc.OnChange = func(r probe.Result) { a.refreshHealth(r.Owner) }
+	pc.OnHealth = a.publishHealth
 	pc.OnDeregister = func(r probe.Result) { a.deregisterCritical(r) }
 	if a.probes, err = probe.New(pc); err != nil {
 		cat.Close()

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -76,9 +75,6 @@ func (a *Agent) prepare(reg api.Registration, src catalog.Source) (prepared, err
 			return p, fmt.Errorf("%w: check id %q twice", ErrInvalidRegistration, c.ID)
 		}
 		seen[c.ID] = true
-		if r, ok := a.probes.Status(c.ID); ok && r.Owner != reg.ID {
-			return p, fmt.Errorf("%w: check id %q belongs to instance %q", ErrInvalidRegistration, c.ID, r.Owner)
-		}
 		p.checks = append(p.checks, c)
 	}
 	return p, nil
@@ -129,57 +125,41 @@ func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
 	return e, nil
 }
 
-// apply writes a prepared registration to the catalog and the prober.
+// apply registers a prepared instance: one call to the prober, which checks
+// the checks, hands the instance's health to the catalog registration (commit)
+// and only then runs them. Health changes after that reach the catalog through
+// publishHealth. Nothing changes on an error.
 func (a *Agent) apply(p prepared, src catalog.Source) error {
-	_, existed := a.cat.Instance(a.cfg.Node, p.inst.ID)
-	switch {
-	case len(p.checks) == 0:
-		p.inst.Health = catalog.HealthPassing
-	case existed:
-		p.inst.Health = 0 // unchanged: the running checks decide (refreshHealth below)
-	default:
-		var rs []probe.Result
-		for _, c := range p.checks {
-			rs = append(rs, probe.Result{Status: c.InitialStatus})
+	err := a.probes.Set(p.inst.ID, p.checks, func(h probe.Health) error {
+		p.inst.Health, p.inst.Output = toHealth(h.Status), h.Output
+		if src == catalog.SourceFile {
+			return a.cat.RegisterFile(p.inst)
 		}
-		p.inst.Health = toHealth(probe.Aggregate(rs))
-	}
-	var err error
-	if src == catalog.SourceFile {
-		err = a.cat.RegisterFile(p.inst)
-	} else {
-		err = a.cat.Register(p.inst)
-	}
+		return a.cat.Register(p.inst)
+	})
 	if err != nil {
-		return fmt.Errorf("agent: register %s: %w", p.inst.ID, err)
+		return a.probeError(p.inst.ID, err)
 	}
-	a.syncChecks(p.inst.ID, p.checks)
+	a.countChecks(p.inst.ID, len(p.checks))
 	return nil
 }
 
-// syncChecks makes the prober run exactly checks for owner.
-func (a *Agent) syncChecks(owner string, checks []probe.Check) {
-	keep := map[string]bool{}
-	for _, c := range checks {
-		keep[c.ID] = true
-		if err := a.probes.Add(owner, c); err != nil {
-			a.log.Warn().Err(err).Str("check", c.ID).Msg("adding check")
-		}
+// probeError maps an error of probe.Set (or the catalog's, from its commit).
+func (a *Agent) probeError(id string, err error) error {
+	if errors.Is(err, probe.ErrCheckOwned) || errors.Is(err, probe.ErrInvalidCheck) {
+		return fmt.Errorf("%w: %v", ErrInvalidRegistration, err)
 	}
-	for _, r := range a.probes.ByOwner(owner) {
-		if !keep[r.CheckID] {
-			_ = a.probes.Remove(r.CheckID)
-		}
-	}
+	return fmt.Errorf("agent: register %s: %w", id, err)
+}
+
+// countChecks records how many checks owner runs (for limits.checks).
+func (a *Agent) countChecks(owner string, n int) {
 	a.mu.Lock()
-	if len(checks) == 0 {
+	defer a.mu.Unlock()
+	if n == 0 {
 		delete(a.checkCount, owner)
 	} else {
-		a.checkCount[owner] = len(checks)
-	}
-	a.mu.Unlock()
-	if len(checks) > 0 {
-		a.refreshHealth(owner)
+		a.checkCount[owner] = n
 	}
 }
 
@@ -231,22 +211,14 @@ func (a *Agent) UpdateTTL(checkID string, status api.Health, output string) erro
 	return nil
 }
 
-// refreshHealth publishes an instance's health: the worst of its checks.
-func (a *Agent) refreshHealth(owner string) {
-	rs := a.probes.ByOwner(owner)
-	if len(rs) == 0 {
-		return
-	}
-	worst := probe.Aggregate(rs)
-	var out []string
-	for _, r := range rs {
-		if r.Status == worst && r.Output != "" {
-			out = append(out, r.Output)
-		}
-	}
-	err := a.cat.SetHealth(owner, toHealth(worst), strings.Join(out, "\n"))
+// publishHealth is the prober's OnHealth: it hands an instance's health (the
+// worst of its checks, aggregated by probe) to the catalog. Called in order
+// from the prober's notifier goroutine. An instance deregistered meanwhile is
+// no error: its checks stop.
+func (a *Agent) publishHealth(h probe.Health) {
+	err := a.cat.SetHealth(h.Owner, toHealth(h.Status), h.Output)
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrClosed) {
-		a.log.Warn().Err(err).Str("instance", owner).Msg("setting health")
+		a.log.Warn().Err(err).Str("instance", h.Owner).Msg("setting health")
 	}
 }
 
@@ -292,7 +264,11 @@ func (a *Agent) restoreChecks() error {
 			}
 			checks = append(checks, c)
 		}
-		a.syncChecks(r.Instance.ID, checks)
+		if err := a.probes.Set(r.Instance.ID, checks, nil); err != nil {
+			errs = append(errs, fmt.Errorf("instance %s checks not restarted: %w", r.Instance.ID, err))
+			continue
+		}
+		a.countChecks(r.Instance.ID, len(checks))
 	}
 	return errors.Join(errs...)
 }
@@ -380,13 +356,16 @@ func (a *Agent) reloadDefinitions() error {
 	for id := range old {
 		if _, still := ids[id]; !still {
 			a.probes.RemoveOwner(id)
-			a.mu.Lock()
-			delete(a.checkCount, id)
-			a.mu.Unlock()
+			a.countChecks(id, 0)
 		}
 	}
 	for _, p := range ps {
-		a.syncChecks(p.inst.ID, p.checks)
+		// Planned in prepareFile; the catalog holds the instance (SyncFiles).
+		if err := a.probes.Set(p.inst.ID, p.checks, nil); err != nil {
+			errs = append(errs, a.probeError(p.inst.ID, err))
+			continue
+		}
+		a.countChecks(p.inst.ID, len(p.checks))
 	}
 	a.log.Info().Int("services", len(ps)).Int("files", len(next)).Int("bad_files", len(errs)).Str("dir", a.cfg.ConfigDir).Msg("service definitions loaded")
 	return errors.Join(errs...)
@@ -413,6 +392,13 @@ func (a *Agent) prepareFile(path string) ([]prepared, error) {
 			return nil, fmt.Errorf("%w: instance id %q twice", ErrInvalidRegistration, p.inst.ID)
 		}
 		seen[p.inst.ID] = true
+		// The health the instance has once its checks run (validating them
+		// against the running ones), so a reload publishes no passing flap.
+		h, err := a.probes.Plan(p.inst.ID, p.checks)
+		if err != nil {
+			return nil, fmt.Errorf("service %d: %w", i+1, a.probeError(p.inst.ID, err))
+		}
+		p.inst.Health, p.inst.Output = toHealth(h.Status), h.Output
 		ps = append(ps, p)
 	}
 	return ps, nil

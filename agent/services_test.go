@@ -226,3 +226,40 @@ func TestUnreadableChecksFileStopsStart(t *testing.T) {
 		t.Errorf("data dir holds %d entries, want only checks.json: nothing written", len(entries))
 	}
 }
+
+// TestRegistrationHealthPath: a registration reaches the catalog with the
+// health its checks give it (one probe.Set, whose commit registers), a check
+// id of another instance is refused with nothing changed, and later check
+// transitions reach the catalog through the prober's one callback.
+func TestRegistrationHealthPath(t *testing.T) {
+	a := agenttest.Start(t, agenttest.Config(t, "node-a"))
+	c := agenttest.Client(t, a)
+	reg := api.Registration{ID: "one", Name: "svc"}
+	if err := reg.AddCheck(map[string]string{"id": "beat", "type": "ttl", "ttl": "1h", "initial_status": "warning"}); err != nil {
+		t.Fatal(err)
+	}
+	if in := mustRegister(t, c, reg); in.Health != api.HealthWarning {
+		t.Errorf("registered with health %s, want warning (the check's initial status)", in.Health)
+	}
+	other := api.Registration{ID: "two", Name: "svc"}
+	if err := other.AddCheck(api.CheckDefinition{ID: "beat", Type: "ttl", TTL: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Register(other); !errors.Is(err, agent.ErrInvalidRegistration) {
+		t.Errorf("a check id of another instance: %v, want ErrInvalidRegistration", err)
+	}
+	if _, err := c.Instance(t.Context(), "node-a", "two"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("refused registration is in the catalog: %v", err)
+	}
+	if err := c.UpdateTTL(t.Context(), "beat", api.TTLUpdate{Status: api.HealthCritical, Output: "down"}); err != nil {
+		t.Fatal(err)
+	}
+	in := waitHealth(t, c, "node-a", "one", api.HealthCritical, 5*time.Second)
+	if in.Output != "down" {
+		t.Errorf("output %q, want the check's", in.Output)
+	}
+	// Re-registering unchanged keeps the running check's state.
+	if in := mustRegister(t, c, reg); in.Health != api.HealthCritical {
+		t.Errorf("re-registered with health %s, want critical (the running check's)", in.Health)
+	}
+}

@@ -1,7 +1,17 @@
 // Package probe runs the active health checks of the services on the agent's
 // own host (HTTP, TCP, exec, gRPC and TTL) and reports their state changes. It knows
-// nothing about gossip or the catalog: the agent maps an instance's check
-// states to one health with Aggregate and publishes it.
+// nothing about gossip or the catalog.
+//
+// # Owners
+//
+// Checks belong to an owner, the service instance they check. Runner.Set makes
+// a list of checks the complete set of one owner's checks (keeping unchanged
+// ones running), and the Runner aggregates them into the owner's Health: the
+// worst state of its checks, passing without checks. Every change of an owner's
+// health is published through one callback, Config.OnHealth; the agent's wiring
+// hands it to the catalog. Set takes a commit function that receives the health
+// the owner is about to have before any check starts, so the instance can be
+// registered with it: a registration calls Set once and the catalog once.
 //
 // # Checks and states
 //
@@ -37,9 +47,11 @@
 // # Concurrency
 //
 // A Runner is safe for concurrent use. Each check has one goroutine, plus one
-// per running probe; a single notifier goroutine calls Config.OnChange and
-// Config.OnDeregister in the order the changes happened, without holding any
-// lock: a callback may call the Runner, but must not block long, because later
-// changes wait behind it (they queue, unbounded; probe loops never wait).
+// per running probe; a single notifier goroutine calls Config.OnHealth,
+// Config.OnChange and Config.OnDeregister in the order the changes happened,
+// without holding any lock: a callback may call the Runner (not Set from a
+// commit), but must not block long, because later changes wait behind it (they
+// queue, unbounded; probe loops never wait). Set calls its commit on the
+// caller's goroutine with no Runner lock held; Sets are serialized.
 // Close stops all goroutines and waits for them; it is idempotent.
 package probe

@@ -16,14 +16,23 @@ import (
 type Config struct {
 	// Logger receives state changes and stuck probes. Default zerolog.Nop().
 	Logger zerolog.Logger
+	// OnHealth is called with an owner's (a service instance's) health when
+	// it may have changed: after each state change of one of its checks, and
+	// after Set. It carries the worst state of the owner's checks and their
+	// outputs (see Health); the last call for an owner is its current health.
+	// Called from one goroutine, in order, never from a probe loop, with no
+	// lock held; it must not block long (later calls queue up behind it). It is
+	// the one callback the agent needs: it publishes the health to the catalog.
+	// May be nil.
+	OnHealth func(Health)
 	// OnChange is called when a check's state changes (after rise/fall), with
-	// Previous set. Called from one goroutine, in order of the changes, never
-	// from a probe loop; it must not block long (later changes queue up behind
-	// it). It is not called for the initial state set by Add. May be nil.
+	// Previous set. Same goroutine and ordering as OnHealth (a check's OnChange
+	// comes before its owner's OnHealth). It is not called for the initial state
+	// set by Add or Set. May be nil.
 	OnChange func(Result)
 	// OnDeregister is called once when a check with DeregisterCriticalAfter has
 	// been critical that long; the caller should deregister Result.Owner. Same
-	// goroutine and ordering as OnChange. May be nil.
+	// goroutine and ordering as OnHealth. May be nil.
 	OnDeregister func(Result)
 	// Seed seeds the random initial splay of the checks; 0 draws a random seed.
 	// Tests set it for reproducible schedules.
@@ -65,6 +74,7 @@ type Runner struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // check loops, probes and the notifier
+	setMu  sync.Mutex     // serializes Set (held across its commit, never with mu)
 
 	mu     sync.Mutex // guards the fields below and every entry's state
 	checks map[string]*entry
@@ -95,7 +105,10 @@ type entry struct {
 	expired       bool      // TTL checks: expiry already reported
 }
 
+// event is one queued callback: health set → OnHealth, else deregister →
+// OnDeregister, else OnChange.
 type event struct {
+	health     *Health
 	deregister bool
 	result     Result
 }
@@ -131,6 +144,9 @@ func New(cfg Config) (*Runner, error) {
 // nothing. Adding a check whose ID exists replaces it and restarts it from its
 // InitialStatus, unless owner and definition are unchanged: then the running
 // check is kept as it is (re-registration does not reset health).
+//
+// Add manages one check; Set manages all of an owner's checks at once and is
+// what an owner's registration should use.
 func (r *Runner) Add(owner string, c Check) error {
 	c = c.WithDefaults().clone() // the caller may reuse its slices and maps
 	if err := c.Validate(); err != nil {
@@ -138,6 +154,11 @@ func (r *Runner) Add(owner string, c Check) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.addLocked(owner, c)
+}
+
+// addLocked starts c (validated, defaults applied) for owner. Caller holds r.mu.
+func (r *Runner) addLocked(owner string, c Check) error {
 	if r.closed {
 		return ErrClosed
 	}
@@ -326,6 +347,7 @@ func (r *Runner) setLocked(e *entry, st Status, output string, now time.Time) {
 	r.log.Info().Str("check_id", e.check.ID).Str("owner", e.owner).
 		Str("from", string(prev)).Str("to", string(st)).Str("output", truncate(output, 256)).Msg("check state changed")
 	r.queueLocked(event{result: e.resultLocked(prev)})
+	r.queueLocked(event{health: r.healthLocked(e.owner)})
 }
 
 func (r *Runner) queueLocked(ev event) {
@@ -355,7 +377,11 @@ func (r *Runner) notify() {
 			r.events[0] = event{}
 			r.events = r.events[1:]
 			r.mu.Unlock()
-			if ev.deregister {
+			if ev.health != nil {
+				if r.cfg.OnHealth != nil {
+					r.cfg.OnHealth(*ev.health)
+				}
+			} else if ev.deregister {
 				if r.cfg.OnDeregister != nil {
 					r.cfg.OnDeregister(ev.result)
 				}
