@@ -1,4 +1,85 @@
 // Package agent is the composition root of the Grapevine daemon: configuration,
 // lifecycle, the HTTP API, the DNS server and metrics, wiring catalog, gossip and
-// probe together.
+// probe together. It holds no replication or health-check logic of its own: the
+// catalog owns the records and their leases, gossip moves them between agents,
+// probe runs the checks. The agent turns API calls, definition files and
+// membership events into calls on those three, and answers lookups from the
+// catalog.
+//
+// # Lifecycle
+//
+// New validates the Config, opens the data directory (the check store first,
+// then the catalog, which writes a new epoch) and builds the prober; it touches no
+// network. Start then, in this order: creates the gossip node over the catalog
+// (catalog.SetPublisher(node.Publish) makes every local change an eager push) and
+// announces the new epoch; restarts the checks of registrations the catalog
+// restored from disk; loads the service definition files of ConfigDir; registers
+// the dev demo service; opens the HTTP, Consul-compatible and DNS listeners; joins
+// the seeds (failure is not fatal: the rejoin loop retries); starts the tick loop.
+// Reload (SIGHUP) re-reads the definition files and the HTTP security files.
+// Leave tells the cluster this agent goes away, so peers withdraw its records at
+// once; Close then stops the listeners, the prober, the gossip node, the tick
+// loop and the catalog, in that order, and waits for all of them. Close without
+// Leave is a crash as the peers see it. Close is idempotent.
+//
+// # Goroutines
+//
+// Every goroutine has an owner that stops it in Close and waits for it:
+//
+//   - the tick loop (Agent.wg): once a second hands the live member list to the
+//     catalog's leases (SyncMembers) and advances the lease clock (Tick);
+//   - the HTTP, Consul and DNS servers' accept loops and per-connection
+//     goroutines (their Close/Shutdown); blocking queries and change streams end
+//     when Close cancels the agent's context;
+//   - the Consul listener's catalog watch (consulServer.wg);
+//   - inside probe.Runner: one goroutine per check, one per running probe and one
+//     notifier (Runner.Close);
+//   - inside gossip.Node: memberlist's goroutines, the event queue, the sync and
+//     rejoin loops (Node.Close).
+//
+// The package tests fail when a goroutine outlives them (internal/leaktest).
+//
+// # Callbacks and their threads
+//
+//   - Membership: gossip calls onMember from one goroutine, in order. It feeds
+//     SWIM's verdicts to the catalog's leases (MemberAlive/Left/Failed) and keeps
+//     the departed-member list and last known addresses.
+//   - Health: probe calls publishHealth (Config.OnHealth) from its notifier
+//     goroutine, in order, with an instance's aggregated health; the agent hands
+//     it to catalog.SetHealth. probe also calls deregisterCritical
+//     (OnDeregister) from the same goroutine for a check critical longer than its
+//     deregister_critical_after. Neither holds a lock of the prober.
+//   - Registration: Register and reloadDefinitions call probe.Runner.Set once per
+//     instance; for an API registration its commit function registers the
+//     instance in the catalog with the health its checks give it, on the
+//     caller's goroutine, before any check starts. So a registration walks
+//     agent → probe and agent → catalog once each, and the instance exists in
+//     the catalog before its first health transition arrives.
+//   - Replication: the catalog calls the gossip node's Publish with every local
+//     delta, after releasing its lock; gossip calls the catalog (its Store) from
+//     memberlist's goroutines to merge what peers send.
+//
+// # Locks
+//
+// Agent.mu guards the listener and node pointers, the lifecycle flags, the
+// file-registered instance IDs, the per-instance check counts and the departed
+// members; it is never held across a call into catalog, gossip or probe. regMu
+// serializes API registrations so limits hold; reloadMu serializes reloads of
+// the definition files. Member addresses are copy-on-write (read without a lock).
+//
+// # Files in the data directory
+//
+//   - epoch.json, registrations.json: the catalog's (its epoch, so a restart
+//     takes a newer one; the API registrations with their maintenance flags);
+//   - checks.json: the check definitions of API registrations, so their checks
+//     restart too (written atomically: temp file, fsync, rename);
+//   - gossip-keyring: the live gossip keyring (mode 0600), seeded from
+//     encrypt_file and changed by key rotation.
+//
+// Registrations from definition files are not persisted: the files are the
+// source of truth and are re-read at start. Without a data directory nothing
+// survives a restart (the agent warns at start; -dev uses a temporary one).
+//
+// docs/architecture.md shows where the agent sits; docs/config.md lists every
+// key; docs/http.md, docs/dns.md and docs/metrics.md describe what it serves.
 package agent
