@@ -15,8 +15,10 @@ BENCHTIME ?= 1s
 
 .PHONY: all build test check lint vet fmt staticcheck tidy fuzz bench sim run clean deps
 
-# Area fragments (mk/*.mk) add their install targets to DEPS_TARGETS.
+# Area fragments (mk/*.mk) add their install targets to DEPS_TARGETS, and the
+# tests of their own Go modules (not under ./...) to TEST_TARGETS.
 DEPS_TARGETS :=
+TEST_TARGETS :=
 -include $(sort $(wildcard mk/*.mk))
 
 all: build
@@ -28,6 +30,7 @@ build:
 # The README's test command; CI runs exactly this.
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(if $(TEST_TARGETS),$(MAKE) --no-print-directory $(TEST_TARGETS))
 
 check: lint fuzz
 
