@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +429,41 @@ func TestLearnDeparturesBounded(t *testing.T) {
 	if _, m := c.Floors(); m != 1 {
 		t.Fatalf("%d membership records after ReapAfter, want 1 (a)", m)
 	}
+}
+
+// TestFloorMemory measures what a reaped origin costs while its epoch floor
+// and membership news are remembered (docs/protocol.md, "Epoch floor"): the
+// catalog's heap per reaped origin with 20-byte names, bounded.
+func TestFloorMemory(t *testing.T) {
+	const n = 2000 // membership events cost O(members) each
+	clock := catalogtest.NewClock()
+	c := catalogtest.New(t, "c", clock)
+	ds := make([]crdt.Delta, n)
+	for i := range ds {
+		ds[i] = crdt.Delta{Origin: fmt.Sprintf("node-%015d", i), Epoch: 1 << 62, From: 1, To: 1}
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, d := range ds {
+		c.MemberAlive(d.Origin)
+		if _, err := c.Merge(d); err != nil {
+			t.Fatal(err)
+		}
+		c.MemberFailed(d.Origin)
+	}
+	clock.Advance(catalog.DefaultConfig().ReapAfter)
+	c.Tick()
+	ds = nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if f, m := c.Floors(); f != n || m != n {
+		t.Fatalf("%d floors, %d members, want %d", f, m, n)
+	}
+	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	t.Logf("%.0f B per remembered floor (name 20 B)", per)
+	if per > 400 {
+		t.Errorf("%.0f B per floor, want <= 400", per)
+	}
+	runtime.KeepAlive(c)
 }
