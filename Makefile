@@ -69,6 +69,8 @@ bench:
 	GRAPEVINE_BENCH=1 $(GO) test -count=1 -run 'TestPropagationVirtual|TestScaleModel' -v ./gossip/ | grep -v -e '^=== RUN' -e '^--- ' -e '^PASS' -e '^ok' 
 	@echo
 	$(MAKE) --no-print-directory bench-http
+	@echo
+	$(MAKE) --no-print-directory bench-dns
 
 # Long simulator scenarios.
 sim: build

@@ -26,8 +26,9 @@ type Server struct {
 	rrl      *limiter
 	stats    []*stats // one per UDP worker, then one shared by TCP connections
 
-	udp *net.UDPConn
-	tcp *net.TCPListener
+	udp  *net.UDPConn   // the listener Addr reports
+	udps []*net.UDPConn // every UDP socket: udp, and on Linux one more per worker (SO_REUSEPORT)
+	tcp  *net.TCPListener
 
 	mu     sync.Mutex // guards conns, closed
 	conns  map[net.Conn]struct{}
@@ -79,14 +80,14 @@ func New(cfg Config) (*Server, error) {
 	for _, d := range cfg.Domains {
 		s.domains = append(s.domains, newDomain(d))
 	}
-	if err := s.listen(); err != nil {
+	workers := max(2, runtime.GOMAXPROCS(0))
+	if err := s.listen(workers); err != nil {
 		s.hosts.close()
 		return nil, err
 	}
 	if ap, err := netip.ParseAddrPort(s.udp.LocalAddr().String()); err == nil {
 		s.listenIP = ap.Addr().Unmap()
 	}
-	workers := max(2, runtime.GOMAXPROCS(0))
 	for range workers {
 		s.stats = append(s.stats, &stats{})
 	}
@@ -95,7 +96,11 @@ func New(cfg Config) (*Server, error) {
 	for i := range workers {
 		w := newWorker(s.stats[i])
 		s.wg.Add(1)
-		go s.serveUDP(w)
+		conn := s.udps[i%len(s.udps)]
+		go func() {
+			defer s.wg.Done()
+			s.serveUDP(w, conn)
+		}()
 	}
 	s.wg.Add(1)
 	go s.acceptTCP(tcpStats)
@@ -103,11 +108,14 @@ func New(cfg Config) (*Server, error) {
 }
 
 // listen binds UDP, then TCP on the same port. With port 0 the kernel picks
-// a UDP port whose TCP twin may be taken: then it tries again.
-func (s *Server) listen() error {
+// a UDP port whose TCP twin may be taken: then it tries again. Where the
+// system allows it, each UDP worker gets its own socket on the same port
+// (SO_REUSEPORT), so workers never wait on each other's reads.
+func (s *Server) listen(workers int) error {
 	_, port, _ := net.SplitHostPort(s.cfg.Addr)
+	lc := net.ListenConfig{Control: reusePort}
 	for attempt := 0; ; attempt++ {
-		udp, err := net.ListenPacket("udp", s.cfg.Addr)
+		udp, err := lc.ListenPacket(context.Background(), "udp", s.cfg.Addr)
 		if err != nil {
 			return fmt.Errorf("dnsserver: listen udp %s: %w", s.cfg.Addr, err)
 		}
@@ -120,8 +128,20 @@ func (s *Server) listen() error {
 			return fmt.Errorf("dnsserver: listen tcp %s: %w", udp.LocalAddr(), err)
 		}
 		s.udp, s.tcp = udp.(*net.UDPConn), tcp.(*net.TCPListener)
+		s.udps = []*net.UDPConn{s.udp}
+		break
+	}
+	if reusePort == nil {
 		return nil
 	}
+	for len(s.udps) < workers {
+		c, err := lc.ListenPacket(context.Background(), "udp", s.udp.LocalAddr().String())
+		if err != nil {
+			break // the workers share the sockets there are
+		}
+		s.udps = append(s.udps, c.(*net.UDPConn))
+	}
+	return nil
 }
 
 // Addr is the bound address (UDP and TCP share the port).
@@ -138,7 +158,9 @@ func (s *Server) Close(ctx context.Context) error {
 			c.Close()
 		}
 		s.mu.Unlock()
-		s.udp.Close()
+		for _, c := range s.udps {
+			c.Close()
+		}
 		s.tcp.Close()
 		s.hosts.cancel()
 		done := make(chan struct{})
@@ -156,13 +178,12 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-// serveUDP reads queries and writes answers until the socket closes. Several
-// run on one socket.
-func (s *Server) serveUDP(w *worker) {
-	defer s.wg.Done()
+// serveUDPSimple reads queries and writes answers one at a time until the
+// socket closes (the portable path; Linux batches, see udp_linux.go).
+func (s *Server) serveUDPSimple(w *worker, conn *net.UDPConn) {
 	in := make([]byte, 65535)
 	for {
-		n, from, err := s.udp.ReadFromUDPAddrPort(in)
+		n, from, err := conn.ReadFromUDPAddrPort(in)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -174,7 +195,7 @@ func (s *Server) serveUDP(w *worker) {
 		if resp == nil {
 			continue
 		}
-		if _, err := s.udp.WriteToUDPAddrPort(resp, from); err != nil && !errors.Is(err, net.ErrClosed) {
+		if _, err := conn.WriteToUDPAddrPort(resp, from); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.cfg.Logger.Debug().Err(err).Msg("dns udp write")
 		}
 	}

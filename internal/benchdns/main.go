@@ -1,0 +1,311 @@
+// Command benchdns measures the agent's DNS throughput beside an
+// authoritative server in C measured in the same run: it starts a real agent
+// process with three instances of one service, has nsd serve the same three
+// A records (same TTL, minimal responses, rate limiting off), and runs
+// dnsperf against both, alternating, several rounds each. It prints queries
+// per second for each and the ratio, then the amplification of the largest
+// UDP answer the agent gives: an SRV query for a 200-instance service
+// advertising a 65535-byte buffer. Everything listens on 127.0.0.1 only and
+// is stopped on exit; the whole run is bounded by -timeout.
+//
+// `make bench` runs it (`make bench-dns` alone); it skips with a reason when
+// dnsperf or nsd is absent (`make deps-dns` installs them).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/miekg/dns"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/grapevine", "grapevine binary")
+	dur := flag.Duration("d", 3*time.Second, "duration of one dnsperf round")
+	rounds := flag.Int("rounds", 3, "rounds per server (alternating)")
+	clients := flag.Int("c", 4, "dnsperf clients (-c)")
+	timeout := flag.Duration("timeout", 3*time.Minute, "bound on the whole run")
+	flag.Parse()
+	if *rounds < 1 || *rounds > 20 || *dur < time.Second || *dur > time.Minute || *clients < 1 || *clients > 64 {
+		fmt.Fprintln(os.Stderr, "benchdns: -rounds 1..20, -d 1s..1m, -c 1..64")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := run(ctx, *bin, *dur, *rounds, *clients, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdns:", err)
+		os.Exit(1)
+	}
+}
+
+const zoneTemplate = `$TTL 5
+@ IN SOA ns.grapevine. hostmaster.grapevine. 1 3600 600 86400 5
+@ IN NS ns.grapevine.
+ns IN A 127.0.0.1
+web.service IN A 10.0.0.1
+web.service IN A 10.0.0.2
+web.service IN A 10.0.0.3
+`
+
+func run(ctx context.Context, bin string, dur time.Duration, rounds, clients int, out io.Writer) error {
+	dnsperf, err1 := exec.LookPath("dnsperf")
+	nsd, err2 := exec.LookPath("nsd")
+	if err2 != nil {
+		if _, err := os.Stat("/usr/sbin/nsd"); err == nil {
+			nsd, err2 = "/usr/sbin/nsd", nil
+		}
+	}
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(out, "benchdns: skipped: dnsperf and nsd are needed (make deps-dns installs them)")
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "benchdns-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// The agent.
+	hp, gp, dp, np := freePort(), freePort(), freePort(), freePort()
+	if hp == 0 || gp == 0 || dp == 0 || np == 0 {
+		return errors.New("no free port")
+	}
+	httpAddr, agentDNS := fmt.Sprintf("127.0.0.1:%d", hp), fmt.Sprintf("127.0.0.1:%d", dp)
+	ag := exec.CommandContext(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", agentDNS,
+		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
+	ag.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := ag.Start(); err != nil {
+		return fmt.Errorf("start agent: %w", err)
+	}
+	defer func() { _ = syscall.Kill(-ag.Process.Pid, syscall.SIGKILL); _ = ag.Wait() }()
+	c, err := api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	if err := waitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	for i := range 3 {
+		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Address: fmt.Sprintf("10.0.0.%d", i+1), Port: 80}
+		if _, err := c.Register(ctx, reg); err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+	}
+
+	// nsd with the same records, as many server processes as the agent has
+	// UDP workers.
+	servers := max(2, runtime.NumCPU())
+	nsdAddr := fmt.Sprintf("127.0.0.1:%d", np)
+	conf := fmt.Sprintf(`server:
+  ip-address: 127.0.0.1@%[2]d
+  server-count: %[3]d
+  username: ""
+  zonesdir: "%[1]s"
+  database: ""
+  pidfile: "%[1]s/nsd.pid"
+  zonelistfile: "%[1]s/zone.list"
+  xfrdfile: "%[1]s/xfrd.state"
+  xfrdir: "%[1]s"
+  logfile: "%[1]s/nsd.log"
+  verbosity: 0
+  minimal-responses: yes
+  refuse-any: no
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: grapevine.
+  zonefile: grapevine.zone
+`, dir, np, servers)
+	if err := os.WriteFile(filepath.Join(dir, "grapevine.zone"), []byte(zoneTemplate), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	ns := exec.CommandContext(ctx, nsd, "-d", "-c", filepath.Join(dir, "nsd.conf"))
+	ns.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := ns.Start(); err != nil {
+		return fmt.Errorf("start nsd: %w", err)
+	}
+	defer func() { _ = syscall.Kill(-ns.Process.Pid, syscall.SIGKILL); _ = ns.Wait() }()
+
+	// Both answer the same three records.
+	for _, s := range []struct{ name, addr string }{{"agent", agentDNS}, {"nsd", nsdAddr}} {
+		if err := waitUp(ctx, func() error { return threeRecords(s.addr) }); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	qfile := filepath.Join(dir, "queries")
+	if err := os.WriteFile(qfile, []byte("web.service.grapevine. A\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== DNS, 3 A records, dnsperf -c %d, %d × %v per server, alternating (agent GOMAXPROCS %d, nsd server-count %d)\n",
+		clients, rounds, dur, runtime.NumCPU(), servers)
+	var g, n []float64
+	for range rounds {
+		r, err := runDNSPerf(ctx, dnsperf, agentDNS, qfile, clients, dur)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		g = append(g, r)
+		r, err = runDNSPerf(ctx, dnsperf, nsdAddr, qfile, clients, dur)
+		if err != nil {
+			return fmt.Errorf("nsd: %w", err)
+		}
+		n = append(n, r)
+	}
+	gm, nm := median(g), median(n)
+	fmt.Fprintf(out, "grapevine agent: %8.0f queries/s (rounds %s)\n", gm, fmtRounds(g))
+	fmt.Fprintf(out, "nsd:             %8.0f queries/s (rounds %s)\n", nm, fmtRounds(n))
+	fmt.Fprintf(out, "ratio agent/nsd: %.2f×\n", gm/nm)
+
+	// Amplification: the largest UDP answer for the smallest query.
+	for i := range 200 {
+		reg := api.Registration{ID: fmt.Sprintf("big-%d", i), Name: "big", Address: fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), Port: 1000 + i}
+		if _, err := c.Register(ctx, reg); err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+	}
+	in, outB, tc, err := amplification(agentDNS)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "amplification, SRV of 200 instances, EDNS buffer 65535, UDP: %d B in, %d B out (TC %v): %.2f×\n",
+		in, outB, tc, float64(outB)/float64(in))
+	return nil
+}
+
+func threeRecords(addr string) error {
+	m := new(dns.Msg)
+	m.SetQuestion("web.service.grapevine.", dns.TypeA)
+	r, err := dns.Exchange(m, addr)
+	if err != nil {
+		return err
+	}
+	if len(r.Answer) != 3 {
+		return fmt.Errorf("%d answers, want 3", len(r.Answer))
+	}
+	return nil
+}
+
+// amplification sends an SRV query with a 65535-byte EDNS buffer over UDP
+// and returns the bytes in and out.
+func amplification(addr string) (int, int, bool, error) {
+	m := new(dns.Msg)
+	m.SetQuestion("big.service.grapevine.", dns.TypeSRV)
+	m.SetEdns0(65535, false)
+	q, err := m.Pack()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := conn.Write(q); err != nil {
+		return 0, 0, false, err
+	}
+	buf := make([]byte, 65535)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:n]); err != nil {
+		return 0, 0, false, err
+	}
+	return len(q), n, r.Truncated, nil
+}
+
+var qps = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+var lost = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
+
+func runDNSPerf(ctx context.Context, dnsperf, addr, qfile string, clients int, dur time.Duration) (float64, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	secs := strconv.Itoa(int(dur.Seconds()))
+	out, err := exec.CommandContext(ctx, dnsperf, "-s", host, "-p", port, "-d", qfile, "-c", strconv.Itoa(clients), "-l", secs).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("dnsperf: %w: %s", err, out)
+	}
+	m := qps.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("dnsperf: no queries per second in %q", out)
+	}
+	if l := lost.FindSubmatch(out); l != nil && string(l[1]) != "0" {
+		fmt.Fprintf(os.Stderr, "benchdns: %s lost %s queries\n", addr, l[1])
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func fmtRounds(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(s, " ")
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func waitUp(ctx context.Context, check func() error) error {
+	var err error
+	for range 100 {
+		if err = check(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not up within 10s: %w", err)
+}
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1 (0 if
+// none was found in a few tries).
+func freePort() int {
+	for range 20 {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			t.Close()
+			return port
+		}
+	}
+	return 0
+}
