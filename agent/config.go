@@ -331,6 +331,10 @@ func (c *Config) load(b []byte, name string) error {
 	if len(b) > maxConfigFile {
 		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrConfig, name, len(b), maxConfigFile)
 	}
+	b, err := httpBlockForm(b)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {

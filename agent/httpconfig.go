@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // HTTPConfig bounds and restricts the HTTP API listener (config key
@@ -120,4 +122,54 @@ func loopbackAddr(addr string) bool {
 // protection (the -insecure-http case, warned about at every start).
 func (c *Config) exposedHTTP() bool {
 	return c.HTTP != "" && !loopbackAddr(c.HTTP) && !c.ACL.Enabled
+}
+
+// httpBlockForm rewrites a config file whose http key is a mapping,
+//
+//	http:
+//	  addr: 127.0.0.1:7947
+//	  allowed_hosts: [registry.example.com]
+//
+// into the flat form (http: ADDR plus http_config: {...}), so both spellings
+// load. Other files come back unchanged.
+func httpBlockForm(b []byte) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return b, nil // the strict decoder reports what is wrong
+	}
+	root := doc.Content[0]
+	var block *yaml.Node
+	hasFlat := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "http":
+			if root.Content[i+1].Kind == yaml.MappingNode {
+				block = root.Content[i+1]
+				root.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: DefaultHTTPAddr}
+			}
+		case "http_config":
+			hasFlat = true
+		}
+	}
+	if block == nil {
+		return b, nil
+	}
+	if hasFlat {
+		return nil, errors.New("http as a block and http_config exclude each other")
+	}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(block.Content); i += 2 {
+		k, v := block.Content[i], block.Content[i+1]
+		if k.Value == "addr" {
+			for j := 0; j+1 < len(root.Content); j += 2 {
+				if root.Content[j].Value == "http" {
+					root.Content[j+1] = v
+				}
+			}
+			continue
+		}
+		rest.Content = append(rest.Content, k, v)
+	}
+	root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "http_config"}, rest)
+	return yaml.Marshal(&doc)
 }

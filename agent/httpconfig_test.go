@@ -1,0 +1,49 @@
+package agent_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent"
+)
+
+func TestHTTPConfigFileForms(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		addr       string
+		hosts      []string
+		err        string
+	}{
+		{"flat", "http: 127.0.0.1:9000\nhttp_config:\n  allowed_hosts: [a.example]\n  body_timeout: 3s\n", "127.0.0.1:9000", []string{"a.example"}, ""},
+		{"block", "# comment\nhttp:\n  addr: 127.0.0.1:9001\n  allowed_hosts: [b.example]\n  body_timeout: 3s\n", "127.0.0.1:9001", []string{"b.example"}, ""},
+		{"block without addr", "http:\n  allowed_hosts: [c.example]\n  body_timeout: 3s\n", agent.DefaultHTTPAddr, []string{"c.example"}, ""},
+		{"block with a typo", "http:\n  addr: 127.0.0.1:9001\n  alowed_hosts: [b.example]\n", "", nil, "alowed_hosts"},
+		{"both forms", "http:\n  addr: 127.0.0.1:9001\nhttp_config: {}\n", "", nil, "exclude"},
+	}
+	for _, tc := range cases {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := agent.DefaultConfig()
+		err := cfg.LoadFile(path)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if cfg.HTTP != tc.addr || !slices.Equal(cfg.HTTPConfig.AllowedHosts, tc.hosts) || cfg.HTTPConfig.BodyTimeout != 3*time.Second ||
+			cfg.HTTPConfig.MaxConns != agent.DefaultConfig().HTTPConfig.MaxConns {
+			t.Errorf("%s: http %q, http_config %+v", tc.name, cfg.HTTP, cfg.HTTPConfig)
+		}
+	}
+}
