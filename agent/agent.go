@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,7 +18,6 @@ import (
 	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/gossip"
 	"github.com/grapevine-sd/grapevine/probe"
-	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -77,6 +75,8 @@ type Agent struct {
 	// fileDefs: the definitions last applied, by file.
 	reloadMu sync.Mutex
 	fileDefs map[string][]prepared
+
+	conv convergence // own fingerprint and agreement (convergence.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -227,6 +227,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Info().Int("contacted", n).Msg("joined")
 		}
 	}
+	a.updateConvergence(time.Now())
 	a.wg.Add(1)
 	go a.tickLoop()
 	a.log.Info().Str("node", a.cfg.Node).Uint64("epoch", a.cat.Epoch()).Str("version", Version).Msg("agent started")
@@ -245,7 +246,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 		gc.AdvertiseAddr, gc.AdvertisePort, _ = splitHostPort(a.cfg.Advertise, false)
 	}
 	gc.Transport = a.cfg.Transport
-	gc.Meta = encodeMeta(nodeMeta{Zone: a.cfg.Zone, HTTP: a.cfg.HTTP})
+	gc.Meta = encodeMeta(nodeMeta{Zone: a.cfg.Zone, HTTP: a.cfg.HTTP, Version: Version})
 	gc.Seeds = a.cfg.Join
 	gc.Fanout = a.cfg.Gossip.Fanout
 	gc.PushPullInterval = a.cfg.Gossip.PushPullInterval
@@ -304,6 +305,7 @@ func (a *Agent) setDeparted(m gossip.Member, status api.MemberStatus) {
 	}
 	am := toAPIMember(m)
 	am.Status = status
+	am.Fingerprint = nil // no longer gossiped: it would only mislead
 	a.departed[m.Name] = departed{m: am, at: time.Now()}
 }
 
@@ -319,6 +321,7 @@ func (a *Agent) tickLoop() {
 		case <-t.C:
 			a.syncMembers()
 			a.cat.Tick()
+			a.updateConvergence(time.Now())
 			if n%60 == 0 {
 				a.pruneAddrs()
 				a.pruneDeparted()
@@ -410,30 +413,6 @@ func (a *Agent) DNSAddr() string {
 		return ""
 	}
 	return a.dns.Addr()
-}
-
-// nodeMeta is what an agent tells its peers about itself in memberlist's node
-// metadata (≤ 512 bytes).
-type nodeMeta struct {
-	Zone string `json:"zone,omitempty"`
-	HTTP string `json:"http,omitempty"`
-}
-
-func encodeMeta(m nodeMeta) []byte {
-	b, _ := json.Marshal(m)
-	if len(b) > memberlist.MetaMaxSize {
-		b, _ = json.Marshal(nodeMeta{Zone: m.Zone})
-	}
-	return b
-}
-
-// decodeMeta reads a peer's metadata; garbage yields the zero value.
-func decodeMeta(b []byte) nodeMeta {
-	var m nodeMeta
-	if len(b) > 0 && len(b) <= memberlist.MetaMaxSize {
-		_ = json.Unmarshal(b, &m)
-	}
-	return m
 }
 
 // memberAddress is a member's gossip IP: the last one known, also for a

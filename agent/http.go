@@ -54,7 +54,13 @@ func (h *httpServer) routes() {
 	m.Handle("GET /v1/members", g.Require(PolicyRead, h.members))
 	m.Handle("GET /v1/stream", g.Require(PolicyRead, h.stream))
 	m.Handle("GET /metrics", g.Require(PolicyRead, promhttp.HandlerFor(h.a.metrics, promhttp.HandlerOpts{}).ServeHTTP))
-	m.Handle("GET /ui", g.Require(PolicyRead, h.ui))
+	for _, cr := range h.clusterRoutes() { // clusterapi.go
+		if cr.public {
+			m.HandleFunc(cr.pattern, cr.handler)
+		} else {
+			m.Handle(cr.pattern, g.Require(cr.policy, cr.handler))
+		}
+	}
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
 }
 
@@ -331,9 +337,18 @@ func (a *Agent) Members() []api.Member {
 	ms := node.Members()
 	out := make([]api.Member, 0, len(ms))
 	live := make(map[string]bool, len(ms))
+	own := a.ownFingerprint()
 	for _, m := range ms {
 		live[m.Name] = true
-		out = append(out, toAPIMember(m))
+		am := toAPIMember(m)
+		if m.Name == a.cfg.Node {
+			am.Fingerprint = toAPIFingerprint(own) // as of the last tick, maybe newer than gossiped
+		}
+		if am.Fingerprint != nil {
+			agrees := am.Fingerprint.Hash == hashHex(own.Hash)
+			am.Agrees = &agrees
+		}
+		out = append(out, am)
 	}
 	a.mu.Lock()
 	for name, d := range a.departed {
@@ -346,10 +361,14 @@ func (a *Agent) Members() []api.Member {
 	return out
 }
 
-// toAPIMember converts a gossip member, its metadata decoded.
+// toAPIMember converts a gossip member, its metadata decoded (what cannot be
+// decoded is left out).
 func toAPIMember(m gossip.Member) api.Member {
-	meta := decodeMeta(m.Meta)
-	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone}
+	meta, _ := decodeMeta(m.Meta)
+	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone, Version: meta.Version}
+	if meta.Fingerprint != nil {
+		am.Fingerprint = toAPIFingerprint(*meta.Fingerprint)
+	}
 	if m.RTT > 0 {
 		am.RTTMillis = math.Round(float64(m.RTT)/float64(time.Microsecond)) / 1000 // µs precision
 	}
@@ -389,7 +408,9 @@ func (a *Agent) Self() api.AgentSelf {
 			Active: st.Preservation.Active, Since: st.Preservation.Since,
 			Unreachable: st.Preservation.Unreachable, Known: st.Preservation.Known,
 		},
-		Gossip: a.gossipSecurity(),
+		Gossip:      a.gossipSecurity(),
+		Fingerprint: *toAPIFingerprint(a.ownFingerprint()),
+		Agreement:   a.Agreement(),
 	}
 	for origin, v := range st.Digest {
 		out.Digest[origin] = api.DigestEntry{Epoch: v.Epoch, Applied: v.Applied}

@@ -352,7 +352,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"lookup bad index", "GET", "/v1/services/web?index=-1", "", 400, "index"},
 		{"lookup bad wait", "GET", "/v1/services/web?index=1&wait=soon", "", 400, "wait"},
 		{"lookup repeated zone", "GET", "/v1/services/web?zone=a&zone=b", "", 400, "zone"},
-		{"stream without service", "GET", "/v1/stream", "", 400, "service"},
+		{"stream empty service", "GET", "/v1/stream?service=", "", 400, "service"},
 		{"stream bad index", "GET", "/v1/stream?service=web&index=x", "", 400, "index"},
 		{"unknown path", "GET", "/v2/nothing", "", 404, ""},
 	}
@@ -653,6 +653,8 @@ func TestMetricsAndUI(t *testing.T) {
 		"grapevine_gossip_events_total",
 		"grapevine_gossip_probe_rtt_seconds_bucket",
 		"grapevine_gossip_health_score 0",
+		"grapevine_cluster_agreement_ratio 1",
+		`grapevine_cluster_fingerprint_updates_total{event="broadcast"}`,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -665,9 +667,17 @@ func TestMetricsAndUI(t *testing.T) {
 	if r.code != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("/ui: %d %s", r.code, r.header.Get("Content-Type"))
 	}
-	for _, want := range []string{"Grapevine agent node-a", "web-ui-1", "passing"} {
-		if !strings.Contains(r.body, want) {
-			t.Errorf("/ui lacks %q", want)
+	if !strings.Contains(r.body, `<script src="/ui/app.js">`) || !strings.Contains(r.header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("/ui: page without its script or CSP: %s", r.header.Get("Content-Security-Policy"))
+	}
+	for path, ctype := range map[string]string{"/ui/": "text/html", "/ui/app.js": "text/javascript", "/ui/app.css": "text/css"} {
+		if r := rawString(t, "GET", base+path, ""); r.code != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ctype) {
+			t.Errorf("%s: %d %s", path, r.code, r.header.Get("Content-Type"))
+		}
+	}
+	for _, path := range []string{"/ui/nope.js", "/ui/%2e%2e/ui.go", "/ui/ui.go", "/ui/app.js/x"} {
+		if r := rawString(t, "GET", base+path, ""); r.code != 404 {
+			t.Errorf("%s: %d, want 404", path, r.code)
 		}
 	}
 	if r := rawString(t, "GET", base+"/", ""); r.code != http.StatusFound || r.header.Get("Location") != "/ui" {

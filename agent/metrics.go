@@ -24,7 +24,7 @@ type agentMetrics struct {
 func (a *Agent) newMetrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&catalogCollector{a: a}, &memberCollector{a: a}, &gossipCollector{a: a})
+	reg.MustRegister(&catalogCollector{a: a}, &memberCollector{a: a}, &gossipCollector{a: a}, &clusterCollector{a: a})
 	a.metricsHTTP = &agentMetrics{
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "grapevine_http_requests_total", Help: "HTTP API requests by route and status code.",

@@ -20,7 +20,7 @@ const streamPing = 15 * time.Second
 // resynchronised with a reset.
 const streamBuffer = 256
 
-// stream serves GET /v1/stream?service=NAME as Server-Sent Events: a reset with
+// stream serves GET /v1/stream?service=NAME (or every service without NAME) as Server-Sent Events: a reset with
 // the whole current set, then one event per change. A client resuming from the
 // index it saw last gets nothing it already has; one that fell behind or
 // resumes from an index this agent cannot replay gets a reset.
@@ -32,9 +32,11 @@ func (h *httpServer) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// No service: every service (the UI's live view); indexes are then the
+	// catalog's global index.
 	service := q.Get("service")
-	if service == "" {
-		api.WriteError(w, http.StatusBadRequest, "service is required")
+	if q.Has("service") && service == "" {
+		api.WriteError(w, http.StatusBadRequest, "service is empty (omit it to follow every service)")
 		return
 	}
 	from := q.Get("index")
@@ -84,6 +86,9 @@ func (h *httpServer) stream(w http.ResponseWriter, r *http.Request) {
 
 // resync sends a reset unless the client already holds the current index.
 func (h *httpServer) resync(w http.ResponseWriter, service string, have uint64) (uint64, error) {
+	if service == "" {
+		return h.resyncAll(w, have)
+	}
 	res := h.a.cat.Service(service, catalog.Filter{Health: catalog.HealthAny})
 	if have != 0 && have == res.Index {
 		return res.Index, nil
@@ -93,6 +98,24 @@ func (h *httpServer) resync(w http.ResponseWriter, service string, have uint64) 
 		ev.Instances = append(ev.Instances, h.a.toAPI(e))
 	}
 	return res.Index, api.WriteEvent(w, ev)
+}
+
+// resyncAll is resync for the stream of every service. The global index is
+// read before the services: every change at or below it is in what is read,
+// and one that lands in between is also sent as an event (upserts and deletes
+// apply idempotently).
+func (h *httpServer) resyncAll(w http.ResponseWriter, have uint64) (uint64, error) {
+	index := h.a.cat.GlobalIndex()
+	if have != 0 && have == index {
+		return index, nil
+	}
+	ev := api.StreamEvent{Index: index, Type: api.EventReset, Instances: []api.Instance{}}
+	for _, s := range h.a.cat.Services() {
+		for _, e := range h.a.cat.Service(s.Name, catalog.Filter{Health: catalog.HealthAny}).Entries {
+			ev.Instances = append(ev.Instances, h.a.toAPI(e))
+		}
+	}
+	return index, api.WriteEvent(w, ev)
 }
 
 // follow writes the subscription's changes until the client or the agent goes

@@ -369,7 +369,8 @@ func (c *Client) Self(ctx context.Context) (AgentSelf, error) {
 	return out, err
 }
 
-// Stream opens the change stream of a service and yields its events in order.
+// Stream opens the change stream of a service ("" for every service, whose
+// indexes are the agent's global index) and yields its events in order.
 // fromIndex 0 starts with a reset event holding the current instances; a
 // fromIndex the client has seen resumes after it (the agent replays the missed
 // changes or sends a reset). Events of unknown types are skipped.
@@ -381,7 +382,10 @@ func (c *Client) Self(ctx context.Context) (AgentSelf, error) {
 // of the loop closes the connection.
 func (c *Client) Stream(ctx context.Context, service string, fromIndex uint64) iter.Seq2[StreamEvent, error] {
 	return func(yield func(StreamEvent, error) bool) {
-		q := url.Values{"service": {service}}
+		q := url.Values{}
+		if service != "" { // "": every service
+			q.Set("service", service)
+		}
 		h := http.Header{"Accept": {StreamContentType}}
 		if fromIndex > 0 {
 			idx := strconv.FormatUint(fromIndex, 10)

@@ -111,6 +111,14 @@ type Member struct {
 	// successful probe of the member; absent until one completed (and for the
 	// agent itself, and members that left or failed).
 	RTTMillis float64 `json:"rtt_ms,omitempty"`
+	// Version is the member's agent version, if it reports one.
+	Version string `json:"version,omitempty"`
+	// Fingerprint is the member's catalog fingerprint as it last gossiped it
+	// (absent for older agents, and members that left or failed).
+	Fingerprint *Fingerprint `json:"fingerprint,omitempty"`
+	// Agrees is whether the member's fingerprint hash equals this agent's
+	// (absent without a fingerprint).
+	Agrees *bool `json:"agrees,omitempty"`
 }
 
 // Registration is the body of PUT /v1/agent/services: a service instance on the
@@ -184,6 +192,10 @@ type AgentSelf struct {
 	Members      MemberCounts           `json:"members"`
 	// Gossip is how this agent's gossip is protected.
 	Gossip GossipSecurity `json:"gossip"`
+	// Fingerprint is this agent's own, as it gossips it; Agreement how many
+	// members carry the same.
+	Fingerprint Fingerprint `json:"fingerprint"`
+	Agreement   Agreement   `json:"agreement"`
 }
 
 // GossipSecurity is how an agent's gossip traffic is protected.

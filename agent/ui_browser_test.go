@@ -1,0 +1,225 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/grapevine-sd/grapevine/gossip/gossiptest"
+)
+
+// chromium finds a Chromium binary, or skips the test saying how to get one.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("GRAPEVINE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium (chromium, chromium-browser, google-chrome or headless-shell in PATH, or $GRAPEVINE_CHROMIUM): install it with `make deps-ui` (Debian package chromium)")
+	return ""
+}
+
+// oddMember joins a bare gossip node to the agent at addr whose metadata
+// carries a fingerprint no agent has: a member that disagrees for good.
+func oddMember(t *testing.T, name, addr string) {
+	t.Helper()
+	cfg := gossip.DefaultConfig()
+	cfg.Name = name
+	cfg.BindAddr, cfg.BindPort = "127.0.0.1", 0
+	cfg.Meta = agent.FingerprintMetaForTest("eu-9", 0xbad)
+	cfg.Tune = agenttest.FastTimers
+	cfg.EnableCompression = false
+	n, err := gossip.New(cfg, gossiptest.NewMemStore(name, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if _, err := n.Join(t.Context(), []string{addr}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The console in a real browser: a registration made through the API shows
+// up without a reload, the filters work, IPv6 addresses are bracketed, and a
+// member whose fingerprint differs is highlighted. Screenshots go to the
+// test's temp dir ($GRAPEVINE_UI_SCREENSHOTS to keep them elsewhere).
+func TestUIInBrowser(t *testing.T) {
+	bin := chromium(t)
+	cfgA := agenttest.Config(t, "node-a")
+	cfgA.Zone = "eu-1"
+	a := agenttest.Start(t, cfgA)
+	cfgB := agenttest.Config(t, "node-b")
+	cfgB.Zone = "eu-2"
+	cfgB.Join = []string{agenttest.GossipAddr(t, a)}
+	b := agenttest.Start(t, cfgB)
+	oddMember(t, "node-odd", agenttest.GossipAddr(t, a))
+	ca, cb := agenttest.Client(t, a), agenttest.Client(t, b)
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		s := a.Self()
+		return s.Members.Alive == 3, fmt.Sprintf("members %+v", s.Members)
+	})
+
+	mustRegister(t, ca, api.Registration{ID: "web-1", Name: "web", Address: "::1", Port: 8081, Tags: []string{"http", "v2"}})
+	mustRegister(t, cb, api.Registration{ID: "web-2", Name: "web", Address: "10.0.0.2", Port: 8081, Tags: []string{"http"}})
+	mustRegister(t, cb, api.Registration{ID: "db-1", Name: "db", Address: "10.0.0.3", Port: 5432, Tags: []string{"primary"}})
+	reg := api.Registration{ID: "api-1", Name: "api", Port: 9000, Tags: []string{"grpc"}}
+	if err := reg.AddCheck(api.CheckDefinition{ID: "api-ttl", Type: "ttl", TTL: "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, ca, reg)
+	if err := ca.UpdateTTL(t.Context(), "api-ttl", api.TTLUpdate{Status: api.HealthWarning, Output: "queue depth 120 > 100"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 22 {
+		mustRegister(t, cb, api.Registration{ID: fmt.Sprintf("batch-%02d", i), Name: fmt.Sprintf("batch-%02d", i), Port: 7000 + i, Tags: []string{"batch"}})
+	}
+	waitIDs(t, ca, "db", 10*time.Second, "node-b/db-1")
+
+	shots := os.Getenv("GRAPEVINE_UI_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 860), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelA := chromedp.NewExecAllocator(t.Context(), opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	// The first run starts the browser, bound to the context it is given: give
+	// it bctx, so the per-step timeouts below do not end the browser.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	base := "http://" + a.HTTPAddr() + "/ui"
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			page, perr := chromedp.Run(bctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%s: %v; the page said (%v):\n%s", what, err, perr, page)
+		}
+	}
+	eval := func(expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", path)
+	}
+	rows := func(sel string) []string {
+		t.Helper()
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.dataset.service || e.dataset.member || e.dataset.instance)`, sel)))
+		if err != nil {
+			t.Fatalf("rows %s: %v", sel, err)
+		}
+		return out
+	}
+	// waitRows waits until the rows of sel are want (comma-separated keys).
+	waitRows := func(sel, want string) {
+		t.Helper()
+		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+			got := strings.Join(rows(sel), ",")
+			return got == want, fmt.Sprintf("%s: %s, want %s", sel, got, want)
+		})
+	}
+	// filter sets a select's value as a user would (an input event follows).
+	filter := func(id, value string) {
+		eval(fmt.Sprintf(`(e => { e.value = %q; e.dispatchEvent(new Event('input')); return true })(document.getElementById(%q))`, value, id))
+	}
+
+	do("open the services view",
+		chromedp.Navigate(base+"#/services"),
+		chromedp.WaitVisible(`#services-table tr[data-service="batch-00"]`),
+	)
+	eval(`window.__noReload = true`)
+	// Paging: 25 services, 20 a page.
+	if got := rows("#services-table tbody tr"); len(got) != 20 {
+		t.Errorf("first page: %d rows, want 20: %v", len(got), got)
+	}
+	do("next page", chromedp.Click(`#page-next`), chromedp.WaitVisible(`#services-table tr[data-service="web"]`))
+	waitRows("#services-table tbody tr", "batch-19,batch-20,batch-21,db,web")
+	shot("services")
+
+	// A registration through the API appears without a reload.
+	mustRegister(t, cb, api.Registration{ID: "late-1", Name: "late", Port: 1, Tags: []string{"new"}})
+	do("live update", chromedp.SendKeys(`#f-name`, "lat"), chromedp.WaitVisible(`#services-table tr[data-service="late"]`))
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__noReload === true`)); err != nil || !got {
+		t.Errorf("the page reloaded (%v)", err)
+	}
+	waitRows("#services-table tbody tr", "late")
+	// Filters: tag, zone, health.
+	filter("f-name", "")
+	filter("f-tag", "http")
+	waitRows("#services-table tbody tr", "web")
+	filter("f-tag", "")
+	filter("f-zone", "eu-1")
+	waitRows("#services-table tbody tr", "api,web")
+	filter("f-zone", "")
+	filter("f-health", "warning")
+	waitRows("#services-table tbody tr", "api")
+	filter("f-health", "")
+
+	// One service: its instances, IPv6 bracketed, and the check's state.
+	do("service view", chromedp.Navigate(base+"#/service/web"), chromedp.WaitVisible(`tr[data-instance="node-a/web-1"]`))
+	if addr := text(`tr[data-instance="node-a/web-1"] td:nth-child(3)`); addr != "[::1]:8081" {
+		t.Errorf("IPv6 address shown as %q, want [::1]:8081", addr)
+	}
+	do("checks", chromedp.Navigate(base+"#/service/api"), chromedp.WaitVisible(`tr[data-check="api-ttl"]`))
+	if check := text(`tr[data-check="api-ttl"]`); !strings.Contains(check, "warning") || !strings.Contains(check, "queue depth 120") {
+		t.Errorf("check row: %q", check)
+	}
+	shot("service")
+
+	// Members: the odd one disagrees and is highlighted; the agents agree.
+	do("members view",
+		chromedp.Navigate(base+"#/members"),
+		chromedp.WaitVisible(`tr[data-member="node-odd"].disagree`),
+		chromedp.WaitVisible(`tr[data-member="node-b"]`),
+	)
+	waitRows("#members-table tr.disagree", "node-odd")
+	shot("members")
+	do("overview", chromedp.Navigate(base+"#/overview"), chromedp.WaitVisible(`#agreement-svg polyline`))
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
+		ratio := text(`#agree-ratio`)
+		return ratio == "66.7%", fmt.Sprintf("overview agreement %q, want 66.7%% (2 of 3 once node-b caught up)", ratio)
+	})
+	shot("overview")
+}
