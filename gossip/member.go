@@ -72,6 +72,10 @@ type Member struct {
 	// RTT is the round trip of the last successful direct probe of the member
 	// (memberlist's SWIM ping); 0 until one completed.
 	RTT time.Duration
+
+	// target addresses sends to the member: a copy of memberlist's node taken
+	// in a callback (under memberlist's lock), never changed afterwards.
+	target *memberlist.Node
 }
 
 // Event is one membership change.
@@ -90,7 +94,8 @@ func toMember(nd *memberlist.Node) Member {
 	case memberlist.StateLeft:
 		st = StateLeft
 	}
-	return Member{Name: nd.Name, Addr: nd.Addr.String(), Port: nd.Port, Meta: slices.Clone(nd.Meta), State: st}
+	target := &memberlist.Node{Name: nd.Name, Addr: slices.Clone(nd.Addr), Port: nd.Port}
+	return Member{Name: nd.Name, Addr: nd.Addr.String(), Port: nd.Port, Meta: slices.Clone(nd.Meta), State: st, target: target}
 }
 
 // eventQueue hands membership events from memberlist's callbacks (which must not

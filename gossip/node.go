@@ -366,22 +366,28 @@ outer:
 	return cand
 }
 
-// list returns the live members (none before memberlist has started).
+// list returns the live members as send targets: snapshots taken in the
+// membership callbacks, not memberlist's own node structs, whose address
+// fields memberlist rewrites without our lock on every alive message with a
+// newer incarnation (a metadata update, SetMeta), while its Send* functions
+// read them.
 func (n *Node) list() []*memberlist.Node {
-	if ml := n.ml.Load(); ml != nil {
-		return ml.Members()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*memberlist.Node, 0, len(n.members))
+	for _, m := range n.members {
+		if m.target != nil {
+			out = append(out, m.target)
+		}
 	}
-	return nil
+	return out
 }
 
 // member finds a live member by name.
 func (n *Node) member(name string) *memberlist.Node {
-	for _, nd := range n.list() {
-		if nd.Name == name {
-			return nd
-		}
-	}
-	return nil
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.members[name].target
 }
 
 // push sends an encoded msgPush to Fanout random peers other than the origin
