@@ -115,6 +115,9 @@ func New(cfg Config) (*Agent, error) {
 	cc.TombstoneHorizon = cfg.Leases.TombstoneHorizon
 	cc.MassFailureFraction = cfg.Leases.MassFailureFraction
 	cc.PreservationMax = cfg.Leases.PreservationMax
+	cc.UnknownGrace, cc.MaxEpochAhead = cfg.Leases.UnknownGrace, cfg.Leases.MaxEpochAhead
+	cc.MaxRecordsPerOrigin, cc.MaxValueBytes = cfg.Leases.MaxRecordsPerOrigin, cfg.Leases.MaxValueBytes
+	cc.FloorMemory = cfg.Leases.FloorMemory
 	cc.Now = cfg.Now
 	cc.Logger = cfg.Logger.With().Str("component", "catalog").Logger()
 	// The check store first: a checks.json it cannot read stops the start

@@ -149,6 +149,13 @@ type LeaseConfig struct {
 	MassFailureFraction float64 `yaml:"mass_failure_fraction"`
 	// PreservationMax caps how long self-preservation holds records.
 	PreservationMax time.Duration `yaml:"preservation_max"`
+	// UnknownGrace, MaxEpochAhead, MaxRecordsPerOrigin, MaxValueBytes and
+	// FloorMemory bound what peers can make this agent hold (catalog.Config).
+	UnknownGrace        time.Duration `yaml:"unknown_grace"`
+	MaxEpochAhead       time.Duration `yaml:"max_epoch_ahead"`
+	MaxRecordsPerOrigin int           `yaml:"max_records_per_origin"`
+	MaxValueBytes       int           `yaml:"max_value_bytes"`
+	FloorMemory         time.Duration `yaml:"floor_memory"`
 }
 
 // Default ports (docs/design.md).
@@ -185,6 +192,11 @@ func DefaultConfig() Config {
 			TombstoneHorizon:    time.Hour,        // deletions outlive any partition we heal by deltas
 			MassFailureFraction: 0.3,              // 30% unreachable at once is a partition, not crashes
 			PreservationMax:     15 * time.Minute,
+			UnknownGrace:        10 * time.Second, // a join's news outruns its deltas by about a second
+			MaxEpochAhead:       24 * time.Hour,   // agents' clocks agree within a day
+			MaxRecordsPerOrigin: 4096,
+			MaxValueBytes:       16 << 10,
+			FloorMemory:         24 * time.Hour,
 		},
 		Now: time.Now,
 	}
@@ -274,6 +286,16 @@ func (c *Config) Validate() error {
 		return bad("leases.tombstone_horizon %v: want >= 1m", l.TombstoneHorizon)
 	case l.MassFailureFraction <= 0 || l.MassFailureFraction > 1:
 		return bad("leases.mass_failure_fraction %v: want (0, 1]", l.MassFailureFraction)
+	case l.UnknownGrace < 0:
+		return bad("leases.unknown_grace %v: want >= 0", l.UnknownGrace)
+	case l.MaxEpochAhead < time.Minute:
+		return bad("leases.max_epoch_ahead %v: want >= 1m", l.MaxEpochAhead)
+	case l.MaxRecordsPerOrigin < 1:
+		return bad("leases.max_records_per_origin %d: want >= 1", l.MaxRecordsPerOrigin)
+	case l.MaxValueBytes < 512 || l.MaxValueBytes > 64<<10:
+		return bad("leases.max_value_bytes %d: want 512..65536", l.MaxValueBytes)
+	case l.FloorMemory < 0:
+		return bad("leases.floor_memory %v: want >= 0", l.FloorMemory)
 	}
 	return nil
 }
