@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -166,9 +167,7 @@ func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
 	}
 	notify(cfg, sdnotify.Ready)
 	if cfg.Dev {
-		dnsHost, dnsPort, _ := net.SplitHostPort(a.DNSAddr())
-		fmt.Fprintf(stderr, "\n  dev agent %q is up: HTTP %s, DNS %s\n  try: grapevine lookup demo   |   curl -s http://%s/v1/services/demo   |   dig @%s -p %s demo.service.grapevine.\n\n",
-			cfg.Node, a.HTTPAddr(), a.DNSAddr(), a.HTTPAddr(), dnsHost, dnsPort)
+		fmt.Fprint(stderr, devBanner(cfg.Node, binaryName(os.Args[0]), a.HTTPAddr(), a.DNSAddr()))
 	}
 	for {
 		select {
@@ -226,4 +225,41 @@ func keygenCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// devBanner tells the user of a dev agent how to reach it: commands to paste,
+// with this binary's path and the -http address when it is not the default.
+func devBanner(node, bin, httpAddr, dnsAddr string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  dev agent %q is up: HTTP %s, DNS %s\n", node, orOff(httpAddr), orOff(dnsAddr))
+	if httpAddr != "" {
+		lookup := bin + " lookup demo"
+		if httpAddr != agent.DefaultConfig().HTTP {
+			lookup = bin + " lookup -http " + httpAddr + " demo"
+		}
+		fmt.Fprintf(&b, "  try: %s\n       curl -s http://%s/v1/services/demo\n", lookup, httpAddr)
+	}
+	if host, port, err := net.SplitHostPort(dnsAddr); err == nil {
+		fmt.Fprintf(&b, "       dig @%s -p %s demo.service.grapevine.\n", host, port)
+	}
+	if httpAddr != "" {
+		fmt.Fprintf(&b, "  status page: http://%s/ui\n", httpAddr)
+	}
+	return b.String() + "\n"
+}
+
+func orOff(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return addr
+}
+
+// binaryName is how the user ran this binary, for commands to paste: the path
+// they typed (bin/grapevine), or "grapevine" for a go run build.
+func binaryName(arg0 string) string {
+	if arg0 == "" || strings.Contains(arg0, "go-build") {
+		return "grapevine"
+	}
+	return arg0
 }

@@ -65,3 +65,36 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 	}
 	done <- nil // for the deferred wait
 }
+
+func TestDevBanner(t *testing.T) {
+	tests := []struct {
+		name, bin, http, dns string
+		want, not            []string
+	}{
+		{"default ports", "bin/grapevine", "127.0.0.1:7947", "127.0.0.1:7948",
+			[]string{"try: bin/grapevine lookup demo\n", "curl -s http://127.0.0.1:7947/v1/services/demo", "dig @127.0.0.1 -p 7948 demo.service.grapevine.", "http://127.0.0.1:7947/ui"},
+			[]string{"-http"}},
+		{"moved ports", "./grapevine", "127.0.0.1:9000", "127.0.0.1:9001",
+			[]string{"try: ./grapevine lookup -http 127.0.0.1:9000 demo\n", "curl -s http://127.0.0.1:9000/v1/services/demo", "dig @127.0.0.1 -p 9001"},
+			nil},
+		{"no dns", "grapevine", "127.0.0.1:7947", "",
+			[]string{"DNS off", "grapevine lookup demo"},
+			[]string{"dig"}},
+	}
+	for _, tc := range tests {
+		got := devBanner("dev", tc.bin, tc.http, tc.dns)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: banner lacks %q:\n%s", tc.name, w, got)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(got, n) {
+				t.Errorf("%s: banner has %q:\n%s", tc.name, n, got)
+			}
+		}
+	}
+	if got := binaryName("/tmp/go-build123/b001/exe/grapevine"); got != "grapevine" {
+		t.Errorf("binaryName of a go run build = %q", got)
+	}
+}
