@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/catalog"
@@ -42,6 +47,11 @@ func NewAgentFactory(template agent.Config) Factory {
 		c.DataDir, c.Now, c.Join = spec.DataDir, spec.Now, spec.Seeds
 		c.HTTP, c.DNS.Addr = "", ""
 		c.Gossip.Compression = false
+		if spec.Events != nil {
+			// memberlist reports suspicions only in its log (bridged to
+			// debug events): read them there.
+			c.Logger = zerolog.New(io.Discard).Level(zerolog.DebugLevel).Hook(memberlistHook{spec.Name, spec.Events})
+		}
 		a, err := agent.New(c)
 		if err != nil {
 			return nil, fmt.Errorf("sim: agent %s: %w", spec.Name, err)
@@ -88,10 +98,22 @@ func AgentBounds(c agent.Config) func(n int) Bounds {
 	}
 }
 
+// AgentScenarioBounds returns AgentBounds for agents built from c with a
+// scenario's agent settings applied (for Options.ScenarioBounds).
+func AgentScenarioBounds(c agent.Config) func(*AgentSettings) func(n int) Bounds {
+	return func(s *AgentSettings) func(int) Bounds {
+		cc := c
+		_ = s.Apply(&cc) // validated with the scenario
+		return AgentBounds(cc)
+	}
+}
+
 type agentNode struct {
 	catalogNode
 	name string
 	a    *agent.Agent
+	// preserving is the catalog's self-preservation as of the last Hash.
+	preserving atomic.Bool
 
 	stop     chan struct{} // closed by Close: ends the watch goroutine
 	mu       sync.Mutex    // guards watching, closed
@@ -189,6 +211,64 @@ func appendChange(out []ServedChange, ch catalog.Change, after map[string]uint64
 }
 
 func (n *agentNode) Name() string { return n.name }
+
+// Hash also notes whether the catalog is in self-preservation (one Stats
+// call for both).
+func (n *agentNode) Hash() uint64 {
+	st := n.cat.Stats()
+	n.preserving.Store(st.Preservation.Active)
+	return st.Hash
+}
+
+// Preserving implements HealthReporter.
+func (n *agentNode) Preserving() bool { return n.preserving.Load() }
+
+// Sees implements HealthReporter.
+func (n *agentNode) Sees(name string) bool {
+	g := n.a.Node()
+	if g == nil {
+		return false
+	}
+	for _, m := range g.Members() {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Counters implements HealthReporter.
+func (n *agentNode) Counters() NodeCounters {
+	g := n.a.Node()
+	if g == nil {
+		return NodeCounters{}
+	}
+	st := g.Stats()
+	out := NodeCounters{Rejoins: st.Rejoins, SentBytes: make(map[string]uint64, len(st.Sent))}
+	for k, c := range st.Sent {
+		out.SentBytes[k] = c.Bytes
+	}
+	return out
+}
+
+// memberlistHook turns memberlist's log lines about suspicion into
+// MemberEvents (the lines' wording is memberlist v0.7's state.go).
+type memberlistHook struct {
+	self string
+	fn   func(MemberEvent)
+}
+
+func (h memberlistHook) Run(_ *zerolog.Event, _ zerolog.Level, msg string) {
+	switch {
+	case strings.HasPrefix(msg, "Suspect ") && strings.HasSuffix(msg, " has failed, no acks received"):
+		h.fn(MemberEvent{Kind: EventSuspect, Observer: h.self, Subject: strings.TrimSuffix(strings.TrimPrefix(msg, "Suspect "), " has failed, no acks received")})
+	case strings.HasPrefix(msg, "Marking ") && strings.Contains(msg, " as failed, suspect timeout reached"):
+		subj, _, _ := strings.Cut(strings.TrimPrefix(msg, "Marking "), " as failed")
+		h.fn(MemberEvent{Kind: EventFailed, Observer: h.self, Subject: subj})
+	case strings.HasPrefix(msg, "Refuting a suspect message (from: "):
+		h.fn(MemberEvent{Kind: EventRefute, Observer: h.self, Subject: strings.TrimSuffix(strings.TrimPrefix(msg, "Refuting a suspect message (from: "), ")")})
+	}
+}
 
 func (n *agentNode) Members() int {
 	if g := n.a.Node(); g != nil {

@@ -96,6 +96,7 @@ type disappearance struct {
 	owners    map[string]bool     // the crashed (or unreachable) nodes
 	keys      []instKey           // their registered instances at the time
 	losses    map[string]loss     // what each observer lost by this event
+	rejoined  map[string]bool     // observers restarted since (a new replica)
 	mass      map[string]bool     // observers for which it is part of a mass disappearance
 	nonEmpty  map[string][]string // observer → services it answered non-empty before
 	crash     bool                // a crash (G4 applies to non-mass observers)
@@ -367,8 +368,29 @@ func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[st
 		}
 	}
 	b := c.bounds(clusterSize)
+	// What each observer cannot reach already: the latest partition still
+	// in force, and crashed nodes not restarted.
+	var part *disappearance
+	for _, e := range c.events {
+		if !e.crash && !e.ended {
+			part = e
+		}
+	}
 	for obs, l := range observers {
 		lost, of := l.lost, l.of
+		// Self-preservation already engaged at the observer (a partition cut
+		// off a mass of it): the catalog holds a crash in it like the rest.
+		if crash && part != nil {
+			down := part.losses[obs].lost + l.lost
+			for _, e := range c.events {
+				if e.crash && !e.ended && e.seq > part.seq {
+					down += e.losses[obs].lost
+				}
+			}
+			if pof := part.losses[obs].of; pof > 0 && down >= b.MassMin && float64(down)/float64(pof) >= b.MassFraction {
+				ev.mass[obs] = true
+			}
+		}
 		var window []*disappearance
 		for _, e := range c.events {
 			if e.ended || at.Sub(e.at) > b.MassWindow {
@@ -381,19 +403,41 @@ func (c *checker) lost(at time.Time, crash bool, gone []string, observers map[st
 			}
 		}
 		if of == 0 || lost < b.MassMin || float64(lost)/float64(of) < b.MassFraction {
+			// Preserved with the partition's losses (above): the partition's
+			// own G5 watch covers its services, from when they were lost.
 			continue
 		}
 		ev.mass[obs] = true
 		for _, e := range window {
 			e.mass[obs] = true
 		}
-		for svc, ans := range c.lastSample[obs] {
-			if len(ans) > 0 {
-				ev.nonEmpty[obs] = append(ev.nonEmpty[obs], svc)
-			}
-		}
+		c.watchNonEmpty(ev, obs)
 	}
 	c.events = append(c.events, ev)
+}
+
+// watchNonEmpty starts G5's watch of obs for ev: every service obs answered
+// non-empty last must stay non-empty. Caller holds mu.
+func (c *checker) watchNonEmpty(ev *disappearance, obs string) {
+	ev.nonEmpty[obs] = nil
+	for svc, ans := range c.lastSample[obs] {
+		if len(ans) > 0 {
+			ev.nonEmpty[obs] = append(ev.nonEmpty[obs], svc)
+		}
+	}
+}
+
+// massAt reports whether ev is a mass disappearance for obs. An observer
+// that was not there when it happened (it started or restarted since)
+// learns the failures from its peers: it is held to the withdrawal bound
+// only if the event was not a mass disappearance for any observer (the
+// survivors may preserve the records, and it may follow them); it is still
+// held to the fresh bound.
+func (ev *disappearance) massAt(obs string) bool {
+	if _, there := ev.losses[obs]; there && !ev.rejoined[obs] {
+		return ev.mass[obs]
+	}
+	return len(ev.mass) > 0
 }
 
 // observerRestarted ends every stale-over-empty watch (G5) on obs: a
@@ -404,6 +448,12 @@ func (c *checker) observerRestarted(obs string) {
 	defer c.mu.Unlock()
 	for _, ev := range c.events {
 		delete(ev.nonEmpty, obs)
+		if _, there := ev.losses[obs]; there {
+			if ev.rejoined == nil {
+				ev.rejoined = map[string]bool{}
+			}
+			ev.rejoined[obs] = true
+		}
 	}
 }
 
@@ -643,7 +693,7 @@ func (c *checker) observe(s sample) {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s serves crashed %s as fresh %v after the crash (detect bound %v)", obs, k, age.Round(time.Millisecond), b.Detect+b.Slack)
 				}
-				if !ev.mass[obs] && age > b.Withdraw() && hasFresh(bySvc[in.service]) && ev.once("served", obs, k.String()) {
+				if !ev.massAt(obs) && age > b.Withdraw() && hasFresh(bySvc[in.service]) && ev.once("served", obs, k.String()) {
 					c.checked[G4] = true
 					c.violate(G4, s.at, "%s still serves crashed %s %v after the crash (bound %v)", obs, k, age.Round(time.Millisecond), b.Withdraw())
 				}
@@ -786,4 +836,14 @@ func (c *checker) historyOK(inv string) bool {
 	defer c.mu.Unlock()
 	c.checked[inv] = true
 	return c.counts[inv] == 0
+}
+
+// serviceOf returns the service of a known instance.
+func (c *checker) serviceOf(k instKey) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in := c.insts[k]; in != nil {
+		return in.service
+	}
+	return ""
 }

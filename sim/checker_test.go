@@ -147,3 +147,29 @@ func TestCheckerStaleOverEmptyObserverRestart(t *testing.T) {
 		})
 	}
 }
+
+// A crash while a partition keeps self-preservation engaged at an observer
+// (it cannot reach a mass of the cluster) is held like the partition's
+// losses, whenever the partition began.
+func TestCheckerCrashDuringPreservation(t *testing.T) {
+	w := newCheckerWorld(checkerBounds, 10)
+	w.sample(0, span(0, 10), span(0, 10), nil, nil)
+	// n7, n8, n9 are cut off from the other 7: mass for them.
+	obs := map[string]loss{}
+	for _, o := range span(0, 10) {
+		if o >= 7 {
+			obs[nodeName(o)] = loss{7, 10}
+		} else {
+			obs[nodeName(o)] = loss{3, 10}
+		}
+	}
+	w.ck.lost(w.t0.Add(time.Second), false, nil, obs, 10)
+	// 100 s later n9 crashes; n7 and n8 keep its instance, stale.
+	w.ck.lost(w.t0.Add(100*time.Second), true, []string{"n9"}, map[string]loss{"n7": {1, 3}, "n8": {1, 3}}, 10)
+	for at := 101 * time.Second; at < 160*time.Second; at += time.Second {
+		w.sample(at, []int{7, 8}, []int{7, 8, 9}, map[int]bool{9: true}, nil)
+	}
+	if n := w.ck.counts[G4]; n != 0 {
+		t.Errorf("G4: %d violations for a crash during self-preservation: %v", n, w.ck.violations[G4])
+	}
+}

@@ -150,7 +150,8 @@ type cluster struct {
 	factory Factory
 	dir     string
 	agent   *AgentSettings // the scenario's agent settings
-	moved   int            // addresses handed out by moveHost
+	events  func(MemberEvent)
+	moved   int // addresses handed out by moveHost
 
 	mu    sync.RWMutex // guards hosts' node and state, and the hosts slice
 	hosts []*host
@@ -260,7 +261,7 @@ func (c *cluster) start(ctx context.Context, i int) error {
 		}
 	}
 	spec := NodeSpec{
-		Name: h.name, Addr: addr, Transport: tr, DataDir: h.dataDir, Agent: layers,
+		Name: h.name, Addr: addr, Transport: tr, DataDir: h.dataDir, Agent: layers, Events: c.events,
 		Now: h.now, Seeds: c.seeds(i), Cluster: c.count(stateLive, statePaused, stateCrashed) + 1,
 	}
 	n, err := c.factory(ctx, spec)

@@ -102,7 +102,10 @@ type NodeSpec struct {
 	Now       func() time.Time     // the node's clock (skewed)
 	Seeds     []string             // addresses to join at start; empty for the first node
 	Agent     []*AgentSettings     // agent settings to apply in order (scenario's, then the node's)
-	Cluster   int                  // nodes the scenario has started so far (for sizing timers)
+	// Events, if set, receives the node's failure-detector events (see
+	// MemberEvent), from any goroutine; it must not block.
+	Events  func(MemberEvent)
+	Cluster int // nodes the scenario has started so far (for sizing timers)
 }
 
 // Factory builds and starts one node; the node joins spec.Seeds (retrying on its
@@ -135,3 +138,38 @@ type Bounds struct {
 // Withdraw is the G4 bound: a crashed node's instances leave every default
 // lookup within Detect + LeaseGrace (+ Slack).
 func (b Bounds) Withdraw() time.Duration { return b.Detect + b.LeaseGrace + b.Slack }
+
+// HealthReporter is optionally implemented by a Node for the report's
+// failure-detector and self-preservation figures (false deaths, premature
+// withdrawals, self-preservation, rejoins, gossip bytes).
+type HealthReporter interface {
+	// Sees reports whether the node's membership holds name alive.
+	Sees(name string) bool
+	// Preserving reports whether the node's catalog is in self-preservation,
+	// as of the last call of Hash.
+	Preserving() bool
+	// Counters returns this incarnation's cumulative counters.
+	Counters() NodeCounters
+}
+
+// NodeCounters are cumulative counters of one node incarnation.
+type NodeCounters struct {
+	Rejoins   uint64            // members contacted successfully by the rejoin loop
+	SentBytes map[string]uint64 // gossip bytes sent, by message kind (push, sync, digest, repair)
+}
+
+// MemberEvent is what a node's failure detector did, as its log says
+// (memberlist has no callback for suspicion): Observer suspected Subject
+// (EventSuspect), declared it failed (EventFailed), or refuted a suspicion
+// about itself (EventRefute; Subject is the accuser).
+type MemberEvent struct {
+	Kind              string
+	Observer, Subject string
+}
+
+// MemberEvent kinds.
+const (
+	EventSuspect = "suspect"
+	EventFailed  = "failed"
+	EventRefute  = "refute"
+)

@@ -44,11 +44,51 @@ type Report struct {
 	// Withdrawal holds, per crash step, the time until no node served the
 	// crashed instances as fresh.
 	Withdrawal []time.Duration
+	// FalseDeaths are healthy nodes declared failed: live, reachable both
+	// ways and without a fault of their own or of the network for the
+	// cluster's detection bound, yet marked failed by a peer's SWIM
+	// suspicion timeout. PrematureWithdrawals counts (observer, instance)
+	// pairs a false death took out of lookups.
+	FalseDeaths          []FalseDeath
+	PrematureWithdrawals int
+	// Suspicions, Refutations and Deaths count the failure detector's
+	// events as the nodes' memberlist logs report them: a peer suspected
+	// (no ack), a suspicion about itself refuted, a peer marked failed on
+	// its own suspicion timeout (failures learnt by gossip not included).
+	Suspicions, Refutations, Deaths int
+	// Preservation lists when each node was in self-preservation.
+	Preservation []PreservationSpan
+	// Rejoins: members contacted successfully by the nodes' rejoin loops.
+	Rejoins uint64
+	// GossipBytes sent by all nodes, by message kind: push (eager deltas),
+	// sync (anti-entropy: deltas and whole-origin snapshots), digest,
+	// repair.
+	GossipBytes map[string]uint64
+	// SavedBytes: data-directory bytes copied by save steps (backups and VM
+	// snapshots).
+	SavedBytes int64
 	// Traffic per live node per second over the whole run (simnet counters:
 	// packets, and packet plus stream bytes).
 	MsgsPerNodeSec, BytesPerNodeSec float64
 	Steps                           []StepLog
 	Series                          Series
+}
+
+// FalseDeath is a healthy node declared failed.
+type FalseDeath struct {
+	Node, By  string        // the node, and the peer whose suspicion timeout declared it failed
+	At        time.Duration // since the start
+	Lasted    time.Duration // until every live peer saw it alive again (or it stopped)
+	Observers int           // most peers that held it failed at once (sampled)
+	Withdrawn int           // (observer, instance) pairs it cost
+	Open      bool          // still not over at the end
+}
+
+// PreservationSpan is one node's time in self-preservation.
+type PreservationSpan struct {
+	Node     string
+	From, To time.Duration // since the start
+	Open     bool          // still engaged at the end
 }
 
 // InvariantResult is the verdict on one guarantee. An invariant nothing
@@ -107,6 +147,8 @@ type Series struct {
 	Seen []Curve
 	// Bytes: bytes per second sent by the whole network.
 	Bytes []Point
+	// Preserving: how many nodes are in self-preservation.
+	Preserving []Point
 	// Steps marks fault steps on the time axis.
 	Marks []Mark
 }
@@ -248,7 +290,39 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "  propagation                %v, incomplete %d (%s; %d feed drop-outs)\n", r.Propagation, r.Incomplete, how, r.FeedDropouts)
 	fmt.Fprintf(&b, "  convergence after heal     %v\n", roundAll(r.Convergence))
+	fmt.Fprintf(&b, "  convergence after resume   %v\n", roundAll(r.ResumeConvergence))
 	fmt.Fprintf(&b, "  crash withdrawal           %v\n", roundAll(r.Withdrawal))
+	fmt.Fprintf(&b, "  failure detector           %d suspicions, %d refutations, %d declared failed by suspicion timeout\n", r.Suspicions, r.Refutations, r.Deaths)
+	fmt.Fprintf(&b, "  false deaths               %d (healthy nodes declared failed), %d premature withdrawals\n", len(r.FalseDeaths), r.PrematureWithdrawals)
+	for k, fd := range r.FalseDeaths {
+		if k == maxListed {
+			fmt.Fprintf(&b, "      ... %d more\n", len(r.FalseDeaths)-k)
+			break
+		}
+		open := ""
+		if fd.Open {
+			open = " (still at the end)"
+		}
+		fmt.Fprintf(&b, "      t=%v: %s declared failed by %s, for %v%s, by up to %d peers, %d withdrawals\n",
+			fd.At.Round(time.Millisecond), fd.Node, fd.By, fd.Lasted.Round(time.Millisecond), open, fd.Observers, fd.Withdrawn)
+	}
+	fmt.Fprintf(&b, "  self-preservation          %s\n", preservationSummary(r.Preservation))
+	fmt.Fprintf(&b, "  rejoins                    %d members contacted by rejoin loops\n", r.Rejoins)
+	if len(r.GossipBytes) > 0 {
+		var kinds []string
+		for k := range r.GossipBytes {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		var parts []string
+		for _, k := range kinds {
+			parts = append(parts, fmt.Sprintf("%s %s", k, kib(r.GossipBytes[k])))
+		}
+		fmt.Fprintf(&b, "  gossip bytes sent          %s (sync carries snapshots)\n", strings.Join(parts, ", "))
+	}
+	if r.SavedBytes > 0 {
+		fmt.Fprintf(&b, "  saved data directories     %s\n", kib(uint64(r.SavedBytes)))
+	}
 	fmt.Fprintf(&b, "  traffic per node           %.1f msgs/s, %.0f B/s\n", r.MsgsPerNodeSec, r.BytesPerNodeSec)
 	fmt.Fprintf(&b, "  steps:\n")
 	for _, st := range r.Steps {
@@ -264,4 +338,49 @@ func roundAll(ds []time.Duration) []time.Duration {
 		out[i] = d.Round(time.Millisecond)
 	}
 	return out
+}
+
+// maxListed bounds the false deaths and preservation spans listed in text.
+const maxListed = 10
+
+func kib(b uint64) string { return fmt.Sprintf("%.1f KiB", float64(b)/1024) }
+
+// preservationSummary says when and where self-preservation engaged and
+// released.
+func preservationSummary(spans []PreservationSpan) string {
+	if len(spans) == 0 {
+		return "never engaged"
+	}
+	nodes := map[string]bool{}
+	first, last := spans[0].From, time.Duration(0)
+	open := 0
+	for _, sp := range spans {
+		nodes[sp.Node] = true
+		first = min(first, sp.From)
+		if sp.Open {
+			open++
+		} else {
+			last = max(last, sp.To)
+		}
+	}
+	out := fmt.Sprintf("%d spans at %d nodes; first engaged t=%v", len(spans), len(nodes), first.Round(time.Millisecond))
+	if last > 0 {
+		out += fmt.Sprintf(", last released t=%v", last.Round(time.Millisecond))
+	}
+	if open > 0 {
+		out += fmt.Sprintf(", %d still engaged at the end", open)
+	}
+	var sp []string
+	for k, p := range spans {
+		if k == maxListed {
+			sp = append(sp, fmt.Sprintf("... %d more", len(spans)-k))
+			break
+		}
+		to := p.To.Round(time.Millisecond).String()
+		if p.Open {
+			to = "end"
+		}
+		sp = append(sp, fmt.Sprintf("%s %v–%s", p.Node, p.From.Round(time.Millisecond), to))
+	}
+	return out + "\n      " + strings.Join(sp, ", ")
 }

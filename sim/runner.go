@@ -27,6 +27,11 @@ type Options struct {
 	// Bounds returns the timing bounds for a cluster of n nodes (G4, G5).
 	// Default DefaultBounds.
 	Bounds func(n int) Bounds
+	// ScenarioBounds, if set, replaces Bounds with the bounds for the
+	// scenario's agent settings (Scenario.Agent; nil if it has none), e.g.
+	// AgentScenarioBounds. Per-node settings of start and restart steps are
+	// not taken into account.
+	ScenarioBounds func(*AgentSettings) func(n int) Bounds
 	// ReportDir, if set, receives index.html (the report with plots).
 	ReportDir string
 	// DataDir is the root of the nodes' data directories. Default: a temporary
@@ -71,6 +76,7 @@ type runner struct {
 	log  io.Writer
 	cl   *cluster
 	ck   *checker
+	hl   *health
 	rep  *Report
 
 	sampleEvery time.Duration
@@ -91,6 +97,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	}
 	if err := sc.Validate(); err != nil {
 		return Report{}, err
+	}
+	if opts.ScenarioBounds != nil {
+		opts.Bounds = opts.ScenarioBounds(sc.Agent)
 	}
 	if opts.Bounds == nil {
 		opts.Bounds = DefaultBounds
@@ -132,6 +141,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	start := time.Now()
 	wallStart := wallNow()
 	r.ck = newChecker(start, opts.Bounds)
+	r.hl = newHealth(start, opts.Bounds(max(sc.Nodes, 1)).Detect)
+	r.cl.events = func(e MemberEvent) { r.hl.event(e, time.Now(), r.healthy) }
 	r.rep = &Report{Scenario: sc.Name, Description: sc.Description, Seed: seed}
 	r.sampleEvery = sc.Sample
 	if r.sampleEvery == 0 {
@@ -155,12 +166,14 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	stop()
 	wg.Wait()
 	r.sampleNow() // the final state
+	r.countNodes()
 	closeErr := r.cl.closeAll()
 	elapsed, wall := time.Since(start), wallNow().Sub(wallStart)
 	if opts.Drain > 0 {
 		time.Sleep(opts.Drain)
 	}
 	r.finish(elapsed, wall)
+	r.hl.report(r.rep, start.Add(elapsed))
 	if runErr == nil && closeErr != nil {
 		runErr = closeErr
 	}
@@ -338,6 +351,7 @@ func (r *runner) sampler(ctx context.Context) {
 		r.opts.Progress.update(now.Sub(r.ck.start), r.cl.count(stateLive), r.cl.count(stateLive, statePaused, stateCrashed, stateLeft), r.ck.violationCount())
 		if now.Sub(lastTraffic) >= time.Second {
 			lastTraffic = now
+			r.countNodes()
 			tot := r.cl.net.Totals()
 			r.ck.addTraffic(now, r.cl.count(stateLive), tot.PacketsSent, tot.BytesSent+tot.StreamBytesSent)
 		}
@@ -374,8 +388,27 @@ func (r *runner) sampleNow() {
 	}
 	answers, live := r.observeAll()
 	hashes := map[string]uint64{}
-	for name, n := range r.cl.liveNodes() {
+	nodes := r.cl.liveNodes()
+	preserving := map[string]bool{}
+	for name, n := range nodes {
 		hashes[name] = n.Hash()
+		if hr, ok := n.(HealthReporter); ok && hr.Preserving() {
+			preserving[name] = true
+		}
+	}
+	r.hl.preservation(at, preserving)
+	if subjects := r.hl.openSubjects(); len(subjects) > 0 {
+		sees := map[string]map[string]bool{}
+		for name, n := range nodes {
+			if hr, ok := n.(HealthReporter); ok {
+				m := map[string]bool{}
+				for _, s := range subjects {
+					m[s] = hr.Sees(s)
+				}
+				sees[name] = m
+			}
+		}
+		r.hl.observe(at, sees, live, answers, func(n string) []instKey { return r.ck.owned(n, "") }, r.ck.serviceOf)
 	}
 	gen1, _ := r.ck.removalState()
 	r.ck.observe(sample{at: at, seq: seq, answers: answers, hashes: hashes, live: live, withheld: withheld, n: r.cl.count(stateLive, statePaused, stateCrashed), removing: busy || gen1 != gen0})
@@ -406,4 +439,37 @@ func (r *runner) adoptRestored(_ context.Context, h int) error {
 		}
 	}
 	return nil
+}
+
+// healthy reports whether subject is live, not paused, and reachable from
+// observer both ways now.
+func (r *runner) healthy(subject, observer string) bool {
+	a, okA := parseNodeName(subject)
+	b, okB := parseNodeName(observer)
+	if !okA || !okB || r.cl.state(a) != stateLive || r.cl.state(b) != stateLive {
+		return false
+	}
+	x, y := r.cl.host(a).address(), r.cl.host(b).address()
+	return r.cl.net.Reachable(x, y) && r.cl.net.Reachable(y, x)
+}
+
+// countNodes records every live node's counters.
+func (r *runner) countNodes() {
+	for _, n := range r.cl.liveNodes() {
+		if hr, ok := n.(HealthReporter); ok {
+			r.hl.count(n, hr.Counters())
+		}
+	}
+}
+
+// trouble notes a fault on hosts idx, or on the network (none given): the
+// failure detector's verdicts about them are not false deaths for a while.
+func (r *runner) trouble(idx ...int) {
+	now := r.now()
+	if len(idx) == 0 {
+		r.hl.trouble("", now)
+	}
+	for _, h := range idx {
+		r.hl.trouble(nodeName(h), now)
+	}
 }

@@ -17,7 +17,8 @@ func TestScenarioFull(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runStack(t, sc, true)
+			rep := runStack(t, sc, knownBugs[name] == "")
+			checkKnownBug(t, name, rep)
 		})
 	}
 }

@@ -19,10 +19,34 @@ func scenarioFiles(t *testing.T) []string {
 // knownBugs are library scenarios that expose open bugs: they run, and a
 // failure is reported as a skip naming the bug, until the fix lands (then the
 // test asks for the entry to be removed).
-var knownBugs = map[string]string{}
+var knownBugs = map[string]string{
+	"epoch-same-millisecond":      "issue 10 bug 1: two incarnations with one epoch",
+	"epoch-restore-clock-behind":  "issue 10 bug 1: two incarnations with one epoch",
+	"epoch-snapshot-revert-twice": "issue 10 bug 1: two incarnations with one epoch",
+	"epoch-reaped-origin":         "issue 10 bug 2: a reaped origin returns with an older epoch",
+	"epoch-reaped-origin-ntp":     "issue 10 bug 2: a reaped origin returns with an older epoch",
+	"joiner-after-mass-death":     "issue 10 bug 3: a joiner serves dead hosts' instances as fresh",
+	"joiner-after-crash-waves":    "issue 10 bug 3: a joiner serves dead hosts' instances as fresh",
+}
 
-// TestScenarioShort runs the short version of every library scenario over
-// real catalog+gossip nodes, in virtual time.
+// checkKnownBug turns a known bug's failure into a skip, and its success
+// into an error asking to remove the entry.
+func checkKnownBug(t *testing.T, name string, rep Report) {
+	t.Helper()
+	bug := knownBugs[name]
+	if bug == "" {
+		return
+	}
+	if rep.Passed() {
+		t.Errorf("known bug no longer reproduces, remove it from knownBugs: %s", bug)
+	} else {
+		t.Skipf("known bug: %s", bug)
+	}
+}
+
+// TestScenarioShort runs the short version of every library scenario that
+// has one over real catalog+gossip nodes, in virtual time. The others run
+// only at full size (make sim).
 func TestScenarioShort(t *testing.T) {
 	for _, f := range scenarioFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
@@ -32,16 +56,10 @@ func TestScenarioShort(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sc.Short == nil {
-				t.Fatalf("%s has no short version", f)
+				t.Skipf("%s has no short version: it runs in make sim", f)
 			}
 			rep := runStack(t, sc.Shrunk(), knownBugs[name] == "")
-			if bug := knownBugs[name]; bug != "" {
-				if rep.Passed() {
-					t.Errorf("known bug no longer reproduces, remove it from knownBugs: %s", bug)
-				} else {
-					t.Skipf("known bug: %s", bug)
-				}
-			}
+			checkKnownBug(t, name, rep)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"text/tabwriter"
@@ -41,7 +42,7 @@ func TestConvergenceSeeds(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var log bytes.Buffer
 			rep, runErr = Run(context.Background(), sc, Options{
-				Seed: seed, Factory: NewAgentFactory(cfg), Bounds: AgentBounds(cfg), Log: &log,
+				Seed: seed, Factory: NewAgentFactory(cfg), ScenarioBounds: AgentScenarioBounds(cfg), Log: &log,
 				DataDir: t.TempDir(), Drain: 30 * time.Second,
 			})
 		})
@@ -73,4 +74,66 @@ func TestConvergenceSeeds(t *testing.T) {
 	if conv[len(conv)-1] > target {
 		t.Errorf("max convergence %v over the target %v", conv[len(conv)-1], target)
 	}
+}
+
+// TestScenarioSeeds runs library scenarios at full size over many seeds and
+// prints one verdict per seed: GRAPEVINE_SCENARIOS names them (a glob of
+// file names without .yaml, default the scenarios of the product bugs of
+// issue 10, epoch-* and joiner-*), GRAPEVINE_SEEDS the seed count (default
+// 20). It fails if any run fails, known bugs included: it measures, it does
+// not excuse.
+func TestScenarioSeeds(t *testing.T) {
+	n := 20
+	if s, err := strconv.Atoi(os.Getenv("GRAPEVINE_SEEDS")); err == nil && s > 0 {
+		n = s
+	}
+	globs := []string{"epoch-*", "joiner-*"}
+	if g := os.Getenv("GRAPEVINE_SCENARIOS"); g != "" {
+		globs = strings.Split(g, ",")
+	}
+	var files []string
+	for _, g := range globs {
+		m, _ := filepath.Glob(filepath.Join("scenarios", g+".yaml"))
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no scenario matches %v", globs)
+	}
+	cfg := DefaultAgentConfig()
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "scenario\tpassed\tfailed seeds (invariants)\t\n")
+	for _, f := range files {
+		sc, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed []string
+		for seed := uint64(1); seed <= uint64(n); seed++ {
+			var rep Report
+			var runErr error
+			synctest.Test(t, func(t *testing.T) {
+				rep, runErr = Run(context.Background(), sc, Options{
+					Seed: seed, Factory: NewAgentFactory(cfg), ScenarioBounds: AgentScenarioBounds(cfg),
+					DataDir: t.TempDir(), Drain: 30 * time.Second,
+				})
+			})
+			if runErr != nil {
+				t.Fatalf("%s seed %d: %v", sc.Name, seed, runErr)
+			}
+			if !rep.Passed() {
+				var bad []string
+				for _, inv := range rep.Invariants {
+					if !inv.Passed() {
+						bad = append(bad, strings.Fields(inv.Name)[0])
+					}
+				}
+				failed = append(failed, fmt.Sprintf("%d(%s)", seed, strings.Join(bad, ",")))
+			}
+		}
+		fmt.Fprintf(w, "%s\t%d/%d\t%s\t\n", sc.Name, n-len(failed), n, strings.Join(failed, " "))
+		if len(failed) > 0 {
+			t.Errorf("%s: %d of %d seeds failed", sc.Name, len(failed), n)
+		}
+	}
+	w.Flush()
 }

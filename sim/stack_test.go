@@ -18,7 +18,7 @@ func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	wall := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		rep, err = Run(context.Background(), sc, Options{
-			Factory: NewAgentFactory(cfg), Bounds: AgentBounds(cfg), Log: &log,
+			Factory: NewAgentFactory(cfg), ScenarioBounds: AgentScenarioBounds(cfg), Log: &log,
 			DataDir: t.TempDir(), Drain: 30 * time.Second,
 		})
 	})

@@ -23,6 +23,7 @@ func (s *BridgeStep) run(_ context.Context, r *runner, i int) error {
 	if err != nil {
 		return err
 	}
+	r.trouble()
 	for _, a := range r.cl.addrs(idx) {
 		r.cl.net.Bridge(a, !s.Off)
 	}

@@ -21,6 +21,7 @@ func (s *CrashStep) run(_ context.Context, r *runner, i int) error {
 		return err
 	}
 	r.record(i, "crash", short(r.cl.names(idx)))
+	r.trouble(idx...)
 	// Note the instances before the crash, then crash them all at once.
 	crashed := map[int]bool{}
 	for _, h := range idx {

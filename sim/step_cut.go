@@ -39,6 +39,7 @@ func (s *CutStep) run(_ context.Context, r *runner, i int) error {
 			}
 		}
 	}
+	r.trouble()
 	arrow := "→"
 	if s.Both {
 		arrow = "↔"

@@ -33,6 +33,7 @@ func (f *FlapStep) run(_ context.Context, r *runner, i int) error {
 	if err != nil {
 		return err
 	}
+	r.trouble()
 	seen := map[[2]int]bool{}
 	for _, x := range a {
 		for _, y := range b {
@@ -54,6 +55,7 @@ func (*UnflapStep) Kind() string    { return "unflap" }
 func (*UnflapStep) Validate() error { return nil }
 
 func (*UnflapStep) run(_ context.Context, r *runner, i int) error {
+	r.trouble()
 	for _, stop := range r.flaps {
 		stop()
 	}

@@ -10,6 +10,7 @@ func (*HealStep) Kind() string    { return "heal" }
 func (*HealStep) Validate() error { return nil }
 
 func (*HealStep) run(_ context.Context, r *runner, i int) error {
+	r.trouble()
 	r.cl.net.Heal() // stops the flaps too
 	r.flaps = nil
 	r.ck.recovered("", true, r.now())

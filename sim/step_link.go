@@ -36,6 +36,7 @@ func (s *LinkStep) Validate() error {
 }
 
 func (s *LinkStep) run(_ context.Context, r *runner, i int) error {
+	r.trouble()
 	if s.Reset {
 		for l := range r.links {
 			r.cl.net.ClearLink(l[0], l[1])

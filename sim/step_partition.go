@@ -79,6 +79,7 @@ func (s *PartitionStep) run(_ context.Context, r *runner, i int) error {
 		addrGroups[gi] = r.cl.addrs(g)
 		desc = append(desc, short(r.cl.names(g)))
 	}
+	r.trouble()
 	r.cl.net.Partition(addrGroups...)
 	r.record(i, "partition", strings.Join(desc, " | "))
 

@@ -39,6 +39,7 @@ func (s *PauseStep) run(ctx context.Context, r *runner, i int) error {
 	for _, h := range idx {
 		r.cl.setPaused(h, true)
 	}
+	r.trouble(idx...)
 	r.record(i, "pause", fmt.Sprintf("%v for %v", r.cl.names(idx), s.For))
 	if s.For == 0 {
 		return nil
@@ -73,6 +74,7 @@ func (r *runner) resume(i int, idx []int) {
 	for _, h := range idx {
 		r.cl.setPaused(h, false)
 	}
+	r.trouble(idx...)
 	r.ck.resumed(r.now())
 	r.record(i, "resume", fmt.Sprint(r.cl.names(idx)))
 }

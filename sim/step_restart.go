@@ -96,6 +96,7 @@ func (r *runner) restartHost(ctx context.Context, h int, wipe bool, prepare func
 		return err
 	}
 	r.ck.recovered(hs.name, false, r.now()) // before it serves again
+	r.trouble(h)
 	r.restarts.Add(1)
 	return r.startHost(ctx, h)
 }

@@ -32,6 +32,7 @@ func (s *SlowStep) run(_ context.Context, r *runner, i int) error {
 	for _, h := range idx {
 		hs := r.cl.host(h)
 		hs.slow.Store(int64(s.By))
+		r.hl.setSlow(hs.name, s.By > 0, r.now())
 		r.cl.net.SetSlow(hs.address(), s.By)
 	}
 	r.record(i, "slow", fmt.Sprintf("%s by %v per message", short(r.cl.names(idx)), s.By))

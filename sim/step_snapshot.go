@@ -36,6 +36,7 @@ func (s *SaveStep) run(_ context.Context, r *runner, i int) error {
 		}
 		total += n
 	}
+	r.hl.addSaved(total)
 	r.record(i, "save", fmt.Sprintf("%s as %q (%d bytes)", short(r.cl.names(idx)), s.Name, total))
 	return nil
 }

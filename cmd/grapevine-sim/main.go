@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // valueFlags are the flags that take a value (for permute).
-var valueFlags = map[string]bool{"seed": true, "report": true, "progress": true}
+var valueFlags = map[string]bool{"seed": true, "report": true, "progress": true, "cpuprofile": true}
 
 // permute moves flags that follow positional arguments before them, so
 // `grapevine-sim run FILE -seed 3` works (urfave/cli stops at the first
@@ -158,6 +159,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "seed", Usage: "override the scenario's seed `S` (an unsigned integer)"},
 			&cli.StringFlag{Name: "report", Usage: "write the HTML report with plots to `DIR`/index.html"},
 			&cli.BoolFlag{Name: "realtime", Usage: "run in real time instead of virtual time"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile (go tool pprof) to `FILE`"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress line on stderr: auto (a terminal: redrawn every second; else a line every 10 s), on, off"},
 		},
 		Action: simRun,
@@ -220,7 +222,18 @@ func simRun(c *cli.Context) error {
 	cfg := sim.DefaultAgentConfig()
 	opts := sim.Options{
 		Seed: seed, ReportDir: report, Log: stderr, Progress: prog,
-		Factory: sim.NewAgentFactory(cfg), Bounds: sim.AgentBounds(cfg),
+		Factory: sim.NewAgentFactory(cfg), ScenarioBounds: sim.AgentScenarioBounds(cfg),
+	}
+	if p := c.String("cpuprofile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return usageErr("-cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	wall := time.Now()
 	var rep sim.Report
