@@ -45,8 +45,10 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 			{Name: "db", Instances: 1, Maintenance: 1},
 		},
 		members: []api.Member{
-			{Name: "node-b", Addr: "10.0.0.2", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", RTTMillis: 0.412},
-			{Name: "node-a", Addr: "10.0.0.1", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", Meta: map[string]string{"rack": "r1"}},
+			{Name: "node-b", Addr: "10.0.0.2", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", RTTMillis: 0.412, Version: "v1.1.0",
+				Fingerprint: &api.Fingerprint{Hash: "00000000000000bb", Origins: 3, Instances: 4}, Agrees: new(false)},
+			{Name: "node-a", Addr: "10.0.0.1", Port: 7946, Status: api.MemberAlive, Zone: "eu-1", Meta: map[string]string{"rack": "r1"}, Version: "v1.2.0",
+				Fingerprint: &api.Fingerprint{Hash: "00000000000000aa", Origins: 3, Instances: 5}, Agrees: new(true)},
 			{Name: "node-d", Addr: "10.0.0.4", Port: 7946, Status: api.MemberFailed, Zone: "us-1"},
 		},
 		streamed: make(chan struct{}),
@@ -59,6 +61,7 @@ func newFakeAgent(t *testing.T) *fakeAgent {
 	mux.HandleFunc("GET /v1/services/{name}", f.lookup)
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, 200, f.members) })
 	mux.HandleFunc("GET /v1/stream", f.stream)
+	f.clusterRoutes(mux) // cluster_test.go
 	f.srv = httptest.NewServer(f.record(mux))
 	t.Cleanup(f.srv.Close)
 	return f
