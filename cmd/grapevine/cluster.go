@@ -78,13 +78,13 @@ func checksAction(ctx context.Context, c *cli.Context, client *api.Client, args 
 		if !ch.LastRun.IsZero() {
 			last = ch.LastRun.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ch.ID, ch.Instance, ch.Type, ch.Status, streak, last, orDash(oneLine(ch.Output, 60)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ch.ID, ch.Instance, ch.Type, ch.Status, streak, last, orDash(flatten(ch.Output, 60)))
 	}
 	return tw.Flush()
 }
 
-// oneLine is s on one line, cut to n runes.
-func oneLine(s string, n int) string {
+// flatten is s on one line, cut to n runes.
+func flatten(s string, n int) string {
 	r := []rune(s)
 	for i, c := range r {
 		if c == '\n' || c == '\r' || c == '\t' {
