@@ -59,6 +59,11 @@ var rows = map[string]Rule{
 		Allow: []string{p("api")},
 	},
 	"sim": {Name: "sim may import any package (the table's —)"},
+	"cmd/grapevine": {
+		Name:   "the agent binary (cmd/grapevine) links neither the simulator nor gonum",
+		From:   []string{p("cmd/grapevine")},
+		Forbid: []string{p("sim/..."), "gonum.org/...", "codeberg.org/go-pdf/...", "codeberg.org/go-fonts/..."},
+	},
 }
 
 // more are rules beyond the table.
@@ -72,18 +77,6 @@ var more = []Rule{
 		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), p("internal/leaktest"), "testing", "net/http/httptest"},
 	},
 }
-
-// agentBinary: the binary that runs agents does not link the plotting
-// libraries (gonum/plot and its fonts and PDF writer come with sim's reports).
-var agentBinary = Rule{
-	Name:   "the agent binary (cmd/grapevine) does not link gonum",
-	From:   []string{p("cmd/grapevine")},
-	Forbid: []string{"gonum.org/...", "codeberg.org/go-pdf/...", "codeberg.org/go-fonts/..."},
-}
-
-// agentBinaryEnforced is false until the simulator's report renderer leaves
-// cmd/grapevine (issue 14's sim split); until then a violation skips.
-const agentBinaryEnforced = false
 
 func root(t *testing.T) string {
 	t.Helper()
@@ -118,21 +111,6 @@ func TestLayering(t *testing.T) {
 	}
 	for _, v := range Check(g, rules) {
 		t.Error(v)
-	}
-}
-
-// TestAgentBinaryHasNoPlotting: cmd/grapevine, which runs agents, links no
-// plotting, font or PDF package.
-func TestAgentBinaryHasNoPlotting(t *testing.T) {
-	g := load(t)
-	if vs := Check(g, []Rule{agentBinary}); len(vs) > 0 {
-		if agentBinaryEnforced {
-			for _, v := range vs {
-				t.Error(v)
-			}
-		} else {
-			t.Skipf("known, until the sim split lands (then set agentBinaryEnforced): %v", vs[0])
-		}
 	}
 }
 
