@@ -333,8 +333,9 @@ func (a *Agent) tickLoop() {
 	}
 }
 
-// syncMembers hands the live member list to the catalog's leases, which takes
-// origins that never appear in it as failed (see catalog.SyncMembers).
+// syncMembers hands the live member list to the catalog, for which a live
+// member is membership news even before its join event (see
+// catalog.SyncMembers).
 func (a *Agent) syncMembers() {
 	node := a.Node()
 	if node == nil {

@@ -26,8 +26,17 @@
 //
 // Self-preservation holds failed origins' records stale (no expiry) when a
 // large share of origins fails at once, until they recover or
-// PreservationMax passes. An origin the catalog has no membership news of is
-// treated as alive.
+// PreservationMax passes. Records of an origin the catalog has no membership
+// news of (no event, not in the live member list, no peer's departure report)
+// are not merged: they wait in quarantine for UnknownGrace, then are dropped.
+//
+// # Epochs
+//
+// The own origin's epoch has random low bits (unique per incarnation), never
+// decreases, and is rebased above any newer or divergent incarnation of itself
+// a peer shows. Peers' epochs more than MaxEpochAhead ahead of the clock are
+// rejected; a reaped origin's epoch is kept as a floor for FloorMemory. See
+// docs/protocol.md.
 //
 // # Invariants
 //
