@@ -471,3 +471,19 @@ func TestTCPConnectionLimit(t *testing.T) {
 	}
 	_ = binary.BigEndian
 }
+
+// TestWildcardReplySource: a server bound to all addresses answers from the
+// address a query was sent to (a connected client drops other replies).
+func TestWildcardReplySource(t *testing.T) {
+	c := testConfig(testSource())
+	c.Addr = "0.0.0.0:0"
+	s := startServer(t, c)
+	_, port, _ := net.SplitHostPort(s.Addr())
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2", "127.1.2.3"} {
+		addr := net.JoinHostPort(ip, port)
+		r, _ := exchange(t, addr, msgFor("web.service.grapevine.", dns.TypeA, 0), "udp")
+		if len(r.Answer) != 2 {
+			t.Errorf("via %s: %v", ip, r)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 const (
 	udpBatch   = 32
 	udpMaxRecv = 4096 // bytes of a query; larger datagrams are dropped
+	ctlLen     = 64   // room for one IPV6_PKTINFO or IP_PKTINFO message
 )
 
 // mmsghdr is struct mmsghdr: Go pads it as C does on every Linux arch.
@@ -29,6 +30,12 @@ type mmsghdr struct {
 }
 
 type udpBatchState struct {
+	// pktinfo is the family of destination-address control messages (4 or
+	// 6; 0 when the socket is bound to one address): a socket bound to all
+	// addresses answers from the address each query was sent to.
+	pktinfo int
+	inCtl   [udpBatch][ctlLen]byte
+	outCtl  [udpBatch][ctlLen]byte
 	in      [udpBatch]mmsghdr
 	inIov   [udpBatch]unix.Iovec
 	names   [udpBatch]unix.RawSockaddrInet6 // room for either family
@@ -65,6 +72,9 @@ func (s *Server) serveUDP(w *worker, conn *net.UDPConn) {
 		return
 	}
 	b := &udpBatchState{outLimit: max(s.cfg.MaxUDPSize, udpMaxRecv+64)}
+	if s.listenIP.IsUnspecified() {
+		b.pktinfo = enablePktinfo(rc)
+	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, udpMaxRecv)
 		b.outBufs[i] = make([]byte, 0, b.outLimit)
@@ -78,6 +88,10 @@ func (s *Server) serveUDP(w *worker, conn *net.UDPConn) {
 			b.in[i].hdr.Iov = &b.inIov[i]
 			b.in[i].hdr.SetIovlen(1)
 			b.in[i].hdr.Flags = 0
+			if b.pktinfo != 0 {
+				b.in[i].hdr.Control = &b.inCtl[i][0]
+				b.in[i].hdr.SetControllen(ctlLen)
+			}
 		}
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, 0, 0, 0)
 		if e == unix.EAGAIN || e == unix.EINTR {
@@ -136,6 +150,13 @@ func (s *Server) serveUDP(w *worker, conn *net.UDPConn) {
 			b.outIov[b.toSend].SetLen(len(resp))
 			o.hdr.Iov = &b.outIov[b.toSend]
 			o.hdr.SetIovlen(1)
+			o.hdr.Control, o.hdr.Controllen = nil, 0
+			if b.pktinfo != 0 {
+				if n := replyPktinfo(b.pktinfo, b.inCtl[i][:h.hdr.Controllen], &b.outCtl[b.toSend]); n > 0 {
+					o.hdr.Control = &b.outCtl[b.toSend][0]
+					o.hdr.SetControllen(n)
+				}
+			}
 			b.toSend++
 		}
 		if b.toSend == 0 {
@@ -152,6 +173,56 @@ func (s *Server) serveUDP(w *worker, conn *net.UDPConn) {
 			s.cfg.Logger.Debug().Err(b.errno).Msg("dns udp sendmmsg")
 		}
 	}
+}
+
+// enablePktinfo asks the kernel for each datagram's destination address and
+// returns the family of the control messages (0 if neither works).
+func enablePktinfo(rc syscall.RawConn) int {
+	family := 0
+	rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1) == nil {
+			family = 6 // IPv4 on a dual-stack socket comes as IPV6_PKTINFO too
+		} else if unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1) == nil {
+			family = 4
+		}
+	})
+	return family
+}
+
+// replyPktinfo finds the destination address in a received control buffer
+// and writes into out the control message that sends the reply from it;
+// it returns the length written (0 if none was found).
+func replyPktinfo(family int, in []byte, out *[ctlLen]byte) int {
+	hdrLen := unix.CmsgLen(0)
+	for off := 0; off+unix.SizeofCmsghdr <= len(in); {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&in[off]))
+		l := int(h.Len)
+		if l < hdrLen || off+l > len(in) {
+			return 0
+		}
+		data := in[off+hdrLen : off+l]
+		switch {
+		case family == 6 && h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			var pi unix.Inet6Pktinfo
+			copy(pi.Addr[:], data[:16]) // the destination; the interface is left to routing
+			return putCmsg(out, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unsafe.Pointer(&pi), unix.SizeofInet6Pktinfo)
+		case family == 4 && h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			var pi unix.Inet4Pktinfo
+			copy(pi.Spec_dst[:], data[8:12]) // ipi_addr: the header's destination
+			return putCmsg(out, unix.IPPROTO_IP, unix.IP_PKTINFO, unsafe.Pointer(&pi), unix.SizeofInet4Pktinfo)
+		}
+		off += unix.CmsgSpace(l - hdrLen)
+	}
+	return 0
+}
+
+func putCmsg(out *[ctlLen]byte, level, typ int32, data unsafe.Pointer, n int) int {
+	clear(out[:])
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&out[0]))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(n))
+	copy(out[unix.CmsgLen(0):], unsafe.Slice((*byte)(data), n))
+	return unix.CmsgSpace(n)
 }
 
 // sockaddrAddr reads the IP of a received sockaddr_in or sockaddr_in6.
