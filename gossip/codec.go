@@ -15,6 +15,8 @@ var (
 	ErrBadMessage = errors.New("gossip: bad message")
 	// ErrUnknownType: the first byte is not a message type this version knows.
 	ErrUnknownType = errors.New("gossip: unknown message type")
+	// ErrTooLarge: a message over a size bound (MaxFrame, batch or digest size).
+	ErrTooLarge = errors.New("gossip: message too large")
 	// ErrVersion: the protocol version byte is not one this version speaks.
 	ErrVersion = errors.New("gossip: unsupported protocol version")
 )
@@ -33,10 +35,15 @@ const (
 	msgForceLeave msgType = 6
 	// msgDepartures: origins the sender holds as failed or left (departures.go).
 	msgDepartures msgType = 7
-	msgLimit      msgType = 8 // one past the last type
+	// msgKeyring: an operator's keyring change, applied and answered by every
+	// member (keyring.go).
+	msgKeyring msgType = 8
+	// msgKeyringAck answers a msgKeyring: the request id, an error or the keys.
+	msgKeyringAck msgType = 9
+	msgLimit      msgType = 10 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack"}
 
 func (t msgType) String() string {
 	if t < msgLimit {
@@ -227,7 +234,7 @@ func encodeRepair(from, origin string, have crdt.Position) ([]byte, error) {
 func header(b []byte, want msgType) ([]byte, error) {
 	switch {
 	case len(b) > MaxFrame:
-		return nil, fmt.Errorf("%w: %d bytes over the %d limit", ErrBadMessage, len(b), MaxFrame)
+		return nil, fmt.Errorf("%w: %w: %d bytes over the %d limit", ErrBadMessage, ErrTooLarge, len(b), MaxFrame)
 	case len(b) < headerLen:
 		return nil, fmt.Errorf("%w: %d bytes, no header", ErrBadMessage, len(b))
 	case msgType(b[0]) != want:
@@ -282,7 +289,7 @@ func decodeSync(b []byte) (syncMsg, error) {
 		return syncMsg{}, err
 	}
 	if len(body.Deltas) > maxBatch {
-		return syncMsg{}, fmt.Errorf("%w: %d deltas in a batch", ErrBadMessage, len(body.Deltas))
+		return syncMsg{}, fmt.Errorf("%w: %w: %d deltas in a batch", ErrBadMessage, ErrTooLarge, len(body.Deltas))
 	}
 	s := syncMsg{From: body.From, Deltas: make([]crdt.Delta, len(body.Deltas))}
 	for i, w := range body.Deltas {
@@ -306,7 +313,7 @@ func decodeDigest(b []byte) (digestMsg, error) {
 		return digestMsg{}, err
 	}
 	if len(body.Rows) > maxDigestOrigins {
-		return digestMsg{}, fmt.Errorf("%w: %d origins", ErrBadMessage, len(body.Rows))
+		return digestMsg{}, fmt.Errorf("%w: %w: %d origins", ErrBadMessage, ErrTooLarge, len(body.Rows))
 	}
 	m := digestMsg{From: body.From, Reply: body.Reply, Digest: make(crdt.Digest, len(body.Rows))}
 	for _, r := range body.Rows {

@@ -103,6 +103,37 @@ type Config struct {
 	// else is dropped before it is read, and counted as rejected "cidr".
 	// Default nil (any source).
 	AllowedCIDRs []net.IPNet
+	// OnKeyring, if set, is called with the new keys (primary first) after
+	// every live keyring change on this node (Keyring, or a peer's request),
+	// with the change serialized: the agent persists them. An error is
+	// reported to the requester. It must not call Keyring.
+	OnKeyring func(keys [][]byte) error
+	// MergeReason classifies the Store's Merge errors into rejection reasons
+	// (the agent maps the catalog's sentinels: unknown origin, bad epoch, over
+	// quota, too large). nil, or a 0 result: crdt.ErrInvalidDelta is
+	// ReasonMalformed, anything else ReasonInvalid.
+	MergeReason func(error) Reason
+
+	// SenderRecordRate caps the records (delta entries, plus one per delta)
+	// merged from one sender — the node named in the message — per second,
+	// with bursts of SenderRecordBurst. Messages beyond it are rejected
+	// (ReasonRateLimited) whole and left to anti-entropy. It bounds the merge
+	// work one peer can cause. 0 disables. Default 20000/s, burst 100000 (a
+	// snapshot of a large catalog in one go).
+	SenderRecordRate  float64
+	SenderRecordBurst int
+	// ReplyRate caps the anti-entropy answers (to digests and repair
+	// requests) sent to one peer: ReplyRate answers per second (burst
+	// ReplyBurst) and ReplyBytesRate bytes per second (burst ReplyBytesBurst).
+	// A request over either is rejected (ReasonRateLimited) unanswered. This
+	// keeps a forged digest from turning the node into a reflector: what it
+	// sends any one peer is bounded by these rates whatever it receives.
+	// 0 disables. Defaults 20/s, burst 64; 1 MiB/s, burst 8 MiB (a fresh
+	// node's whole catalog answers at once).
+	ReplyRate       float64
+	ReplyBurst      int
+	ReplyBytesRate  float64
+	ReplyBytesBurst int
 	// EnableCompression turns memberlist's LZW compression on. Default true, like
 	// memberlist; turn it off when many nodes share one process (sim, tests): it
 	// is the CPU bottleneck there (docs/hazards.md).
@@ -139,6 +170,12 @@ func DefaultConfig() Config {
 		RejoinBatch:       3,
 		RejoinMemory:      24 * time.Hour,
 		EnableCompression: true,
+		SenderRecordRate:  20000,  // ~20x a busy cluster's churn; merge work stays a few % of a core
+		SenderRecordBurst: 100000, // a large catalog's snapshot in one go
+		ReplyRate:         20,
+		ReplyBurst:        64,      // a healed partition's repairs of many origins at once
+		ReplyBytesRate:    1 << 20, // 1 MiB/s per peer
+		ReplyBytesBurst:   8 << 20, // a fresh node's whole catalog
 		Logger:            zerolog.Nop(),
 	}
 }
@@ -158,6 +195,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
 	case c.PushPullInterval <= 0:
 		return fmt.Errorf("%w: push/pull interval %v", ErrInvalidConfig, c.PushPullInterval)
+	case c.SenderRecordRate < 0 || c.SenderRecordBurst < 0 || c.ReplyRate < 0 || c.ReplyBurst < 0 || c.ReplyBytesRate < 0 || c.ReplyBytesBurst < 0:
+		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
+	case c.SenderRecordRate > 0 && c.SenderRecordBurst < 1, c.ReplyRate > 0 && c.ReplyBurst < 1, c.ReplyBytesRate > 0 && c.ReplyBytesBurst < 1:
+		return fmt.Errorf("%w: a rate limit with a zero burst", ErrInvalidConfig)
 	case len(c.Label) > memberlist.LabelMaxSize:
 		return fmt.Errorf("%w: label is %d bytes, max %d", ErrInvalidConfig, len(c.Label), memberlist.LabelMaxSize)
 	case c.RejoinInterval > 0 && c.RejoinBatch < 1:

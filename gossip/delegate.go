@@ -2,10 +2,12 @@ package gossip
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
 )
 
 // delegate receives memberlist's callbacks. memberlist calls them from its own
@@ -30,7 +32,8 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 
 // NotifyMsg handles one user message (packet, piggyback part or stream). Bad
-// input is counted, logged at debug and changes nothing.
+// input is rejected (counted by reason, logged rate-limited) and changes
+// nothing.
 func (d *delegate) NotifyMsg(b []byte) {
 	n := d.n
 	if len(b) == 0 || n.closed.Load() {
@@ -83,13 +86,33 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onDepartures(m)
 		}
+	case msgKeyring:
+		var m keyringMsg
+		if m, err = decodeKeyring(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onKeyring(m)
+		}
+	case msgKeyringAck:
+		var m keyringAckMsg
+		if m, err = decodeKeyringAck(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onKeyringAck(m)
+		}
 	default:
-		err = ErrUnknownType
+		err = fmt.Errorf("%w: %w: %d", ErrBadMessage, ErrUnknownType, b[0])
 	}
 	if err != nil {
-		n.stats.invalid.Add(1)
-		n.log.Debug().Err(err).Int("bytes", len(b)).Msg("drop message")
+		n.rejectDecode(err, kind, len(b))
 	}
+}
+
+// rejectDecode rejects an undecodable message: too large or malformed.
+func (n *Node) rejectDecode(err error, kind msgType, size int) {
+	why := ReasonMalformed
+	if errors.Is(err, ErrTooLarge) {
+		why = ReasonTooLarge
+	}
+	n.reject(why, err, func(e *zerolog.Event) { e.Stringer("kind", kind).Int("bytes", size) })
 }
 
 // GetBroadcasts hands memberlist the piggyback deltas that fit.
@@ -117,8 +140,7 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	}
 	m, err := decodeDigest(buf)
 	if err != nil {
-		n.stats.invalid.Add(1)
-		n.log.Debug().Err(err).Int("bytes", len(buf)).Msg("drop remote state")
+		n.rejectDecode(err, msgDigest, len(buf))
 		return
 	}
 	n.stats.received(msgDigest, len(buf))
@@ -170,24 +192,72 @@ func (d *delegate) NotifyUpdate(nd *memberlist.Node) {
 	d.n.events.push(Event{Kind: MemberUpdate, Member: m})
 }
 
-// merge applies one delta, logging what the Store rejects.
+// merge applies one delta, rejecting (counting and logging) what the Store
+// refuses.
 func (n *Node) merge(dl crdt.Delta, from string) (crdt.MergeResult, bool) {
 	res, err := n.store.Merge(dl)
 	if err != nil {
 		if errors.Is(err, crdt.ErrNewerSelfEpoch) {
 			n.log.Warn().Err(err).Str("peer", from).Msg("peer holds a newer epoch of our origin")
 		} else {
-			n.stats.invalid.Add(1)
-			n.log.Debug().Err(err).Str("peer", from).Str("origin", dl.Origin).Msg("merge rejected")
+			n.reject(n.mergeReason(err), err, func(e *zerolog.Event) {
+				e.Str("peer", from).Str("origin", dl.Origin).Uint64("epoch", dl.Epoch)
+			})
 		}
 		return res, false
 	}
 	return res, true
 }
 
+// mergeReason classifies a Store.Merge error (Config.MergeReason first).
+func (n *Node) mergeReason(err error) Reason {
+	if n.cfg.MergeReason != nil {
+		if why := n.cfg.MergeReason(err); why != 0 {
+			return why
+		}
+	}
+	if errors.Is(err, crdt.ErrInvalidDelta) {
+		return ReasonMalformed
+	}
+	return ReasonInvalid
+}
+
+// admit charges a message's records to its sender's rate (SenderRecordRate)
+// and rejects the message when the sender is over it.
+func (n *Node) admit(from string, ds ...crdt.Delta) bool {
+	cost := 0
+	for _, d := range ds {
+		cost += 1 + len(d.Entries)
+	}
+	if n.senders.allow(from, time.Now(), float64(cost)) {
+		return true
+	}
+	n.reject(ReasonRateLimited, nil, func(e *zerolog.Event) { e.Str("peer", from).Int("records", cost).Str("limit", "sender_records") })
+	return false
+}
+
+// answer reports whether an anti-entropy answer to peer to may be sent now
+// (ReplyRate, ReplyBytesRate); a refused one is rejected as rate-limited.
+// The caller charges the answer's bytes with answered.
+func (n *Node) answer(to string, what msgType) bool {
+	if !n.isLive(to) {
+		n.stats.dropped.Add(1) // not a member: nowhere to send it
+		return false
+	}
+	now := time.Now()
+	if n.replyBytes.allow(to, now, 0) && n.replies.allow(to, now, 1) {
+		return true
+	}
+	n.reject(ReasonRateLimited, nil, func(e *zerolog.Event) { e.Str("peer", to).Stringer("kind", what).Str("limit", "replies") })
+	return false
+}
+
 // onPush merges an eager or piggybacked delta; the first time it brings
 // something new, it is forwarded to Fanout peers and queued for piggyback.
 func (n *Node) onPush(m pushMsg, raw []byte) {
+	if !n.admit(m.From, m.Delta) {
+		return
+	}
 	res, ok := n.merge(m.Delta, m.From)
 	if !ok {
 		return
@@ -213,6 +283,9 @@ func (n *Node) onPush(m pushMsg, raw []byte) {
 // snapshot chunk) are left to each node's own anti-entropy. A remaining gap is
 // repaired.
 func (n *Node) onSync(m syncMsg) {
+	if !n.admit(m.From, m.Deltas...) {
+		return
+	}
 	gaps := map[string]bool{}
 	for _, dl := range m.Deltas {
 		res, ok := n.merge(dl, m.From)
@@ -236,22 +309,24 @@ func (n *Node) onSync(m syncMsg) {
 
 // onDigest sends the peer what it lacks and, if asked, our digest in return.
 func (n *Node) onDigest(m digestMsg) {
-	if m.From == n.cfg.Name {
+	if m.From == n.cfg.Name || !n.answer(m.From, msgDigest) {
 		return
 	}
 	n.sendDepartures(m.From, m.Digest)
-	n.sendDeltas(m.From, n.store.DeltaSince(m.Digest, n.cfg.ChunkBytes))
+	sent := n.sendDeltas(m.From, n.store.DeltaSince(m.Digest, n.cfg.ChunkBytes))
 	if m.Reply {
-		n.sendDigest(m.From, false)
+		sent += n.sendDigest(m.From, false)
 	}
+	n.replyBytes.charge(m.From, time.Now(), float64(sent))
 }
 
 // onRepair answers a gap-repair request.
 func (n *Node) onRepair(m repairMsg) {
-	if m.From == n.cfg.Name {
+	if m.From == n.cfg.Name || !n.answer(m.From, msgRepair) {
 		return
 	}
-	n.sendDeltas(m.From, n.store.DeltaSinceOrigin(m.Origin, m.Have, n.cfg.ChunkBytes))
+	sent := n.sendDeltas(m.From, n.store.DeltaSinceOrigin(m.Origin, m.Have, n.cfg.ChunkBytes))
+	n.replyBytes.charge(m.From, time.Now(), float64(sent))
 }
 
 // repair asks for origin's changes after our version, at most once per origin

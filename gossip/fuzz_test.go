@@ -26,6 +26,8 @@ func seeds() [][]byte {
 		must(encodeLeave("n1")),
 		must(encodeForceLeave("n1", "n2")),
 		must(encodeDepartures("n1", []crdt.Departure{{Origin: "a", Epoch: 7, AgeMs: 5000}, {Origin: "b", Epoch: 1, Left: true}})),
+		must(encodeKeyring(keyringMsg{From: "n1", ID: "abc", Op: KeyRemove, Key: bytes.Repeat([]byte{7}, 16)})),
+		must(encodeKeyringAck(keyringAckMsg{From: "n2", ID: "abc", Keys: [][]byte{bytes.Repeat([]byte{7}, 16)}})),
 	}
 }
 
@@ -134,4 +136,47 @@ func FuzzDecodeForceLeave(f *testing.F) {
 	f.Add(must(encodeForceLeave("n1", "n2")))
 	f.Add([]byte{byte(msgForceLeave), ProtocolVersion, 0x92, 0xa0, 0xa0})
 	fuzzDecoder(f, decodeForceLeave)
+}
+
+func keyringSeeds() [][]byte {
+	k := bytes.Repeat([]byte{7}, 32)
+	return [][]byte{
+		must(encodeKeyring(keyringMsg{From: "n1", ID: "abc", Op: KeyInstall, Key: k})),
+		must(encodeKeyring(keyringMsg{From: "n1", ID: "abc", Op: KeyList})),
+		must(encodeKeyringAck(keyringAckMsg{From: "n2", ID: "abc", Keys: [][]byte{k, bytes.Repeat([]byte{8}, 16)}})),
+		must(encodeKeyringAck(keyringAckMsg{From: "n2", ID: "abc", Error: "gossip: nope"})),
+		{byte(msgKeyring), ProtocolVersion, 0x94, 0xa1, 'a', 0xa1, 'b', 0x09, 0xc4, 0x01, 0x00},
+		{byte(msgKeyringAck), ProtocolVersion, 0x94, 0xa1, 'a', 0xa1, 'b', 0xa0, 0xdd, 0xff, 0xff, 0xff, 0xff},
+	}
+}
+
+func FuzzDecodeKeyring(f *testing.F) {
+	for _, s := range keyringSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeKeyring(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeKeyring(must(encodeKeyring(m)))
+		if err != nil || again.Op != m.Op || !bytes.Equal(again.Key, m.Key) || again.ID != m.ID {
+			t.Fatalf("accepted message does not round-trip: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeKeyringAck(f *testing.F) {
+	for _, s := range keyringSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := decodeKeyringAck(b)
+		if err != nil {
+			return
+		}
+		if len(a.Keys) > MaxKeys || len(a.Error) > maxKeyringError {
+			t.Fatalf("accepted an answer over the bounds")
+		}
+	})
 }

@@ -2,17 +2,24 @@ package gossip
 
 import (
 	"bytes"
+	"errors"
 	"log"
 
 	"github.com/rs/zerolog"
 )
 
 // logBridge turns memberlist's log lines ("[LEVEL] memberlist: message") into
-// zerolog debug events with a memberlist_level field.
-type logBridge struct{ log zerolog.Logger }
+// zerolog debug events with a memberlist_level field. Lines that report a
+// rejection memberlist made itself (decryption, label, size limits, framing;
+// see memberlistReason) go to reject instead: counted by reason and logged at
+// warn, rate-limited.
+type logBridge struct {
+	log    zerolog.Logger
+	reject func(Reason, error) // nil: everything at debug
+}
 
-func newLogBridge(l zerolog.Logger) *log.Logger {
-	return log.New(logBridge{log: l.With().Str("source", "memberlist").Logger()}, "", 0)
+func newLogBridge(l zerolog.Logger, reject func(Reason, error)) *log.Logger {
+	return log.New(logBridge{log: l.With().Str("source", "memberlist").Logger(), reject: reject}, "", 0)
 }
 
 func (b logBridge) Write(p []byte) (int, error) {
@@ -25,6 +32,12 @@ func (b logBridge) Write(p []byte) (int, error) {
 		}
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	if b.reject != nil && level != "DEBUG" {
+		if why, ok := memberlistReason(string(line)); ok {
+			b.reject(why, errors.New(string(line)))
+			return len(p), nil
+		}
+	}
 	b.log.Debug().Str("memberlist_level", level).Msg(string(line))
 	return len(p), nil
 }

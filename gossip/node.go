@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +51,9 @@ const (
 	leaveIntentTTL = time.Minute
 	// leaveTimeout is Leave's wait for the leave broadcast when ctx has no deadline.
 	leaveTimeout = 5 * time.Second
+	// maxLimiterKeys bounds the senders and peers a rate limiter tracks
+	// (limit.go); beyond it new names share one bucket.
+	maxLimiterKeys = 4096
 )
 
 // Node is one member of the gossip cluster: it disseminates the Store's deltas
@@ -66,9 +68,16 @@ type Node struct {
 	budget int // bytes of one user message on the packet path
 	events *eventQueue
 	stats  stats
-	meta   metaState // own metadata, SetMeta (meta.go)
-	// keyring is memberlist's keyring (nil without encryption); it locks itself.
-	keyring *memberlist.Keyring
+	// rejects counts rejections by reason (reject.go).
+	rejects rejects
+	// senders limits the records merged per sender; replies and replyBytes
+	// the anti-entropy answers per peer (limit.go).
+	senders, replies, replyBytes *limiter
+	meta                         metaState // own metadata, SetMeta (meta.go)
+	// keyring is memberlist's keyring (nil without encryption); it locks
+	// itself. keyringMu serializes changes with their persistence.
+	keyring   *memberlist.Keyring
+	keyringMu sync.Mutex
 
 	sendq  chan sendJob
 	done   chan struct{}
@@ -82,6 +91,8 @@ type Node struct {
 	departed   map[string]departure       // failed or left members, by name, for rejoin
 	rejoinAt   map[string]*rejoinAddr     // pacing of unreachable rejoin candidates, by address
 	leaving    map[string]time.Time       // members that announced a graceful leave
+	// keyringReqs are this node's keyring requests waiting for answers, by id.
+	keyringReqs map[string]*pendingKeyring
 	// members is our copy of the live members, kept by the join/leave/update
 	// callbacks (which memberlist calls with its node lock held). memberlist's
 	// own Members() hands out pointers it later mutates under that lock, so
@@ -133,17 +144,18 @@ func New(cfg Config, store Store) (*Node, error) {
 // newNode builds a Node and its memberlist config without starting anything.
 func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 	n := &Node{
-		cfg:        cfg,
-		store:      store,
-		log:        cfg.Logger.With().Str("component", "gossip").Str("node", cfg.Name).Logger(),
-		sendq:      make(chan sendJob, reliableQueue),
-		done:       make(chan struct{}),
-		lastQueued: make(map[string]*deltaBroadcast),
-		repairAt:   make(map[string]time.Time),
-		departed:   make(map[string]departure),
-		rejoinAt:   make(map[string]*rejoinAddr),
-		leaving:    make(map[string]time.Time),
-		members:    make(map[string]Member),
+		cfg:         cfg,
+		store:       store,
+		log:         cfg.Logger.With().Str("component", "gossip").Str("node", cfg.Name).Logger(),
+		sendq:       make(chan sendJob, reliableQueue),
+		done:        make(chan struct{}),
+		lastQueued:  make(map[string]*deltaBroadcast),
+		repairAt:    make(map[string]time.Time),
+		departed:    make(map[string]departure),
+		rejoinAt:    make(map[string]*rejoinAddr),
+		leaving:     make(map[string]time.Time),
+		keyringReqs: make(map[string]*pendingKeyring),
+		members:     make(map[string]Member),
 	}
 	mlc := n.memberlistConfig()
 	n.budget = mlc.UDPBufferSize - packetOverhead
@@ -171,7 +183,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	c.Label = n.cfg.Label
 	c.CIDRsAllowed = n.cfg.AllowedCIDRs
 	c.LogOutput = nil
-	c.Logger = newLogBridge(n.log)
+	c.Logger = newLogBridge(n.log, func(why Reason, err error) { n.reject(why, err, nil) })
 	if n.cfg.Tune != nil {
 		n.cfg.Tune(c)
 	}
@@ -449,8 +461,9 @@ func (n *Node) sendLoop() {
 	}
 }
 
-// sendDeltas sends ds to the named node as msgSync batches of about ChunkBytes.
-func (n *Node) sendDeltas(to string, ds []crdt.Delta) {
+// sendDeltas sends ds to the named node as msgSync batches of about
+// ChunkBytes, and returns the bytes queued.
+func (n *Node) sendDeltas(to string, ds []crdt.Delta) (sent int) {
 	for len(ds) > 0 {
 		size, k := 0, 0
 		for k < len(ds) && k < maxBatch {
@@ -464,21 +477,25 @@ func (n *Node) sendDeltas(to string, ds []crdt.Delta) {
 		msg, err := encodeSync(n.cfg.Name, ds[:k])
 		if err != nil {
 			n.log.Error().Err(err).Msg("encode sync")
-			return
+			return sent
 		}
 		n.sendReliable(to, msgSync, msg)
+		sent += len(msg)
 		ds = ds[k:]
 	}
+	return sent
 }
 
-// sendDigest sends the local digest to the named node; reply asks for its own.
-func (n *Node) sendDigest(to string, reply bool) {
+// sendDigest sends the local digest to the named node; reply asks for its
+// own. It returns the bytes queued.
+func (n *Node) sendDigest(to string, reply bool) int {
 	msg, err := encodeDigest(n.cfg.Name, reply, n.store.Digest())
 	if err != nil {
 		n.log.Error().Err(err).Msg("encode digest")
-		return
+		return 0
 	}
 	n.sendReliable(to, msgDigest, msg)
+	return len(msg)
 }
 
 // syncLoop exchanges digests with one random live peer every SyncInterval
@@ -504,21 +521,4 @@ func (n *Node) every(interval time.Duration, fn func()) {
 		}
 		fn()
 	}
-}
-
-// Keys returns the node's gossip keys, primary first; nil when gossip is not
-// encrypted.
-func (n *Node) Keys() [][]byte {
-	kr := n.keyring
-	if kr == nil {
-		return nil
-	}
-	primary := kr.GetPrimaryKey()
-	out := [][]byte{primary}
-	for _, k := range kr.GetKeys() {
-		if !bytes.Equal(k, primary) {
-			out = append(out, k)
-		}
-	}
-	return out
 }

@@ -19,9 +19,13 @@ type Stats struct {
 	Sent     map[string]Counter
 	Received map[string]Counter
 	Fresh    uint64 // pushed deltas that brought something new (and were forwarded)
-	Invalid  uint64 // messages or deltas rejected (undecodable, invalid, refused by the Store)
+	Invalid  uint64 // rejections of every reason: the sum of Rejected
 	Dropped  uint64 // sends that failed or found their queue full or their peer gone
 	Rejoins  uint64 // nodes contacted successfully by the rejoin loop
+	// Rejected counts rejections by reason (Reason names; every reason
+	// present, zero included): undecryptable or malformed input, deltas the
+	// Store refused, rate limits.
+	Rejected map[string]uint64
 	// ProbeRTT is the distribution of round trips of successful SWIM probes.
 	ProbeRTT Histogram
 	// HealthScore is memberlist's local health (Lifeguard's awareness): 0 is
@@ -72,7 +76,7 @@ func (h *histogram) snapshot() Histogram {
 type stats struct {
 	sentMsgs, sentBytes [msgLimit]atomic.Uint64
 	recvMsgs, recvBytes [msgLimit]atomic.Uint64
-	fresh, invalid      atomic.Uint64
+	fresh               atomic.Uint64
 	dropped, rejoins    atomic.Uint64
 	rtt                 histogram
 }
@@ -98,10 +102,14 @@ func (n *Node) Stats() Stats {
 		Sent:     make(map[string]Counter, msgLimit-1),
 		Received: make(map[string]Counter, msgLimit-1),
 		Fresh:    s.fresh.Load(),
-		Invalid:  s.invalid.Load(),
+		Invalid:  0, // the sum of Rejected, below
 		Dropped:  s.dropped.Load(),
 		Rejoins:  s.rejoins.Load(),
+		Rejected: n.rejects.snapshot(),
 		ProbeRTT: s.rtt.snapshot(),
+	}
+	for _, v := range out.Rejected {
+		out.Invalid += v
 	}
 	if ml := n.ml.Load(); ml != nil {
 		out.HealthScore = ml.GetHealthScore()
