@@ -263,6 +263,7 @@ func (a *Agent) gossipConfig() gossip.Config {
 	gc.Events = a.onMember
 	gc.Logger = a.cfg.Logger.With().Str("component", "gossip").Logger()
 	gc.Tune = a.cfg.Gossip.Tune
+	a.integrityConfig(&gc) // keyring.go
 	return gc
 }
 

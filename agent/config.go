@@ -126,6 +126,8 @@ type GossipConfig struct {
 	// AllowedCIDRs restricts the source networks gossip accepts packets and
 	// streams from (e.g. ["10.0.0.0/8"]); empty accepts any.
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
+	// Limits bound what one peer can make this agent do (docs/security.md).
+	Limits GossipLimits `yaml:"limits"`
 	// Tune adjusts memberlist's timers (the simulator and tests); not in files.
 	Tune func(*memberlist.Config) `yaml:"-"`
 }
@@ -184,6 +186,7 @@ func DefaultConfig() Config {
 			RejoinInterval:   5 * time.Second,  // partitions longer than ~1 min never re-merge without it
 			RejoinMaxWait:    2 * time.Minute,  // a host dead for hours costs one dial per 2 min
 			Compression:      false,            // CPU, not bandwidth, is scarce on a LAN (docs/hazards.md)
+			Limits:           defaultGossipLimits(),
 		},
 		Leases: LeaseConfig{
 			Grace:               10 * time.Second, // after SWIM's ~8–15 s detection: rides out a flap
@@ -254,6 +257,9 @@ func (c *Config) Validate() error {
 		return bad("gossip.label is %d bytes, max 255", len(c.Gossip.Label))
 	}
 	if _, err := c.Gossip.cidrs(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.Gossip.Limits.validate(); err != nil {
 		return bad("%v", err)
 	}
 	if err := c.validateHTTPSecurity(); err != nil {

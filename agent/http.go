@@ -62,6 +62,7 @@ func (h *httpServer) routes() {
 		}
 	}
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
+	h.keyringRoutes()
 }
 
 // ServeHTTP routes, counts, and turns the mux's own 404/405 into JSON errors.

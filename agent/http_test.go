@@ -655,6 +655,8 @@ func TestMetricsAndUI(t *testing.T) {
 		"grapevine_gossip_health_score 0",
 		"grapevine_cluster_agreement_ratio 1",
 		`grapevine_cluster_fingerprint_updates_total{event="broadcast"}`,
+		`grapevine_gossip_rejected_total{reason="decrypt"} 0`,
+		`grapevine_gossip_rejected_total{reason="rate_limited"} 0`,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/gossip"
 )
 
 // Gossip keyring files.
@@ -231,4 +233,60 @@ func (a *Agent) gossipSecurity() api.GossipSecurity {
 	g.Encrypted = g.Keys > 0
 	g.Insecure = !g.Encrypted
 	return g
+}
+
+// GossipLimits bound what one peer can make an agent do; see gossip.Config.
+// 0 disables a limit.
+type GossipLimits struct {
+	// SenderRecordRate is the records per second merged from one sender
+	// (bursts of SenderRecordBurst); more are rejected as rate_limited and
+	// left to anti-entropy.
+	SenderRecordRate  float64 `yaml:"sender_record_rate"`
+	SenderRecordBurst int     `yaml:"sender_record_burst"`
+	// ReplyRate is the anti-entropy answers per second sent to one peer, and
+	// ReplyBytesRate their bytes per second: a forged digest cannot make the
+	// agent reflect more than this at any peer.
+	ReplyRate      float64 `yaml:"reply_rate"`
+	ReplyBytesRate float64 `yaml:"reply_bytes_rate"`
+}
+
+func defaultGossipLimits() GossipLimits {
+	g := gossip.DefaultConfig()
+	return GossipLimits{SenderRecordRate: g.SenderRecordRate, SenderRecordBurst: g.SenderRecordBurst,
+		ReplyRate: g.ReplyRate, ReplyBytesRate: g.ReplyBytesRate}
+}
+
+func (l GossipLimits) validate() error {
+	switch {
+	case l.SenderRecordRate < 0 || l.ReplyRate < 0 || l.ReplyBytesRate < 0:
+		return errors.New("gossip.limits: rates must be >= 0 (0 disables)")
+	case l.SenderRecordRate > 0 && l.SenderRecordBurst < 1:
+		return errors.New("gossip.limits.sender_record_burst must be >= 1 with a sender_record_rate")
+	}
+	return nil
+}
+
+// integrityConfig sets the gossip node's rejection mapping, keyring
+// persistence and rate limits.
+func (a *Agent) integrityConfig(gc *gossip.Config) {
+	gc.MergeReason = mergeReason
+	gc.OnKeyring = a.saveKeyring
+	l := a.cfg.Gossip.Limits
+	gc.SenderRecordRate, gc.SenderRecordBurst = l.SenderRecordRate, l.SenderRecordBurst
+	gc.ReplyRate, gc.ReplyBytesRate = l.ReplyRate, l.ReplyBytesRate
+}
+
+// mergeReason maps the catalog's merge rejections onto gossip's reasons.
+func mergeReason(err error) gossip.Reason {
+	switch {
+	case errors.Is(err, catalog.ErrUnknownOrigin):
+		return gossip.ReasonUnknownOrigin
+	case errors.Is(err, catalog.ErrBadEpoch):
+		return gossip.ReasonBadEpoch
+	case errors.Is(err, catalog.ErrOverQuota):
+		return gossip.ReasonOverQuota
+	case errors.Is(err, catalog.ErrTooLarge):
+		return gossip.ReasonTooLarge
+	}
+	return 0
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/gossip"
 	"github.com/rs/zerolog"
 )
 
@@ -219,5 +222,25 @@ func TestKeyConfigRejects(t *testing.T) {
 	c.EncryptFile = filepath.Join(t.TempDir(), "missing.key")
 	if _, err := New(c); !errors.Is(err, ErrKeyring) {
 		t.Errorf("New with a missing key file = %v, want ErrKeyring", err)
+	}
+}
+
+// The catalog's merge rejections map onto gossip's reasons; others are left
+// to gossip's default.
+func TestMergeReason(t *testing.T) {
+	tests := []struct {
+		err  error
+		want gossip.Reason
+	}{
+		{fmt.Errorf("merge: %w", catalog.ErrUnknownOrigin), gossip.ReasonUnknownOrigin},
+		{fmt.Errorf("merge: %w", catalog.ErrBadEpoch), gossip.ReasonBadEpoch},
+		{fmt.Errorf("merge: %w", catalog.ErrOverQuota), gossip.ReasonOverQuota},
+		{fmt.Errorf("merge: %w", catalog.ErrTooLarge), gossip.ReasonTooLarge},
+		{errors.New("other"), 0},
+	}
+	for _, tt := range tests {
+		if got := mergeReason(tt.err); got != tt.want {
+			t.Errorf("mergeReason(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

@@ -119,6 +119,7 @@ var (
 	gossipBytesDesc = prometheus.NewDesc("grapevine_gossip_bytes_total", "Gossip message bytes (before memberlist framing) by direction and kind.", []string{"direction", "kind"}, nil)
 	gossipEvDesc    = prometheus.NewDesc("grapevine_gossip_events_total", "Gossip outcomes: fresh deltas, invalid messages, dropped sends, rejoins.", []string{"event"}, nil)
 	gossipRTTDesc   = prometheus.NewDesc("grapevine_gossip_probe_rtt_seconds", "Round trips of successful SWIM probes of other agents.", nil, nil)
+	gossipRejDesc   = prometheus.NewDesc("grapevine_gossip_rejected_total", "Gossip input rejected, by reason (decrypt, label, cidr, malformed, too_large, unknown_origin, bad_epoch, over_quota, rate_limited, stream_limit, timeout, invalid).", []string{"reason"}, nil)
 	gossipHealth    = prometheus.NewDesc("grapevine_gossip_health_score", "memberlist's local health score (Lifeguard awareness): 0 is healthy; higher means this agent itself is missing acks (overloaded or on a bad link).", nil, nil)
 )
 
@@ -128,6 +129,7 @@ func (c *gossipCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gossipEvDesc
 	ch <- gossipRTTDesc
 	ch <- gossipHealth
+	ch <- gossipRejDesc
 }
 
 func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
@@ -153,6 +155,9 @@ func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstHistogram(gossipRTTDesc, st.ProbeRTT.Count, st.ProbeRTT.Sum.Seconds(), buckets)
 	ch <- prometheus.MustNewConstMetric(gossipHealth, prometheus.GaugeValue, float64(st.HealthScore))
+	for reason, v := range st.Rejected {
+		ch <- prometheus.MustNewConstMetric(gossipRejDesc, prometheus.CounterValue, float64(v), reason)
+	}
 }
 
 func sortMembers(ms []api.Member) {

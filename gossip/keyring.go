@@ -277,7 +277,10 @@ func (n *Node) applyKeyring(op KeyOp, key []byte) (keyringAckMsg, error) {
 			}
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrRemovePrimary), errors.Is(err, ErrKeyNotInstalled), errors.Is(err, ErrKeyringFull):
+		return keyringAckMsg{}, err
+	case err != nil:
 		return keyringAckMsg{}, fmt.Errorf("gossip: keyring %s: %w", op, err)
 	}
 	keys := n.Keys()
