@@ -99,7 +99,7 @@ func (s *Server) respond(w *worker, pkt []byte, udp bool, client netip.Addr) []b
 			maxAnswers = min(maxAnswers, s.cfg.UDPAnswerLimit)
 		}
 	}
-	out, tc := s.assemble(w, pkt, e, limit, maxAnswers)
+	out, tc := s.assemble(w, pkt, e, limit, maxAnswers, udp)
 	if tc {
 		w.st.truncated.Add(1)
 	}
@@ -197,8 +197,9 @@ func (s *Server) appendOPT(out []byte, rcode uint8, do bool) []byte {
 // assemble writes e as the answer to the query in pkt within limit bytes and
 // maxAnswers answer records: answers shuffled within the own-zone group and
 // the rest, SRV targets' addresses as additional data while they fit. When
-// the answers do not all fit, it answers none and sets TC, and reports it.
-func (s *Server) assemble(w *worker, pkt []byte, e *entry, limit, maxAnswers int) ([]byte, bool) {
+// the answers do not all fit it sets TC and reports it; over UDP it then
+// answers none.
+func (s *Server) assemble(w *worker, pkt []byte, e *entry, limit, maxAnswers int, udp bool) ([]byte, bool) {
 	q := &w.q
 	out := s.header(w, pkt, flagAA, e.rcode)
 	out = append(out, pkt[headerLen:q.questionEnd]...)
@@ -244,10 +245,11 @@ func (s *Server) assemble(w *worker, pkt []byte, e *entry, limit, maxAnswers int
 		out = append(out, r.data...)
 		an++
 	}
-	if tc {
+	if tc && udp {
 		// A partial answer is of no use to a resolver: it discards it and
 		// asks again over TCP (RFC 2181 §9). An empty one keeps the reply no
-		// larger than the query, so UDP cannot amplify.
+		// larger than the query, so UDP cannot amplify. Over TCP (65535
+		// bytes, thousands of records) what fits is all there is.
 		out, an = out[:q.questionEnd], 0
 		w.emitted = w.emitted[:0]
 	}

@@ -487,3 +487,19 @@ func TestWildcardReplySource(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPOverflow: an answer larger than a TCP message carries what fits,
+// with TC set.
+func TestTCPOverflow(t *testing.T) {
+	src := newFakeSource()
+	var insts []Instance
+	for i := range 5000 {
+		insts = append(insts, Instance{Node: "n", Address: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), Port: 1})
+	}
+	src.set("huge", insts...)
+	s := startServer(t, testConfig(src))
+	r, n := exchange(t, s.Addr(), msgFor("huge.service.grapevine.", dns.TypeA, 0), "tcp")
+	if !r.Truncated || len(r.Answer) < 4000 || n > 65535 {
+		t.Errorf("tc %v, %d answers, %d bytes", r.Truncated, len(r.Answer), n)
+	}
+}
