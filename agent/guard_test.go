@@ -193,6 +193,15 @@ func TestACLTokenHeadersAndDefaultAllow(t *testing.T) {
 	}
 }
 
+func TestTokensIgnoredWithoutACL(t *testing.T) {
+	_, _, base := single(t)
+	for _, h := range []string{"Authorization: Basic dXNlcjpwYXNz", "Authorization: Bearer " + secWrong, "X-Grapevine-Token: a b"} {
+		if code, out := call(t, "PUT", base+"/v1/agent/services", "", `{"name":"web"}`, h); code != 200 {
+			t.Errorf("%s with the ACL off: got %d %s, want 200", h, code, out)
+		}
+	}
+}
+
 func TestHostAndOrigin(t *testing.T) {
 	_, _, base := single(t, func(c *agent.Config) { c.HTTPConfig.AllowedHosts = []string{"registry.example.com"} })
 	reg := `{"name":"web","port":80}`

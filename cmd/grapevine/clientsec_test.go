@@ -91,3 +91,12 @@ func TestClientCommandsOverMutualTLSWithTokens(t *testing.T) {
 		t.Errorf("watch exit %d: %s", code, errb.String())
 	}
 }
+
+func TestAgentRefusesExposedHTTP(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"grapevine", "agent", "-insecure-gossip", "-bind", "127.0.0.1:0", "-dns", "", "-http", "0.0.0.0:0",
+		"-data-dir", t.TempDir()}, &out, &errb)
+	if code != exitUsage || !strings.Contains(errb.String(), "-insecure-http") {
+		t.Errorf("exit %d, stderr %q: want %d naming -insecure-http", code, errb.String(), exitUsage)
+	}
+}
