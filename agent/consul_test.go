@@ -442,3 +442,52 @@ func TestConsulTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestConsulStaleness: when an agent crashes, another keeps serving its
+// instances during the lease grace, and says so: KnownLeader false,
+// LastContact the age of the oldest stale record, serfHealth's output.
+func TestConsulStaleness(t *testing.T) {
+	a, baseA := startConsulAgent(t, "owner", nil)
+	b, baseB := startConsulAgent(t, "reader", func(c *agent.Config) { c.Leases.Grace = time.Minute })
+	if _, err := b.Node().Join(t.Context(), []string{agenttest.GossipAddr(t, a)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := putJSON(t, baseA+"/v1/agent/service/register", `{"ID":"s1","Name":"svc","Port":7}`); r.code != 200 {
+		t.Fatal(r.body)
+	}
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		r := raw(t, "GET", baseB+"/v1/health/service/svc", nil)
+		return strings.Contains(r.body, `"s1"`) && r.header.Get("X-Consul-KnownLeader") == "true", r.body
+	})
+	a.Close() // a crash as peers see it: no leave
+	agenttest.Eventually(t, 20*time.Second, func() (bool, string) {
+		r := raw(t, "GET", baseB+"/v1/health/service/svc?passing", nil)
+		last, _ := strconv.Atoi(r.header.Get("X-Consul-LastContact"))
+		return strings.Contains(r.body, `"s1"`) && r.header.Get("X-Consul-KnownLeader") == "false" && last > 0 &&
+				strings.Contains(r.body, "Agent not reachable for"),
+			fmt.Sprintf("%s %v", r.body, r.header)
+	})
+	// health/node tells the same story as health/service.
+	if r := raw(t, "GET", baseB+"/v1/health/node/owner", nil); !strings.Contains(r.body, "Agent not reachable for") || r.header.Get("X-Consul-KnownLeader") != "false" {
+		t.Errorf("health/node of a failed agent: %s", r.body)
+	}
+}
+
+// TestConsulLeave: agent/leave leaves the cluster and asks the owner to shut
+// the agent down.
+func TestConsulLeave(t *testing.T) {
+	a, base := startConsulAgent(t, "c1", nil)
+	select {
+	case <-a.ShutdownRequested():
+		t.Fatal("shutdown requested before leave")
+	default:
+	}
+	if r := raw(t, "PUT", base+"/v1/agent/leave", nil); r.code != 200 {
+		t.Fatalf("leave: %d %s", r.code, r.body)
+	}
+	select {
+	case <-a.ShutdownRequested():
+	case <-time.After(5 * time.Second):
+		t.Fatal("leave did not request a shutdown")
+	}
+}
