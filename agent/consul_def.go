@@ -195,43 +195,45 @@ func (f fields) duration(key, where string) (time.Duration, error) {
 // stands for is not offered).
 func (f fields) refuse(where string, keys ...string) error {
 	for _, k := range keys {
-		switch v := f.take(k).(type) {
-		case nil:
-		case bool:
-			if v {
-				return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
-			}
-		case string:
-			if v != "" {
-				return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
-			}
-		case json.Number:
-			if v.String() != "0" {
-				return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
-			}
-		case []any:
-			if len(v) > 0 {
-				return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
-			}
-		case map[string]any:
-			if len(v) > 0 {
-				return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
-			}
-		default:
+		if v := f.take(k); !zeroValue(v) {
 			return fmt.Errorf("%w: %s%s is not supported by Grapevine (docs/consul.md)", errConsulDef, where, k)
 		}
 	}
 	return nil
 }
 
-// rest fails on any key left over: unknown fields are errors, so a typo
-// never silently falls back to a default.
-func (f fields) rest(where string) error {
-	if len(f) == 0 {
-		return nil
+// zeroValue reports JSON null, false, "", 0, [] and {}: what clients that
+// serialize every field of their structs send for a field they do not use.
+func zeroValue(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case string:
+		return v == ""
+	case json.Number:
+		f, err := v.Float64()
+		return err == nil && f == 0
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
 	}
-	keys := slices.Sorted(maps.Keys(f))
-	return fmt.Errorf("%w: %sunknown field %q", errConsulDef, where, keys[0])
+	return false
+}
+
+// rest fails on any field left over that holds a value: a field Grapevine
+// does not know is never silently dropped. Left-over fields with zero values
+// are ignored, as Consul ignores them (clients send every field of their
+// structs, and newer clients send fields older servers lack).
+func (f fields) rest(where string) error {
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		if !zeroValue(f[k]) {
+			return fmt.Errorf("%w: %sunknown or unsupported field %q", errConsulDef, where, k)
+		}
+	}
+	return nil
 }
 
 // consulService is a decoded Consul service definition.

@@ -196,39 +196,47 @@ func (s *consulServer) prelude(w http.ResponseWriter, q *consulQuery, elem any) 
 	return needFilter(w, q, elem)
 }
 
+// readService answers one service's endpoint: build turns each instance
+// matching the query (tags, passing, dc, node-meta) into answer elements,
+// which then pass ?filter=.
+func (s *consulServer) readService(name string, q *consulQuery, tags []string, passing bool, build func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any) reading {
+	es, idx := s.serviceEntries(name, q, tags, passing)
+	nv := s.nodes()
+	out := []any{}
+	var st staleness
+	for _, e := range es {
+		n := s.node(nv, e.Node)
+		if !q.nodeMatches(&n) {
+			continue
+		}
+		for _, v := range build(e, n, nv, idx) {
+			if q.keep(v) {
+				st.add(e)
+				out = append(out, v)
+			}
+		}
+	}
+	return reading{body: out, index: idx, st: st}
+}
+
 func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *consulQuery) {
 	if !s.prelude(w, q, consulServiceEntry{}) {
 		return
 	}
-	name := r.PathValue("name")
-	tags := r.URL.Query()["tag"]
+	name, tags := r.PathValue("name"), r.URL.Query()["tag"]
 	passing, err := boolParam(r, "passing")
 	if err != nil {
 		consulError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.serve(w, r, q, func() reading {
-		es, idx := s.serviceEntries(name, q, tags, passing)
-		nv := s.nodes()
-		out := make([]consulServiceEntry, 0, len(es))
-		var st staleness
-		for _, e := range es {
-			n := s.node(nv, e.Node)
-			if !q.nodeMatches(&n) {
-				continue
-			}
+		return s.readService(name, q, tags, passing, func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any {
 			n.CreateIndex, n.ModifyIndex = idx, idx
 			svc := s.agentService(&e.Instance)
 			svc.CreateIndex, svc.ModifyIndex = idx, idx
 			checks := append([]consulHealthCheck{serfCheck(e.Node, nv.members[e.Node], false, e)}, serviceChecks(e)...)
-			se := consulServiceEntry{Node: n, Service: svc, Checks: checks}
-			if !q.keep(se) {
-				continue
-			}
-			st.add(e)
-			out = append(out, se)
-		}
-		return reading{body: out, index: idx, st: st}
+			return []any{consulServiceEntry{Node: n, Service: svc, Checks: checks}}
+		})
 	})
 }
 
@@ -236,32 +244,17 @@ func (s *consulServer) catalogService(w http.ResponseWriter, r *http.Request, q 
 	if !s.prelude(w, q, consulCatalogService{}) {
 		return
 	}
-	name := r.PathValue("name")
-	tags := r.URL.Query()["tag"]
+	name, tags := r.PathValue("name"), r.URL.Query()["tag"]
 	s.serve(w, r, q, func() reading {
-		es, idx := s.serviceEntries(name, q, tags, false)
-		nv := s.nodes()
-		out := make([]consulCatalogService, 0, len(es))
-		var st staleness
-		for _, e := range es {
-			n := s.node(nv, e.Node)
-			if !q.nodeMatches(&n) {
-				continue
-			}
+		return s.readService(name, q, tags, false, func(e *catalog.Entry, n consulNode, _ nodeView, idx uint64) []any {
 			svc := s.agentService(&e.Instance)
-			cs := consulCatalogService{
+			return []any{consulCatalogService{
 				ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: s.dc, TaggedAddresses: n.TaggedAddresses,
 				NodeMeta: n.Meta, ServiceID: svc.ID, ServiceName: svc.Service, ServiceAddress: svc.Address,
 				ServiceTags: svc.Tags, ServiceMeta: svc.Meta, ServicePort: svc.Port, ServiceWeights: svc.Weights,
 				CreateIndex: idx, ModifyIndex: idx,
-			}
-			if !q.keep(cs) {
-				continue
-			}
-			st.add(e)
-			out = append(out, cs)
-		}
-		return reading{body: out, index: idx, st: st}
+			}}
+		})
 	})
 }
 
@@ -271,23 +264,13 @@ func (s *consulServer) healthChecks(w http.ResponseWriter, r *http.Request, q *c
 	}
 	name := r.PathValue("name")
 	s.serve(w, r, q, func() reading {
-		es, idx := s.serviceEntries(name, q, nil, false)
-		nv := s.nodes()
-		out := []consulHealthCheck{}
-		var st staleness
-		for _, e := range es {
-			n := s.node(nv, e.Node)
-			if !q.nodeMatches(&n) {
-				continue
-			}
+		return s.readService(name, q, nil, false, func(e *catalog.Entry, _ consulNode, _ nodeView, _ uint64) []any {
+			var out []any
 			for _, c := range serviceChecks(e) {
-				if q.keep(c) {
-					st.add(e)
-					out = append(out, c)
-				}
+				out = append(out, c)
 			}
-		}
-		return reading{body: out, index: idx, st: st}
+			return out
+		})
 	})
 }
 

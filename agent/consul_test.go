@@ -211,7 +211,7 @@ func TestConsulRegisterRefusals(t *testing.T) {
 	}{
 		{"not json", `{`, 400, "want a JSON object"},
 		{"no name", `{"ID":"x"}`, 400, "Name is required"},
-		{"unknown field", `{"Name":"x","Colour":"red"}`, 400, `unknown field "colour"`},
+		{"unknown field", `{"Name":"x","Colour":"red"}`, 400, `unsupported field "colour"`},
 		{"connect", `{"Name":"x","Connect":{"Native":true}}`, 400, "connect is not supported"},
 		{"proxy kind", `{"Name":"x","Kind":"connect-proxy"}`, 400, "Connect proxies"},
 		{"two kinds", `{"Name":"x","Check":{"TTL":"10s","TCP":"127.0.0.1:1"}}`, 400, "only one of"},
@@ -233,6 +233,10 @@ func TestConsulRegisterRefusals(t *testing.T) {
 	}
 	if r := raw(t, "GET", base+"/v1/catalog/services", nil); r.body != "{}\n" {
 		t.Errorf("a refused registration changed the catalog: %s", r.body)
+	}
+	// Fields a client sends with zero values are ignored, known or not.
+	if r := putJSON(t, base+"/v1/agent/service/register", `{"Name":"x","Colour":null,"Script":"","SidecarService":{},"Connect":null,"Check":{"TTL":"10s","Body":"","Shell":null}}`); r.code != 200 {
+		t.Errorf("zero-valued extra fields: %d %s", r.code, r.body)
 	}
 	if r := raw(t, "POST", base+"/v1/agent/service/deregister/x", nil); r.code != 405 {
 		t.Errorf("POST deregister: %d, want 405", r.code)
