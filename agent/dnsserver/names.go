@@ -93,7 +93,8 @@ func parseName(labels []string) lookup {
 	if n == 0 {
 		return lookup{kind: kindApex}
 	}
-	kw, parts, zone := "", labels[:0], ""
+	var kw, zone string
+	var parts []string
 	switch {
 	case isKeyword(labels[n-1]):
 		kw, parts = labels[n-1], labels[:n-1]

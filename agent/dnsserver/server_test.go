@@ -101,7 +101,9 @@ func TestAnswerFollowsCatalog(t *testing.T) {
 	}
 	// Node addresses: a node answer follows Version.
 	src.setNode("n1", "10.1.1.1")
-	r, _ = exchange(t, s.Addr(), msgFor("n1.node.grapevine.", dns.TypeA, 0), "udp")
+	if r, _ = exchange(t, s.Addr(), msgFor("n1.node.grapevine.", dns.TypeA, 0), "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "10.1.1.1" {
+		t.Errorf("node: %v", r.Answer)
+	}
 	src.setNode("n1", "10.1.1.2")
 	r, _ = exchange(t, s.Addr(), msgFor("n1.node.grapevine.", dns.TypeA, 0), "udp")
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "10.1.1.2" {
