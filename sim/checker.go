@@ -93,13 +93,13 @@ type curvePoint struct {
 type disappearance struct {
 	at        time.Time
 	seq       uint64
-	owners    map[string]bool     // the crashed (or unreachable) nodes
-	keys      []instKey           // their registered instances at the time
-	losses    map[string]loss     // what each observer lost by this event
-	rejoined  map[string]bool     // observers restarted since (a new replica)
-	mass      map[string]bool     // observers for which it is part of a mass disappearance
-	nonEmpty  map[string][]string // observer → services it answered non-empty before
-	crash     bool                // a crash (G4 applies to non-mass observers)
+	owners    map[string]bool      // the crashed (or unreachable) nodes
+	keys      []instKey            // their registered instances at the time
+	losses    map[string]loss      // what each observer lost by this event
+	joined    map[string]time.Time // observers (re)started since, and when (a new replica)
+	mass      map[string]bool      // observers for which it is part of a mass disappearance
+	nonEmpty  map[string][]string  // observer → services it answered non-empty before
+	crash     bool                 // a crash (G4 applies to non-mass observers)
 	ended     bool
 	reported  map[string]bool // violations already reported, by kind|observer|key
 	withdrawn time.Duration   // crash: when no observer served the instances fresh any more
@@ -428,32 +428,36 @@ func (c *checker) watchNonEmpty(ev *disappearance, obs string) {
 }
 
 // massAt reports whether ev is a mass disappearance for obs. An observer
-// that was not there when it happened (it started or restarted since)
-// learns the failures from its peers: it is held to the withdrawal bound
-// only if the event was not a mass disappearance for any observer (the
-// survivors may preserve the records, and it may follow them); it is still
-// held to the fresh bound.
+// that (re)started after it but before every survivor could have detected
+// it learns the failure as the survivors do: it follows them.
 func (ev *disappearance) massAt(obs string) bool {
-	if _, there := ev.losses[obs]; there && !ev.rejoined[obs] {
+	if _, there := ev.losses[obs]; there && ev.joined[obs].IsZero() {
 		return ev.mass[obs]
 	}
 	return len(ev.mass) > 0
 }
 
+// joiner reports whether obs (re)started after ev's crash was detected
+// everywhere (Detect + Slack): its peers hand it the departure with the
+// records (docs/guarantees.md, G4), so it must never serve the crashed
+// instances fresh, nor stale next to fresh ones (stale over empty only).
+func (ev *disappearance) joiner(obs string, b Bounds) bool {
+	t := ev.joined[obs]
+	return !t.IsZero() && t.Sub(ev.at) > b.Detect+b.Slack
+}
+
 // observerRestarted ends every stale-over-empty watch (G5) on obs: a
 // restarted agent starts with an empty replica (its data directory holds its
 // own registrations only), so it cannot serve what it held before.
-func (c *checker) observerRestarted(obs string) {
+func (c *checker) observerRestarted(obs string, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ev := range c.events {
 		delete(ev.nonEmpty, obs)
-		if _, there := ev.losses[obs]; there {
-			if ev.rejoined == nil {
-				ev.rejoined = map[string]bool{}
-			}
-			ev.rejoined[obs] = true
+		if ev.joined == nil {
+			ev.joined = map[string]time.Time{}
 		}
+		ev.joined[obs] = at
 	}
 }
 
@@ -687,6 +691,16 @@ func (c *checker) observe(s sample) {
 					fresh = true
 				}
 				if !ev.crash {
+					continue
+				}
+				if ev.joiner(obs, b) {
+					c.checked[G4] = true
+					switch {
+					case !x.Stale && ev.once("fresh", obs, k.String()):
+						c.violate(G4, s.at, "%s, started %v after the crash, serves crashed %s as fresh", obs, ev.joined[obs].Sub(ev.at).Round(time.Millisecond), k)
+					case x.Stale && hasFresh(bySvc[in.service]) && ev.once("served", obs, k.String()):
+						c.violate(G4, s.at, "%s, started %v after the crash, serves crashed %s (stale) next to fresh instances", obs, ev.joined[obs].Sub(ev.at).Round(time.Millisecond), k)
+					}
 					continue
 				}
 				if !x.Stale && age > b.Detect+b.Slack && ev.once("fresh", obs, k.String()) {

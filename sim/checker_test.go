@@ -132,7 +132,7 @@ func TestCheckerStaleOverEmptyObserverRestart(t *testing.T) {
 			w.sample(0, span(0, 10), span(5, 10), nil, nil)
 			w.crash(time.Second, span(5, 10), span(0, 5))
 			if restart {
-				w.ck.observerRestarted("n0")
+				w.ck.observerRestarted("n0", w.t0.Add(2*time.Second))
 			}
 			// n0 answers empty, the others keep serving stale.
 			stale := map[int]bool{5: true, 6: true, 7: true, 8: true, 9: true}

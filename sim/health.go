@@ -29,6 +29,7 @@ type health struct {
 	spans      []PreservationSpan
 	counts     []point // nodes in self-preservation, per sample
 
+	closed   bool                  // the run is over: events of nodes shutting down are ignored
 	counters map[Node]NodeCounters // last counters of every incarnation
 	saved    int64                 // data-directory bytes saved (save steps)
 }
@@ -74,6 +75,9 @@ func (h *health) setSlow(host string, slow bool, at time.Time) {
 func (h *health) event(e MemberEvent, at time.Time, healthy func(subject, observer string) bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
 	switch e.Kind {
 	case EventSuspect:
 		h.suspicions++
@@ -169,6 +173,13 @@ func (h *health) preservation(at time.Time, on map[string]bool) {
 		}
 	}
 	h.counts = append(h.counts, point{at.Sub(h.start), float64(len(h.preserving))})
+}
+
+// close ends the recording of events (the nodes are about to stop).
+func (h *health) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
 }
 
 func (h *health) count(n Node, c NodeCounters) {

@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
+	"github.com/grapevine-sd/grapevine/sim/svgplot"
 )
 
-// WriteHTML writes dir/index.html: the text summary and SVG plots (rendered
-// with gonum.org/v1/plot and embedded, so the page needs no network and no
+// WriteHTML writes dir/index.html: the text summary and SVG plots (drawn by
+// sim/svgplot and embedded, so the page needs no network and no
 // JavaScript).
 func (r Report) WriteHTML(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -27,27 +25,12 @@ func (r Report) WriteHTML(dir string) error {
 		return err
 	}
 	type fig struct {
-		Title string
-		SVG   template.HTML
+		Title, Caption string
+		SVG            template.HTML
 	}
 	var figs []fig
-	for _, f := range []struct {
-		title string
-		draw  func() (*plot.Plot, error)
-	}{
-		{"Dissemination: fraction of live nodes that reflect each change", r.seenPlot},
-		{"Catalog agreement: share of live nodes holding the majority hash", r.agreementPlot},
-		{"Traffic: bytes per second, whole network", r.bytesPlot},
-	} {
-		p, err := f.draw()
-		if err != nil {
-			return fmt.Errorf("sim: report: %s: %w", f.title, err)
-		}
-		svg, err := renderSVG(p)
-		if err != nil {
-			return fmt.Errorf("sim: report: %s: %w", f.title, err)
-		}
-		figs = append(figs, fig{f.title, template.HTML(svg)}) // #nosec: our own SVG
+	for _, f := range r.Figures() {
+		figs = append(figs, fig{f.Title, f.Caption, template.HTML(f.Chart.SVG())}) // #nosec: our own SVG, labels escaped
 	}
 	var out bytes.Buffer
 	err := pageTmpl.Execute(&out, struct {
@@ -56,7 +39,8 @@ func (r Report) WriteHTML(dir string) error {
 		Text  string
 		Figs  []fig
 		Stamp string
-	}{r, r.Passed(), text.String(), figs, fmt.Sprintf("seed %d", r.Seed)})
+		Dur   time.Duration
+	}{r, r.Passed(), text.String(), figs, fmt.Sprintf("seed %d", r.Seed), r.Duration.Round(time.Millisecond)})
 	if err != nil {
 		return fmt.Errorf("sim: report: %w", err)
 	}
@@ -69,119 +53,160 @@ func (r Report) WriteHTML(dir string) error {
 var pageTmpl = template.Must(template.New("report").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>grapevine sim: {{.R.Scenario}}</title>
 <style>
-body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
+body{font-family:sans-serif;max-width:62em;margin:2em auto;color:#222}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 .pass{color:#1a7f37}.fail{color:#c62828}
-figure{margin:2em 0}figcaption{font-weight:bold;margin-bottom:.5em}
+figure{margin:2em 0}figcaption{margin-bottom:.5em}figcaption b{display:block}
 </style></head><body>
-<h1>{{.R.Scenario}} — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}</h1>
+<h1>{{.R.Scenario}} — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}{{if .R.Stopped}} (partial){{end}}</h1>
 <p>{{.R.Description}}</p>
-<p>{{.Stamp}}, {{.R.Nodes}} nodes, {{.R.Duration}} simulated; propagation {{.R.Propagation}}.</p>
+<p>{{.Stamp}}, {{.R.Nodes}} nodes, {{.Dur}} simulated; propagation {{.R.Propagation}}.</p>
 <pre>{{.Text}}</pre>
-{{range .Figs}}<figure><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
+{{range .Figs}}<figure><figcaption><b>{{.Title}}</b>{{.Caption}}</figcaption>{{.SVG}}</figure>
 {{end}}</body></html>
 `))
 
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
-func renderSVG(p *plot.Plot) ([]byte, error) {
-	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "svg")
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
-		return nil, err
-	}
-	// Drop the XML prolog so the SVG can sit inline in HTML.
-	if i := bytes.Index(b.Bytes(), []byte("<svg")); i > 0 {
-		return b.Bytes()[i:], nil
-	}
-	return b.Bytes(), nil
+// Figure is one plot of the report.
+type Figure struct {
+	Name, Title, Caption string
+	Chart                svgplot.Chart
 }
 
-func xys(ps []Point) plotter.XYs {
-	out := make(plotter.XYs, len(ps))
-	for i, p := range ps {
-		out[i].X, out[i].Y = seconds(p.T), p.V
+// Figures returns the report's plots: dissemination of each change,
+// catalog agreement, traffic, and self-preservation with false deaths.
+// Fault steps are marked on every timeline, partitions shaded.
+func (r Report) Figures() []Figure {
+	marks, bands := r.timeline()
+	gap := 3 * max(r.SampleEvery, 100*time.Millisecond).Seconds()
+	return []Figure{
+		{
+			Name: "dissemination", Title: "Dissemination: share of live nodes that reflect each change",
+			Caption: fmt.Sprintf("One curve per change (the first %d), from the owner's acknowledgement until every live node serves it.", maxCurves),
+			Chart:   r.seenChart(),
+		},
+		{
+			Name: "agreement", Title: "Catalog agreement: share of live nodes holding the most common catalog hash",
+			Caption: "100 % means every live node holds the same catalog. Shaded: a partition is in force.",
+			Chart: svgplot.Chart{
+				XLabel: "time since start (s)", YLabel: "nodes holding the majority hash (%)",
+				Series: []svgplot.Series{{Label: "agreement", Points: pct(r.Series.Agreement)}},
+				YMin:   0, YMax: 100, YFixed: true, Marks: marks, Bands: bands, MaxGap: gap,
+			},
+		},
+		{
+			Name: "traffic", Title: "Traffic: bytes sent by the whole network (packets and streams)",
+			Chart: svgplot.Chart{
+				XLabel: "time since start (s)", YLabel: "sent (KiB/s)",
+				Series: []svgplot.Series{{Label: "whole network", Points: scale(r.Series.Bytes, 1.0/1024)}},
+				Marks:  marks, Bands: bands, MaxGap: max(gap, 3),
+			},
+		},
+		{
+			Name: "preservation", Title: "Self-preservation and false deaths",
+			Caption: "Nodes whose catalog holds unreachable owners' records (self-preservation); marked: healthy nodes declared failed.",
+			Chart: svgplot.Chart{
+				XLabel: "time since start (s)", YLabel: "nodes in self-preservation",
+				Series: []svgplot.Series{{Label: "nodes in self-preservation", Step: true, Points: scale(r.Series.Preserving, 1)}},
+				Marks:  append(marks, r.falseDeathMarks()...), Bands: bands, MaxGap: gap,
+			},
+		},
+	}
+}
+
+// timeline returns the fault steps as marks and the partitions as bands.
+func (r Report) timeline() ([]svgplot.Mark, []svgplot.Band) {
+	var marks []svgplot.Mark
+	var bands []svgplot.Band
+	open := -1.0
+	for _, m := range r.Series.Marks {
+		x := m.T.Seconds()
+		col := ""
+		switch m.Label {
+		case "heal", "resume", "unflap":
+			col = "#1a7f37"
+		case "restart", "restore", "start":
+			col = "#0050a0"
+		}
+		marks = append(marks, svgplot.Mark{X: x, Label: m.Label, Color: col})
+		switch m.Label {
+		case "partition":
+			if open < 0 {
+				open = x
+			}
+		case "heal":
+			if open >= 0 {
+				bands = append(bands, svgplot.Band{X0: open, X1: x, Label: "partitioned"})
+				open = -1
+			}
+		}
+	}
+	if open >= 0 {
+		bands = append(bands, svgplot.Band{X0: open, X1: r.Duration.Seconds(), Label: "partitioned"})
+	}
+	return marks, bands
+}
+
+func (r Report) falseDeathMarks() []svgplot.Mark {
+	var out []svgplot.Mark
+	for k, fd := range r.FalseDeaths {
+		if k == maxListed {
+			break
+		}
+		out = append(out, svgplot.Mark{X: fd.At.Seconds(), Label: "false death " + fd.Node, Color: "#7b1fa2"})
 	}
 	return out
 }
 
-func (r Report) seenPlot() (*plot.Plot, error) {
-	p := plot.New()
-	p.X.Label.Text = "seconds since the change was acknowledged"
-	p.Y.Label.Text = "fraction of live nodes"
-	p.Y.Min, p.Y.Max = 0, 1.05
-	for i, c := range r.Series.Seen {
-		if len(c.Points) == 0 {
-			continue
+// seenChart draws each change's dissemination curve, colored by kind, in
+// milliseconds when every change completed within two seconds.
+func (r Report) seenChart() svgplot.Chart {
+	maxT := time.Duration(0)
+	for _, c := range r.Series.Seen {
+		for _, p := range c.Points {
+			maxT = max(maxT, p.T)
 		}
-		l, err := plotter.NewLine(xys(c.Points))
-		if err != nil {
-			return nil, err
-		}
-		l.Color = plotutil.Color(i)
-		p.Add(l)
 	}
-	return p, nil
+	unit, div := "s", float64(time.Second)
+	if maxT < 2*time.Second {
+		unit, div = "ms", float64(time.Millisecond)
+	}
+	kinds := map[string]string{"register": "#0072B2", "health": "#E69F00"} // removals: vermillion
+	labelled := map[string]bool{}
+	var series []svgplot.Series
+	for _, c := range r.Series.Seen {
+		kind, _, _ := strings.Cut(c.Label, " ")
+		col, ok := kinds[kind]
+		name := kind
+		if !ok {
+			col, name = "#D55E00", "removal (deregister, wipe, leave)"
+		}
+		label := ""
+		if !labelled[name] {
+			labelled[name], label = true, name
+		}
+		pts := make([]svgplot.XY, 0, len(c.Points)+1)
+		pts = append(pts, svgplot.XY{X: 0, Y: 0})
+		for _, p := range c.Points {
+			pts = append(pts, svgplot.XY{X: float64(p.T) / div, Y: 100 * p.V})
+		}
+		series = append(series, svgplot.Series{Label: label, Color: col, Step: true, Points: pts})
+	}
+	return svgplot.Chart{
+		XLabel: "time since the change was acknowledged (" + unit + ")", YLabel: "live nodes reflecting it (%)",
+		Series: series, YMin: 0, YMax: 100, YFixed: true,
+	}
 }
 
-func (r Report) agreementPlot() (*plot.Plot, error) {
-	p := plot.New()
-	p.X.Label.Text = "seconds since start"
-	p.Y.Label.Text = "share holding the majority hash"
-	p.Y.Min, p.Y.Max = 0, 1.05
-	if len(r.Series.Agreement) > 0 {
-		l, err := plotter.NewLine(xys(r.Series.Agreement))
-		if err != nil {
-			return nil, err
-		}
-		p.Add(l)
-	}
-	return p, r.addMarks(p)
-}
+func pct(ps []Point) []svgplot.XY { return scale(ps, 100) }
 
-func (r Report) bytesPlot() (*plot.Plot, error) {
-	p := plot.New()
-	p.X.Label.Text = "seconds since start"
-	p.Y.Label.Text = "bytes/s (all nodes)"
-	if len(r.Series.Bytes) > 0 {
-		l, err := plotter.NewLine(xys(r.Series.Bytes))
-		if err != nil {
-			return nil, err
+func scale(ps []Point, k float64) []svgplot.XY {
+	out := make([]svgplot.XY, len(ps))
+	for i, p := range ps {
+		v := p.V * k
+		if math.IsNaN(p.V) {
+			v = math.NaN()
 		}
-		p.Add(l)
+		out[i] = svgplot.XY{X: p.T.Seconds(), Y: v}
 	}
-	return p, r.addMarks(p)
-}
-
-// addMarks draws fault steps as labelled vertical lines.
-func (r Report) addMarks(p *plot.Plot) error {
-	if len(r.Series.Marks) == 0 {
-		return nil
-	}
-	top := p.Y.Max
-	if top <= 0 {
-		top = 1
-	}
-	var labels plotter.XYLabels
-	for _, m := range r.Series.Marks {
-		x := seconds(m.T)
-		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: top}})
-		if err != nil {
-			return err
-		}
-		l.Color = color.RGBA{R: 200, G: 80, B: 80, A: 255}
-		l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
-		p.Add(l)
-		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: top})
-		labels.Labels = append(labels.Labels, m.Label)
-	}
-	lab, err := plotter.NewLabels(labels)
-	if err != nil {
-		return err
-	}
-	p.Add(lab)
-	return nil
+	return out
 }

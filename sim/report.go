@@ -245,7 +245,7 @@ func (r *runner) finish(d, wall time.Duration) {
 	}
 	for _, st := range rep.Steps {
 		switch st.Kind {
-		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave", "flap", "unflap":
+		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave", "flap", "unflap", "bridge", "slow", "clock", "skew", "save", "restore":
 			rep.Series.Marks = append(rep.Series.Marks, Mark{st.At, st.Kind})
 		}
 	}
@@ -310,8 +310,10 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  rejoins                    %d members contacted by rejoin loops\n", r.Rejoins)
 	if len(r.GossipBytes) > 0 {
 		var kinds []string
-		for k := range r.GossipBytes {
-			kinds = append(kinds, k)
+		for k, n := range r.GossipBytes {
+			if n > 0 {
+				kinds = append(kinds, k)
+			}
 		}
 		slices.Sort(kinds)
 		var parts []string

@@ -167,6 +167,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	wg.Wait()
 	r.sampleNow() // the final state
 	r.countNodes()
+	r.hl.close()
 	closeErr := r.cl.closeAll()
 	elapsed, wall := time.Since(start), wallNow().Sub(wallStart)
 	if opts.Drain > 0 {
@@ -249,7 +250,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (r *runner) startHost(ctx context.Context, h int) error {
 	name := nodeName(h)
 	r.ck.unfeed(name) // the previous incarnation's view is gone
-	r.ck.observerRestarted(name)
+	r.ck.observerRestarted(name, r.now())
 	if err := r.cl.start(ctx, h); err != nil {
 		return err
 	}
