@@ -38,7 +38,7 @@ import (
 func main() {
 	bin := flag.String("bin", "bin/grapevine", "grapevine binary")
 	dur := flag.Duration("d", 3*time.Second, "duration of one dnsperf round")
-	rounds := flag.Int("rounds", 3, "rounds per server (alternating)")
+	rounds := flag.Int("rounds", 5, "rounds per server (alternating)")
 	clients := flag.Int("c", 4, "dnsperf clients (-c)")
 	timeout := flag.Duration("timeout", 3*time.Minute, "bound on the whole run")
 	flag.Parse()
