@@ -134,6 +134,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.cat = cat
+	if err := checks.setAsideCorrupt(); err != nil {
+		cat.Close()
+		a.removeTmp()
+		return nil, err
+	}
 	if a.cfg.DataDir == "" {
 		a.log.Warn().Msg("no data_dir: registrations made through the API and the epoch will not survive a restart (set -data-dir)")
 	}

@@ -495,6 +495,9 @@ type checkStore struct {
 	log  zerolog.Logger
 	mu   sync.Mutex // guards defs and the file
 	defs map[string][]json.RawMessage
+	// corrupt is why the file read at open was malformed (set aside by
+	// setAsideCorrupt); nil if it was fine.
+	corrupt error
 }
 
 const checksFile = "checks.json"
@@ -513,12 +516,26 @@ func openCheckStore(dir string, log zerolog.Logger) (*checkStore, error) {
 		return nil, fmt.Errorf("agent: cannot read %s: %w (nothing was changed; fix the file's permissions or the disk, then start again)", s.path, err)
 	}
 	if err := json.Unmarshal(b, &s.defs); err != nil {
-		aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixMilli())
-		log.Error().Err(err).Str("file", s.path).Str("moved_to", aside).Msg("corrupt checks file set aside")
-		_ = os.Rename(s.path, aside)
+		s.corrupt = err
 		s.defs = map[string][]json.RawMessage{}
 	}
 	return s, nil
+}
+
+// setAsideCorrupt renames a malformed checks file found by openCheckStore
+// out of the way, once the rest of the data directory proved readable (New):
+// a start refused for another file leaves this one where it was.
+func (s *checkStore) setAsideCorrupt() error {
+	if s.corrupt == nil {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixMilli())
+	if err := os.Rename(s.path, aside); err != nil {
+		return fmt.Errorf("agent: malformed %s (%v) and it cannot be set aside: %w", s.path, s.corrupt, err)
+	}
+	s.log.Error().Err(s.corrupt).Str("file", s.path).Str("moved_to", aside).Msg("corrupt checks file set aside; its checks are not restored")
+	s.corrupt = nil
+	return nil
 }
 
 func (s *checkStore) set(id string, defs []json.RawMessage) error {

@@ -263,3 +263,30 @@ func TestRegistrationHealthPath(t *testing.T) {
 		t.Errorf("re-registered with health %s, want critical (the running check's)", in.Health)
 	}
 }
+
+// TestChecksFileSetAsideOnlyWhenTheStartGoesOn: a malformed checks.json is
+// set aside, but not when another data file stops the start.
+func TestChecksFileSetAsideOnlyWhenTheStartGoesOn(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	writeFile(t, cfg.DataDir, "checks.json", "{not json")
+	if err := os.Mkdir(filepath.Join(cfg.DataDir, "registrations.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := agent.New(cfg); err == nil {
+		a.Close()
+		t.Fatal("New started with an unreadable registrations.json")
+	}
+	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, "checks.json")); err != nil || string(b) != "{not json" {
+		t.Fatalf("checks.json touched by a refused start: %q %v", b, err)
+	}
+	os.Remove(filepath.Join(cfg.DataDir, "registrations.json"))
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	aside, _ := filepath.Glob(filepath.Join(cfg.DataDir, "checks.json.corrupt-*"))
+	if len(aside) != 1 {
+		t.Errorf("set aside: %v", aside)
+	}
+}
