@@ -229,7 +229,7 @@ func (b *builder) service(l lookup) {
 		return
 	}
 	// One TTL per RRset (RFC 2181 §5.2): the smallest of the instances'
-	// (meta dns_ttl, else service_ttl; stale_ttl caps a stale one).
+	// (stale_ttl for a stale one, else meta dns_ttl, else service_ttl).
 	ttl := uint32(0)
 	matched := insts[:0:0]
 	for _, in := range insts {
@@ -244,7 +244,7 @@ func (b *builder) service(l lookup) {
 			t = in.TTL
 		}
 		if in.Stale {
-			t = min(t, seconds(s.cfg.StaleTTL))
+			t = seconds(s.cfg.StaleTTL)
 		}
 		if len(matched) == 0 || t < ttl {
 			ttl = t

@@ -30,8 +30,8 @@ type Config struct {
 	ServiceTTL time.Duration `yaml:"service_ttl"`
 	// NodeTTL is the TTL of node, addr, NS and glue records.
 	NodeTTL time.Duration `yaml:"node_ttl"`
-	// StaleTTL caps the TTL of an answer that holds a stale instance (its
-	// owner unreachable), so resolvers ask again soon after a heal.
+	// StaleTTL is the TTL of a stale instance (its owner unreachable), in
+	// place of its service TTL, so resolvers ask again soon after a heal.
 	StaleTTL time.Duration `yaml:"stale_ttl"`
 	// NegativeTTL is how long resolvers may cache NXDOMAIN and NODATA: the
 	// SOA's TTL and MINIMUM field (RFC 2308).

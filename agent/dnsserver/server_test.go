@@ -505,3 +505,41 @@ func TestTCPOverflow(t *testing.T) {
 		t.Errorf("tc %v, %d answers, %d bytes", r.Truncated, len(r.Answer), n)
 	}
 }
+
+// TestTTLs: an RRset's TTL is the smallest of its instances': stale_ttl for
+// a stale one, else meta dns_ttl, else service_ttl.
+func TestTTLs(t *testing.T) {
+	fresh := Instance{Node: "a", Address: "10.0.0.1", Port: 1}
+	stale := Instance{Node: "b", Address: "10.0.0.2", Port: 1, Stale: true}
+	long := Instance{Node: "c", Address: "10.0.0.3", Port: 1, TTL: 60}
+	tests := []struct {
+		name         string
+		service, old time.Duration
+		insts        []Instance
+		want         uint32
+	}{
+		{"fresh", 5 * time.Second, time.Second, []Instance{fresh}, 5},
+		{"stale only", 5 * time.Second, time.Second, []Instance{stale}, 1},
+		{"stale and fresh", 5 * time.Second, time.Second, []Instance{fresh, stale}, 1},
+		{"long stale ttl, stale only", 5 * time.Second, 30 * time.Second, []Instance{stale}, 30},
+		{"long stale ttl, mixed", 5 * time.Second, 30 * time.Second, []Instance{fresh, stale}, 5},
+		{"dns_ttl", 5 * time.Second, time.Second, []Instance{long}, 60},
+		{"dns_ttl and fresh", 5 * time.Second, time.Second, []Instance{long, fresh}, 5},
+		{"zero", 0, 0, []Instance{fresh, stale}, 0},
+	}
+	for _, tt := range tests {
+		src := newFakeSource()
+		src.set("web", tt.insts...)
+		c := testConfig(src)
+		c.ServiceTTL, c.StaleTTL = tt.service, tt.old
+		s := startServer(t, c)
+		for _, qt := range []uint16{dns.TypeA, dns.TypeSRV} {
+			r, _ := exchange(t, s.Addr(), msgFor("web.service.grapevine.", qt, 1232), "udp")
+			for _, rr := range append(r.Answer, r.Extra...) {
+				if rr.Header().Rrtype != dns.TypeOPT && rr.Header().Ttl != tt.want {
+					t.Errorf("%s: %s TTL %d, want %d", tt.name, rr, rr.Header().Ttl, tt.want)
+				}
+			}
+		}
+	}
+}
