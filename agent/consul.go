@@ -229,6 +229,8 @@ func (s *consulServer) routes() {
 	read("/v1/agent/services", s.agentServices)
 	read("/v1/agent/service/{id}", s.agentServiceByID)
 	read("/v1/agent/checks", s.agentChecks)
+	read("/v1/agent/health/service/id/{id}", s.agentHealthByID)
+	read("/v1/agent/health/service/name/{name}", s.agentHealthByName)
 	put("/v1/agent/service/register", PolicyWrite, s.register)
 	put("/v1/agent/service/deregister/{id}", PolicyWrite, s.deregister)
 	put("/v1/agent/service/maintenance/{id}", PolicyWrite, s.maintenance)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -685,4 +686,94 @@ func boolParam(r *http.Request, name string) (bool, error) {
 		return false, fmt.Errorf("%s: want true or false, got %q", name, truncateString(v[0], 32))
 	}
 	return b, nil
+}
+
+// consulServiceChecksInfo is one element of agent/health/service/*.
+type consulServiceChecksInfo struct {
+	AggregatedStatus string
+	Service          consulAgentService
+	Checks           []consulHealthCheck
+}
+
+// healthCode is the status code agent/health/service/* answers for an
+// aggregated status, as Consul does: load balancers read only the code.
+func healthCode(status string) int {
+	switch status {
+	case "passing":
+		return http.StatusOK
+	case "warning":
+		return http.StatusTooManyRequests
+	}
+	return http.StatusServiceUnavailable
+}
+
+// worseStatus is the worse of two Consul statuses.
+func worseStatus(a, b string) string {
+	rank := map[string]int{"passing": 0, "warning": 1, "critical": 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// localHealth is the health of this agent's instances that match keep,
+// with their checks, sorted by instance ID.
+func (s *consulServer) localHealth(keep func(*catalog.Entry) bool) ([]consulServiceChecksInfo, string) {
+	checks := s.localChecks()
+	var out []consulServiceChecksInfo
+	agg := "passing"
+	for _, e := range s.localServices() {
+		if !keep(&e) {
+			continue
+		}
+		info := consulServiceChecksInfo{AggregatedStatus: consulStatus(e.Health), Service: s.agentService(&e.Instance), Checks: []consulHealthCheck{}}
+		for _, id := range slices.Sorted(maps.Keys(checks)) {
+			if c := checks[id]; c.ServiceID == e.ID {
+				info.Checks = append(info.Checks, c)
+			}
+		}
+		agg = worseStatus(agg, info.AggregatedStatus)
+		out = append(out, info)
+	}
+	return out, agg
+}
+
+// writeHealth answers agent/health/service/*: the aggregated status as the
+// status code, the body as JSON, or as the status alone with ?format=text.
+func writeHealth(w http.ResponseWriter, r *http.Request, status string, body any) {
+	code := healthCode(status)
+	if r.URL.Query().Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(status))
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		consulError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *consulServer) agentHealthByID(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	id := r.PathValue("id")
+	infos, agg := s.localHealth(func(e *catalog.Entry) bool { return e.ID == id })
+	if len(infos) == 0 {
+		consulError(w, http.StatusNotFound, fmt.Sprintf("ServiceId %s not found", truncateString(id, 256)))
+		return
+	}
+	writeHealth(w, r, agg, infos[0])
+}
+
+func (s *consulServer) agentHealthByName(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	name := r.PathValue("name")
+	infos, agg := s.localHealth(func(e *catalog.Entry) bool { return e.Service == name })
+	if len(infos) == 0 {
+		consulError(w, http.StatusNotFound, fmt.Sprintf("ServiceName %s Not Found", truncateString(name, 256)))
+		return
+	}
+	writeHealth(w, r, agg, infos)
 }

@@ -104,6 +104,15 @@ func TestConsulRegisterAndRead(t *testing.T) {
 	if r := raw(t, "GET", base+"/v1/health/service/web", nil); !strings.Contains(r.body, `"Status":"critical"`) || !strings.Contains(r.body, "db down") {
 		t.Errorf("critical instance: %s", r.body)
 	}
+	if r := raw(t, "GET", base+"/v1/agent/health/service/id/web-1?format=text", nil); r.code != 503 || r.body != "critical" {
+		t.Errorf("agent/health/service/id critical: %d %q", r.code, r.body)
+	}
+	if r := raw(t, "GET", base+"/v1/agent/health/service/name/web", nil); r.code != 503 || !strings.Contains(r.body, `"AggregatedStatus":"critical"`) {
+		t.Errorf("agent/health/service/name critical: %d %s", r.code, r.body)
+	}
+	if r := raw(t, "GET", base+"/v1/agent/health/service/id/nope", nil); r.code != 404 {
+		t.Errorf("agent/health/service/id unknown: %d", r.code)
+	}
 	if r := putJSON(t, base+"/v1/agent/check/update/service:web-1", `{"Status":"passing","Output":"ok again"}`); r.code != 200 {
 		t.Fatalf("check/update: %d %s", r.code, r.body)
 	}

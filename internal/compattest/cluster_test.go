@@ -140,6 +140,42 @@ func TestConsulAPIClient(t *testing.T) {
 		}
 	}
 
+	// The other read endpoints decode into consul/api's own types.
+	cs, _, err := cb.Catalog().Service("web", "edge", nil)
+	if err != nil || len(cs) != 1 || cs[0].ServiceID != "web-1" || cs[0].Node != "node-a" || cs[0].ServicePort != 8080 {
+		t.Errorf("Catalog().Service = %+v %v", cs, err)
+	}
+	hc, _, err := cb.Health().Checks("web", nil)
+	if err != nil || len(hc) != 1 || hc[0].ServiceID != "web-1" || hc[0].Status != consul.HealthPassing {
+		t.Errorf("Health().Checks = %+v %v", hc, err)
+	}
+	hn, _, err := cb.Health().Node("node-a", nil)
+	if err != nil || len(hn) != 2 || hn[0].CheckID != "serfHealth" {
+		t.Errorf("Health().Node = %+v %v", hn, err)
+	}
+	if crit, _, err := cb.Health().State(consul.HealthCritical, nil); err != nil || len(crit) != 0 {
+		t.Errorf("Health().State(critical) = %+v %v", crit, err)
+	}
+	cn, _, err := cb.Catalog().Node("node-a", nil)
+	if err != nil || cn == nil || cn.Node.Node != "node-a" || cn.Services["web-1"] == nil {
+		t.Errorf("Catalog().Node = %+v %v", cn, err)
+	}
+	as, err := ca.Agent().Services()
+	if err != nil || as["web-1"] == nil || as["web-1"].Service != "web" || as["web-1"].Weights.Passing != 1 {
+		t.Errorf("Agent().Services = %+v %v", as, err)
+	}
+	one, qm, err := ca.Agent().Service("web-1", nil)
+	if err != nil || one.ID != "web-1" || qm.LastContentHash == "" {
+		t.Errorf("Agent().Service = %+v %+v %v", one, qm, err)
+	}
+	filtered, _, err := cb.Health().Service("web", "", false, &consul.QueryOptions{Filter: `Service.Meta.version == "1.0" and "edge" in Service.Tags`})
+	if err != nil || len(filtered) != 1 {
+		t.Errorf("Health().Service with a filter = %v %v", filtered, err)
+	}
+	if _, _, err := cb.Health().Service("web", "", false, &consul.QueryOptions{Filter: `Service.Nope == "x"`}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a filter on a missing field: %v, want a 400", err)
+	}
+
 	// A blocking query at b returns when the TTL check fails at a.
 	type result struct {
 		es   []*consul.ServiceEntry
@@ -164,12 +200,20 @@ func TestConsulAPIClient(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("blocking query did not return on a change")
 	}
+	if st, info, err := ca.Agent().AgentHealthServiceByID("web-1"); err != nil || st != consul.HealthCritical || info == nil || len(info.Checks) != 4 {
+		t.Errorf("AgentHealthServiceByID after FailTTL = %s %+v %v", st, info, err)
+	}
 	if err := ca.Agent().UpdateTTL("web-ttl", "fine", consul.HealthPassing); err != nil {
 		t.Fatalf("UpdateTTL: %v", err)
 	}
 	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
 		es, _, err := cb.Health().Service("web", "", true, nil)
 		return err == nil && len(es) == 1, "web-1 passing again"
+	})
+
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		st, infos, err := ca.Agent().AgentHealthServiceByName("web")
+		return err == nil && st == consul.HealthPassing && len(infos) == 1, "AgentHealthServiceByName passing"
 	})
 
 	// Maintenance takes it out of passing queries, with Consul's check.
