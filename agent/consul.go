@@ -310,7 +310,6 @@ type consulQuery struct {
 	nodeMeta map[string]string // ?node-meta=k:v, all must match
 	filter   *consulFilter     // ?filter=
 	pretty   bool
-	token    string
 }
 
 // parseConsulQuery reads the parameters every endpoint shares. Consul
@@ -404,6 +403,7 @@ func (s *consulServer) resolveDC(q *consulQuery) error {
 		q.zone = dc
 		return nil
 	}
+	//lint:ignore ST1005 Consul's own message, which clients match on
 	return fmt.Errorf("No path to datacenter %q: this Grapevine cluster is datacenter %q; ?dc= also takes a zone name (docs/consul.md)", truncateString(dc, 64), s.dc)
 }
 

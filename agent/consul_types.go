@@ -127,9 +127,3 @@ const (
 	consulMemberLeft   = 3
 	consulMemberFailed = 4
 )
-
-// consulCheckUpdate is the body of agent/check/update/:id.
-type consulCheckUpdate struct {
-	Status string
-	Output string
-}

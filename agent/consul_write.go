@@ -34,6 +34,7 @@ func readObject(w http.ResponseWriter, r *http.Request) (fields, bool) {
 	}
 	f, err := decodeObject(b)
 	if err != nil {
+		//lint:ignore ST1005 Consul's own message, which clients match on
 		writeConsulErr(w, fmt.Errorf("Request decode failed: %w", err))
 		return nil, false
 	}

@@ -62,10 +62,12 @@ func BearerToken(r *http.Request) (string, bool, error) {
 func parseBearer(v string) (string, error) {
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") {
+		//lint:ignore ST1005 it starts with the header's name
 		return "", errors.New("Authorization header: want Bearer <token>")
 	}
 	tok = strings.TrimSpace(tok)
 	if err := checkPresented(tok); err != nil {
+		//lint:ignore ST1005 it starts with the header's name
 		return "", fmt.Errorf("Authorization header: %v", err)
 	}
 	return tok, nil
