@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -407,7 +407,7 @@ func TestZeroAllocs(t *testing.T) {
 // TestCloseStopsEverything: Close ends every goroutine, also with open TCP
 // connections and a host lookup in flight.
 func TestCloseStopsEverything(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := leaktest.Take()
 	src := newFakeSource()
 	src.set("web", Instance{Node: "a", Address: "slow.example.com", Port: 1})
 	c := testConfig(src)
@@ -434,12 +434,8 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal("second Close:", err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines after Close, %d before", n, before)
+	if err := before.Wait(2 * time.Second); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -10,7 +10,9 @@
 // standard library keep for the whole process (the os/signal loop, started by the
 // first signal.Notify) are never counted.
 //
-// Use Check in a test, Main in TestMain, or Take and Wait directly.
+// Use Check in a test, Main in TestMain, or Take and Wait directly. Check,
+// Take and Wait see every goroutine of the process: in a package whose tests run
+// in parallel, narrow them with Only to the code under test.
 package leaktest
 
 import (
