@@ -355,8 +355,12 @@ function renderChart(box, samples) {
     s.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: py, y2: py }));
     s.append(svg('text', { x: 2, y: py + 3 }, (y * 100) + '%'));
   }
-  const span = 5 * 60 * 1000, now = Date.now();
-  s.append(svg('text', { x: L, y: H - 4 }, '−5 min'), svg('text', { x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
+  // The x axis spans the history held (at least a minute, at most the five
+  // minutes the agent keeps), so a young agent's chart is not a sliver.
+  const now = Date.now();
+  const first = samples.length ? new Date(samples[0].t).getTime() : now;
+  const span = Math.min(5 * 60 * 1000, Math.max(60 * 1000, now - first));
+  s.append(svg('text', { x: L, y: H - 4 }, '−' + duration(span)), svg('text', { x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
   const pts = samples.map((p) => {
     const x = L + Math.max(0, 1 - (now - new Date(p.t).getTime()) / span) * (W - L - R);
     const y = T + (1 - Math.max(0, Math.min(1, p.ratio))) * (H - T - B);
