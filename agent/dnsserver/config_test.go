@@ -98,3 +98,25 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("domains not normalized: %v %v", c.Domains, err)
 	}
 }
+
+// FuzzConfigYAML: any dns section decodes to an error or a config whose
+// Validate does not panic.
+func FuzzConfigYAML(f *testing.F) {
+	f.Add("dns: 127.0.0.1:53\n")
+	f.Add("dns:\n  addr: 127.0.0.1:0\n  domains: [grapevine, consul]\n  rate_limit: {per_second: 5}\n")
+	f.Add("dns: {max_udp_size: 70000, service_ttl: -1s}\n")
+	f.Add("dns: &a [*a]\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := decode(t, doc)
+		if err != nil {
+			return
+		}
+		if c.Validate() == nil {
+			for _, d := range c.Domains {
+				if _, err := normalizeDomain(d); err != nil || !strings.HasSuffix(d, ".") {
+					t.Fatalf("valid config with domain %q", d)
+				}
+			}
+		}
+	})
+}

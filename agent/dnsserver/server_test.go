@@ -539,3 +539,33 @@ func TestTTLs(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6Listener: the server answers on an IPv6 address, ns.DOMAIN is it.
+func TestIPv6Listener(t *testing.T) {
+	l, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	l.Close()
+	c := testConfig(testSource())
+	c.Addr = "[::1]:0"
+	s := startServer(t, c)
+	r, _ := exchange(t, s.Addr(), msgFor("ns.grapevine.", dns.TypeAAAA, 0), "udp")
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != "::1" {
+		t.Errorf("ns AAAA: %v", r.Answer)
+	}
+	c.RateLimit.PerSecond = 1
+	c.RateLimit.Burst = 1
+	c.Addr = "[::1]:0"
+	s = startServer(t, c)
+	pkt := mustPack(msgFor("web.service.grapevine.", dns.TypeA, 0))
+	if rawExchange(t, s.Addr(), pkt, "udp") == nil {
+		t.Fatal("first query not answered")
+	}
+	// The next ones of a burst of 1 are limited: dropped, or slipped (TC).
+	for range 3 {
+		if raw := rawExchangeWithin(t, s.Addr(), pkt, "udp", 200*time.Millisecond); raw != nil && raw[2]&0x02 == 0 {
+			t.Errorf("rate limit over IPv6 not applied: %x", raw)
+		}
+	}
+}
