@@ -43,7 +43,8 @@ type ClientConfig struct {
 	TokenFile string
 	// CAFile is a PEM bundle of the CAs that verify the agent's certificate
 	// (default $GRAPEVINE_CACERT, else the system's). An address without a
-	// scheme is https:// when any TLS file is set.
+	// scheme is https:// when any TLS file is set; an explicit http://
+	// address ignores the TLS files.
 	CAFile string
 	// ClientCert and ClientKey are a PEM certificate and key presented to an
 	// agent that requires them (verify_incoming; defaults
@@ -132,8 +133,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.tlsEnabled() && base.Scheme != "https" {
-		return nil, fmt.Errorf("api: agent address %q: TLS files are set, so it must be https://", cfg.Address)
+	if base.Scheme != "https" {
+		// An explicit http:// address speaks plain HTTP: TLS files (say,
+		// from the environment) do not apply to it.
+		cfg.CAFile, cfg.ClientCert, cfg.ClientKey = "", "", ""
 	}
 	token, err := cfg.loadToken()
 	if err != nil {
