@@ -228,17 +228,26 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 		if err := checkKeys(n, configKeys, "dns"); err != nil {
 			return err
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "rate_limit" {
-				if err := checkKeys(n.Content[i+1], rateLimitKeys, "dns.rate_limit"); err != nil {
-					return err
-				}
-			}
-		}
 		type plain Config
 		return n.Decode((*plain)(c))
 	}
 	return fmt.Errorf("line %d: dns: want an address or a mapping", n.Line)
+}
+
+// UnmarshalYAML reads the `dns.rate_limit` section: a mapping, or a plain
+// number for per_second alone.
+func (r *RateLimitConfig) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Decode(&r.PerSecond)
+	case yaml.MappingNode:
+		if err := checkKeys(n, rateLimitKeys, "dns.rate_limit"); err != nil {
+			return err
+		}
+		type plain RateLimitConfig
+		return n.Decode((*plain)(r))
+	}
+	return fmt.Errorf("line %d: dns.rate_limit: want a number or a mapping", n.Line)
 }
 
 func checkKeys(n *yaml.Node, known map[string]bool, section string) error {

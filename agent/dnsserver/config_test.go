@@ -36,6 +36,7 @@ func TestConfigYAML(t *testing.T) {
 				return c.Addr == "127.0.0.2:53" && len(c.Domains) == 2 && c.ServiceTTL == 10*time.Second &&
 					c.RateLimit.PerSecond == 50 && c.RateLimit.Slip == 2 && c.NodeTTL == 30*time.Second
 			}, ""},
+		{"dns:\n  rate_limit: 20\n", func(c Config) bool { return c.RateLimit.PerSecond == 20 && c.RateLimit.Table == 1<<16 }, ""},
 		{"dns:\n  adr: x\n", nil, "field adr not found"},
 		{"dns:\n  rate_limit:\n    persecond: 1\n", nil, "field persecond not found"},
 		{"dns: [a]\n", nil, "want an address or a mapping"},
