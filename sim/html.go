@@ -15,7 +15,7 @@ import (
 
 // WriteHTML writes dir/index.html: the text summary and SVG plots (drawn by
 // sim/svgplot and embedded, so the page needs no network and no
-// JavaScript).
+// JavaScript); each plot also as dir/<name>.svg (Figure.Name).
 func (r Report) WriteHTML(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("sim: report: %w", err)
@@ -30,7 +30,11 @@ func (r Report) WriteHTML(dir string) error {
 	}
 	var figs []fig
 	for _, f := range r.Figures() {
-		figs = append(figs, fig{f.Title, f.Caption, template.HTML(f.Chart.SVG())}) // #nosec: our own SVG, labels escaped
+		svg := f.Chart.SVG()
+		if err := os.WriteFile(filepath.Join(dir, f.Name+".svg"), svg, 0o644); err != nil {
+			return fmt.Errorf("sim: report: %w", err)
+		}
+		figs = append(figs, fig{f.Title, f.Caption, template.HTML(svg)}) // #nosec: our own SVG, labels escaped
 	}
 	var out bytes.Buffer
 	err := pageTmpl.Execute(&out, struct {

@@ -219,3 +219,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The example of docs/sim.md parses and uses every step kind.
+func TestDocExampleHasEveryKind(t *testing.T) {
+	sc, err := Load(filepath.Join("testdata", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, st := range sc.Steps {
+		used[st.Kind()] = true
+	}
+	for _, k := range Kinds() {
+		if !used[k] {
+			t.Errorf("the example has no %s step", k)
+		}
+	}
+}
