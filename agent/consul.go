@@ -445,6 +445,9 @@ type reading struct {
 	body  any
 	index uint64
 	st    staleness
+	// service, when set, is the one service the answer depends on: a
+	// blocking query then wakes only on its changes.
+	service string
 }
 
 // globalIndex is the index of endpoints that depend on the whole catalog
@@ -459,19 +462,18 @@ func (s *consulServer) globalIndex() uint64 {
 // exceeds it; with hash, when the content's hash differs from it; in any
 // case by wait (default 5m, max 10m, plus up to 1/16 jitter as Consul adds).
 // An index above anything issued (e.g. from before a restart) answers at
-// once, so a client never hangs on a stale index.
+// once, so a client never hangs on a stale index. A query on one service
+// wakes only on that service's changes; the others on any catalog or
+// membership change.
 func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQuery, read func() reading) {
 	blocking := q.index > 0 || q.hash != ""
-	var timeout <-chan time.Time
+	var deadline time.Time
 	if blocking {
 		wait := q.wait
 		if wait <= 0 {
 			wait = consulDefaultWait
 		}
-		wait += rand.N(wait/16 + 1)
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		timeout = t.C
+		deadline = time.Now().Add(wait + rand.N(wait/16+1))
 	}
 	ctx, stop := s.a.requestContext(r.Context())
 	defer stop()
@@ -482,33 +484,39 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 			res.index = 1 // Consul never answers 0: clients treat it as "no blocking"
 		}
 		var body []byte
-		var err error
-		if q.pretty {
-			body, err = json.MarshalIndent(res.body, "", "    ")
-		} else {
-			body, err = json.Marshal(res.body)
+		var hash string
+		if !blocking || q.hash != "" || res.index > q.index || q.index > s.globalIndex() || !time.Now().Before(deadline) {
+			var err error
+			if body, hash, err = encodeConsul(res.body, q.pretty); err != nil {
+				consulError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+				return
+			}
 		}
-		if err != nil {
-			consulError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
-			return
-		}
-		sum := sha256.Sum256(body)
-		hash := hex.EncodeToString(sum[:8])
 		done := !blocking ||
 			(q.index > 0 && (res.index > q.index || q.index > s.globalIndex())) ||
-			(q.hash != "" && hash != q.hash)
+			(q.hash != "" && hash != q.hash) ||
+			!time.Now().Before(deadline)
 		if !done {
-			select {
-			case <-changed:
-				continue
-			case <-timeout:
-			case <-ctx.Done():
-				if r.Context().Err() != nil {
-					return // the client went away
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			var err error
+			if res.service != "" && q.hash == "" {
+				_, err = s.a.cat.Wait(wctx, res.service, res.index)
+			} else {
+				select {
+				case <-changed:
+				case <-wctx.Done():
+					err = wctx.Err()
 				}
+			}
+			cancel()
+			switch {
+			case r.Context().Err() != nil:
+				return // the client went away
+			case ctx.Err() != nil || errors.Is(err, catalog.ErrClosed):
 				consulError(w, http.StatusServiceUnavailable, "agent shutting down")
 				return
 			}
+			continue // a change, or the deadline: read again and answer
 		}
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
@@ -516,9 +524,26 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 		h.Set("X-Consul-ContentHash", hash)
 		s.setStaleness(h, res.st)
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(append(body, '\n'))
+		_, _ = w.Write(body)
 		return
 	}
+}
+
+// encodeConsul encodes an answer (indented with ?pretty) and its content
+// hash (X-Consul-ContentHash).
+func encodeConsul(v any, pretty bool) ([]byte, string, error) {
+	var body []byte
+	var err error
+	if pretty {
+		body, err = json.MarshalIndent(v, "", "    ")
+	} else {
+		body, err = json.Marshal(v)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(body)
+	return append(body, '\n'), hex.EncodeToString(sum[:8]), nil
 }
 
 // setStaleness writes Consul's consistency headers honestly: no leader

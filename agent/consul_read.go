@@ -217,7 +217,7 @@ func (s *consulServer) readService(name string, q *consulQuery, tags []string, p
 			}
 		}
 	}
-	return reading{body: out, index: idx, st: st}
+	return reading{body: out, index: idx, st: st, service: name}
 }
 
 func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *consulQuery) {

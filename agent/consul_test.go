@@ -296,6 +296,29 @@ func TestConsulBlocking(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("blocking query did not return on a change")
 	}
+	// A change of another service does not wake a query on this one.
+	r = raw(t, "GET", base+"/v1/health/service/api", nil)
+	apiIdx := r.header.Get("X-Consul-Index")
+	other := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // while the query below blocks
+		req, _ := http.NewRequest(http.MethodPut, base+"/v1/agent/service/register", strings.NewReader(`{"Name":"other","Port":1}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		other <- err
+	}()
+	defer func() {
+		if err := <-other; err != nil {
+			t.Errorf("registering other: %v", err)
+		}
+	}()
+	start = time.Now()
+	r = raw(t, "GET", base+"/v1/health/service/api?index="+apiIdx+"&wait=400ms", nil)
+	if time.Since(start) < 350*time.Millisecond || r.header.Get("X-Consul-Index") != apiIdx {
+		t.Errorf("a change of another service woke the query after %v (index %s, was %s)", time.Since(start), r.header.Get("X-Consul-Index"), apiIdx)
+	}
 	// A global endpoint blocks too, and an index from the future answers at once.
 	r = raw(t, "GET", base+"/v1/catalog/services", nil)
 	gidx := r.header.Get("X-Consul-Index")
