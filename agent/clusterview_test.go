@@ -187,3 +187,49 @@ func TestJoinAndForceLeave(t *testing.T) {
 	}
 	t.Logf("force-leave withdrew node-c's records everywhere in %v", time.Since(start))
 }
+
+// The cluster view's routes take the policies docs/http.md states: reads need
+// read, join and force-leave operator; the console's files need nothing.
+func TestClusterRoutesPolicies(t *testing.T) {
+	t.Parallel()
+	_, _, base := single(t, func(c *agent.Config) { c.ACL = aclConfig("deny") })
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr}
+	tests := []struct {
+		method, path, body, token string
+		code                      int
+	}{
+		{"GET", "/v1/agent/checks", "", "", http.StatusUnauthorized},
+		{"GET", "/v1/agent/checks", "", secRead, http.StatusOK},
+		{"GET", "/v1/agent/agreement", "", "", http.StatusUnauthorized},
+		{"GET", "/v1/agent/agreement", "", secRead, http.StatusOK},
+		{"GET", "/v1/stream", "", "", http.StatusUnauthorized},
+		{"PUT", "/v1/agent/join", `{"addresses":["127.0.0.1:1"]}`, secRead, http.StatusForbidden},
+		{"PUT", "/v1/agent/join", `{"addresses":["127.0.0.1:1"]}`, secWeb, http.StatusForbidden},
+		{"PUT", "/v1/agent/join", `{"addresses":[]}`, secOper, http.StatusBadRequest},
+		{"PUT", "/v1/agent/force-leave/node-zz", "", "", http.StatusUnauthorized},
+		{"PUT", "/v1/agent/force-leave/node-zz", "", secRead, http.StatusForbidden},
+		{"PUT", "/v1/agent/force-leave/node-zz", "", secOper, http.StatusNotFound},
+		{"PUT", "/v1/agent/force-leave/node-a", "", secOper, http.StatusConflict},
+		{"GET", "/ui", "", "", http.StatusOK},
+		{"GET", "/ui/app.js", "", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("%s %s with %q: %d, want %d", tt.method, tt.path, tt.token, resp.StatusCode, tt.code)
+		}
+	}
+}

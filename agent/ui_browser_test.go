@@ -222,4 +222,43 @@ func TestUIInBrowser(t *testing.T) {
 		return ratio == "66.7%", fmt.Sprintf("overview agreement %q, want 66.7%% (2 of 3 once node-b caught up)", ratio)
 	})
 	shot("overview")
+
+	// With ACLs on (deny without a token) the page still loads, says a token
+	// is needed, and shows everything once a read token is entered: the
+	// stream, read with fetch, carries it too.
+	cfgD := agenttest.Config(t, "node-d")
+	cfgD.ACL = aclConfig("deny")
+	d := agenttest.Start(t, cfgD)
+	if _, err := d.Register(api.Registration{ID: "vault-1", Name: "vault", Port: 8200}); err != nil {
+		t.Fatal(err)
+	}
+	do("open the console of an agent with ACLs",
+		chromedp.Navigate("http://"+d.HTTPAddr()+"/ui#/services"),
+		chromedp.WaitVisible(`#banner-acl`),
+	)
+	if got := text(`#acl`); got != "ACL: token required" {
+		t.Errorf("ACL chip %q", got)
+	}
+	if got := rows("#services-table tbody tr"); len(got) != 0 {
+		t.Errorf("services shown without a token: %v", got)
+	}
+	shot("acl-required")
+	do("enter a read token",
+		chromedp.Click(`#token-btn`),
+		chromedp.SendKeys(`#token`, secRead),
+		chromedp.Click(`#token-form button[type="submit"]`),
+		chromedp.WaitVisible(`#services-table tr[data-service="vault"]`),
+		chromedp.WaitNotPresent(`#banner-acl`),
+	)
+	if got := text(`#acl`); got != "ACL: token in use" {
+		t.Errorf("ACL chip %q", got)
+	}
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('grapevine.token')`)); err != nil || got != secRead {
+		t.Errorf("token in sessionStorage: %q, %v", got, err)
+	}
+	// Live with the token: a new registration arrives over the stream.
+	if _, err := d.Register(api.Registration{ID: "vault-2", Name: "vault-dr", Port: 8200}); err != nil {
+		t.Fatal(err)
+	}
+	do("live update with a token", chromedp.WaitVisible(`#services-table tr[data-service="vault-dr"]`))
 }

@@ -457,7 +457,8 @@ function renderServices() {
   $('services-table').classList.toggle('hidden', rows.length === 0);
   const empty = $('services-empty');
   empty.classList.toggle('hidden', rows.length > 0);
-  empty.textContent = state.insts.size === 0 ? 'No services yet. Register one: grapevine register -name web -port 8080' : 'No service matches these filters.';
+  empty.textContent = state.auth === 'required' || state.auth === 'denied' ? 'Services are not shown: this agent needs a token with read access.' :
+    state.insts.size === 0 ? 'No services yet. Register one: grapevine register -name web -port 8080' : 'No service matches these filters.';
   $('f-count').textContent = rows.length + ' service' + (rows.length === 1 ? '' : 's');
   $('page-info').textContent = rows.length ? (state.page * PAGE_SIZE + 1) + '–' + (state.page * PAGE_SIZE + shown.length) + ' of ' + rows.length : '';
   $('page-prev').disabled = state.page === 0;
