@@ -114,6 +114,9 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 			t.Fatalf("%s at %s: %v", name, as[at].Config().Node, err)
 		}
 		if len(res) != 1 || !res[0].Complete() || res[0].NumNodes != n {
+			for _, a := range as {
+				t.Logf("%s: members %+v rejected %v", a.Config().Node, a.Self().Members, a.Node().Stats().Rejected)
+			}
 			t.Fatalf("%s: %+v, want applied on %d/%d", name, res, n, n)
 		}
 		return res[0]

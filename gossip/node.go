@@ -122,8 +122,25 @@ func New(cfg Config, store Store) (*Node, error) {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
 	n, mlc := newNode(cfg, store)
+	var g *guard
+	if mlc.Transport == nil {
+		// The real network: memberlist reads through the guard (guard.go).
+		nt, err := netTransport(mlc)
+		if err != nil {
+			return nil, err
+		}
+		if mlc.BindPort == 0 {
+			mlc.BindPort = nt.GetAutoBindPort()
+			mlc.AdvertisePort = mlc.BindPort
+		}
+		g = newGuard(nt, cfg.AllowedCIDRs, n.reject)
+		mlc.Transport = g
+	}
 	ml, err := memberlist.Create(mlc)
 	if err != nil {
+		if g != nil {
+			g.Shutdown()
+		}
 		return nil, fmt.Errorf("gossip: start memberlist: %w", err)
 	}
 	n.ml.Store(ml)

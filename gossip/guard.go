@@ -1,0 +1,265 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+)
+
+// guard wraps the network transport memberlist reads from, before memberlist
+// sees a byte:
+//
+//   - packets and streams from sources outside Config.AllowedCIDRs are
+//     dropped and counted (ReasonCIDR) — memberlist's own CIDRsAllowed only
+//     filters alive messages, not user messages or streams;
+//   - inbound streams are capped per source address (maxStreamsPerSource)
+//     and in total (maxStreams): more are closed at once and counted
+//     (ReasonStreamLimit), so stalled connections cannot pile up;
+//   - each inbound stream may deliver at most maxStreamBytes, then reads
+//     fail (ReasonTooLarge).
+//
+// memberlist's own deadline (TCPTimeout) bounds how long a stream lives.
+type guard struct {
+	inner   memberlist.NodeAwareTransport
+	allowed []net.IPNet
+	reject  func(Reason, error, func(*zerolog.Event))
+
+	packets chan *memberlist.Packet
+	streams chan net.Conn
+	// stopping closes when Shutdown begins: from then on the forwarders
+	// drain the inner transport (whose Shutdown waits for its listeners'
+	// sends) and drop; done closes after the inner transport stopped.
+	stopping chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+
+	mu     sync.Mutex     // guards open
+	open   map[string]int // inbound streams open, by source IP
+	total  int            // all inbound streams open
+	closed atomic.Bool
+}
+
+const (
+	// maxStreams bounds the inbound streams open at once.
+	maxStreams = 256
+	// maxStreamsPerSource bounds the inbound streams open at once from one
+	// source IP: a peer's honest streams are short and few (a push/pull, a
+	// sync, a reliable send or two).
+	maxStreamsPerSource = 32
+	// maxStreamBytes bounds what one inbound stream may deliver: a push/pull
+	// (member list and our digest) or a sync message (≤ MaxFrame), with room.
+	maxStreamBytes = 24 << 20
+)
+
+var _ memberlist.NodeAwareTransport = (*guard)(nil)
+
+// errStreamTooLarge ends reads of a stream over maxStreamBytes.
+var errStreamTooLarge = errors.New("gossip: inbound stream over its byte budget")
+
+func newGuard(inner memberlist.Transport, allowed []net.IPNet, reject func(Reason, error, func(*zerolog.Event))) *guard {
+	na, ok := inner.(memberlist.NodeAwareTransport)
+	if !ok {
+		na = shim{inner}
+	}
+	g := &guard{inner: na, allowed: allowed, reject: reject,
+		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn),
+		stopping: make(chan struct{}), done: make(chan struct{}), open: map[string]int{}}
+	g.wg.Add(2)
+	go g.forwardPackets()
+	go g.forwardStreams()
+	return g
+}
+
+// allowedIP reports whether addr's IP is inside AllowedCIDRs (all are when
+// none is configured).
+func (g *guard) allowedIP(ip net.IP) bool {
+	if len(g.allowed) == 0 {
+		return true
+	}
+	for _, n := range g.allowed {
+		if ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrIP(a net.Addr) (net.IP, string) {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return v.IP, v.IP.String()
+	case *net.TCPAddr:
+		return v.IP, v.IP.String()
+	}
+	host := a.String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return net.ParseIP(strings.Trim(host, "[]")), host
+}
+
+func (g *guard) forwardPackets() {
+	defer g.wg.Done()
+	in := g.inner.PacketCh()
+	for {
+		select {
+		case <-g.done:
+			return
+		case p := <-in:
+			if ip, s := addrIP(p.From); !g.allowedIP(ip) {
+				g.reject(ReasonCIDR, nil, func(e *zerolog.Event) { e.Str("source", s).Str("via", "packet") })
+				continue
+			}
+			select {
+			case g.packets <- p:
+			case <-g.stopping: // dropped
+			}
+		}
+	}
+}
+
+func (g *guard) forwardStreams() {
+	defer g.wg.Done()
+	in := g.inner.StreamCh()
+	for {
+		select {
+		case <-g.done:
+			return
+		case c := <-in:
+			ip, src := addrIP(c.RemoteAddr())
+			if !g.allowedIP(ip) {
+				g.reject(ReasonCIDR, nil, func(e *zerolog.Event) { e.Str("source", src).Str("via", "stream") })
+				c.Close()
+				continue
+			}
+			if !g.acquire(src) {
+				g.reject(ReasonStreamLimit, nil, func(e *zerolog.Event) { e.Str("source", src) })
+				c.Close()
+				continue
+			}
+			gc := &guardedConn{Conn: c, g: g, src: src}
+			select {
+			case g.streams <- gc:
+			case <-g.stopping:
+				gc.Close()
+			}
+		}
+	}
+}
+
+func (g *guard) acquire(src string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.total >= maxStreams || g.open[src] >= maxStreamsPerSource {
+		return false
+	}
+	g.total++
+	g.open[src]++
+	return true
+}
+
+func (g *guard) release(src string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.total--
+	if g.open[src]--; g.open[src] <= 0 {
+		delete(g.open, src)
+	}
+}
+
+// guardedConn counts what an inbound stream delivers and frees its slot on
+// Close.
+type guardedConn struct {
+	net.Conn
+	g    *guard
+	src  string
+	read int64
+	once sync.Once
+}
+
+func (c *guardedConn) Read(b []byte) (int, error) {
+	if c.read >= maxStreamBytes {
+		c.g.reject(ReasonTooLarge, errStreamTooLarge, func(e *zerolog.Event) { e.Str("source", c.src).Int64("bytes", c.read) })
+		return 0, errStreamTooLarge
+	}
+	if rest := maxStreamBytes - c.read; int64(len(b)) > rest {
+		b = b[:rest]
+	}
+	n, err := c.Conn.Read(b)
+	c.read += int64(n)
+	return n, err
+}
+
+func (c *guardedConn) Close() error {
+	c.once.Do(func() { c.g.release(c.src) })
+	return c.Conn.Close()
+}
+
+func (g *guard) PacketCh() <-chan *memberlist.Packet { return g.packets }
+func (g *guard) StreamCh() <-chan net.Conn           { return g.streams }
+
+func (g *guard) FinalAdvertiseAddr(ip string, port int) (net.IP, int, error) {
+	return g.inner.FinalAdvertiseAddr(ip, port)
+}
+func (g *guard) WriteTo(b []byte, addr string) (time.Time, error) { return g.inner.WriteTo(b, addr) }
+func (g *guard) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, error) {
+	return g.inner.WriteToAddress(b, addr)
+}
+func (g *guard) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return g.inner.DialTimeout(addr, timeout)
+}
+func (g *guard) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return g.inner.DialAddressTimeout(addr, timeout)
+}
+
+// Shutdown stops the forwarders and the inner transport. Idempotent.
+func (g *guard) Shutdown() error {
+	var err error
+	g.once.Do(func() {
+		close(g.stopping)
+		err = g.inner.Shutdown()
+		close(g.done)
+		g.wg.Wait()
+	})
+	return err
+}
+
+// shim makes a plain Transport node-aware (as memberlist does internally).
+type shim struct{ memberlist.Transport }
+
+func (s shim) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, error) {
+	return s.WriteTo(b, addr.Addr)
+}
+func (s shim) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return s.DialTimeout(addr.Addr, timeout)
+}
+
+// netTransport creates memberlist's network transport on bind (retrying a
+// kernel-chosen port that another protocol already holds, as memberlist
+// does) and returns it with the port it bound.
+func netTransport(c *memberlist.Config) (*memberlist.NetTransport, error) {
+	nc := &memberlist.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort, Logger: c.Logger}
+	tries := 1
+	if c.BindPort == 0 {
+		tries = 10
+	}
+	var err error
+	for range tries {
+		var nt *memberlist.NetTransport
+		if nt, err = memberlist.NewNetTransport(nc); err == nil {
+			return nt, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, fmt.Errorf("gossip: listen %s:%d: %w", c.BindAddr, c.BindPort, err)
+}
