@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all build test check lint vet fmt staticcheck tidy fuzz bench sim run clean deps
+.PHONY: all build test check lint vet fmt staticcheck tidy structure fuzz bench sim run clean deps
 
 # Area fragments (mk/*.mk) add their install targets to DEPS_TARGETS, and the
 # tests of their own Go modules (not under ./...) to TEST_TARGETS.
@@ -35,7 +35,7 @@ test:
 check: lint fuzz
 
 # Fast static checks; CI runs them before the tests.
-lint: vet fmt staticcheck tidy
+lint: vet fmt staticcheck tidy structure
 
 vet:
 	$(GO) vet ./...
@@ -48,6 +48,11 @@ $(TOOLS)/staticcheck:
 
 staticcheck: $(TOOLS)/staticcheck
 	$(TOOLS)/staticcheck ./...
+
+# The repository's structure (also part of make test): the layering table of
+# docs/architecture.md, package comments, and no reference to a missing file.
+structure:
+	$(GO) test -count=1 -run 'TestLayering|TestPackageComments|TestTableHasRules|TestNoDanglingReferences|TestDistUnit' ./internal/deptest ./internal/repocheck
 
 # Fails (printing the diff) when `go mod tidy` would change go.mod or go.sum.
 tidy:
