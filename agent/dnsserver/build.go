@@ -122,29 +122,33 @@ func (s *Server) build(q *query, di, k int) *entry {
 		b.e.rcode = rcodeNXDomain
 	}
 	if len(b.e.answers) == 0 && (b.e.rcode == rcodeSuccess || b.e.rcode == rcodeNXDomain) {
-		b.e.authority = b.soa(false, seconds(s.cfg.NegativeTTL))
+		b.e.authority = b.soa(seconds(s.cfg.NegativeTTL))
 		b.e.nsCount = 1
 	}
 	return b.e
 }
 
-// soa is the domain's SOA record; inAnswer owns it by the question's name.
-func (b *builder) soa(inAnswer bool, ttl uint32) []byte {
+// domainPtr is a compression pointer to the domain where the question's
+// name ends with it: every name of the domain the answer writes (the SOA's
+// owner and names, ns.DOMAIN) points there, so the SOA costs 50 bytes
+// whatever the domain's length and a negative answer always fits.
+func (b *builder) domainPtr() []byte {
+	off := headerLen + b.q.nameLen - len(b.dom.wire)
+	return binary.BigEndian.AppendUint16(nil, 0xC000|uint16(off))
+}
+
+// soa is the domain's SOA record.
+func (b *builder) soa(ttl uint32) []byte {
 	neg := seconds(b.s.cfg.NegativeTTL)
+	ptr := b.domainPtr()
 	var rd []byte
-	rd = append(rd, 2, 'n', 's')
-	rd = append(rd, b.dom.wire...)
-	rd = append(rd, 10)
-	rd = append(rd, "hostmaster"...)
-	rd = append(rd, b.dom.wire...)
+	rd = append(append(rd, 2, 'n', 's'), ptr...)
+	rd = append(append(rd, 10), "hostmaster"...)
+	rd = append(rd, ptr...)
 	for _, v := range []uint32{b.s.serial, 3600, 600, 86400, neg} {
 		rd = binary.BigEndian.AppendUint32(rd, v)
 	}
-	if inAnswer {
-		return appendRR(nil, typeSOA, ttl, rd)
-	}
-	out := append([]byte(nil), b.dom.wire...)
-	return appendTail(out, typeSOA, ttl, rd)
+	return appendTail(ptr, typeSOA, ttl, rd)
 }
 
 // apex answers the domain itself: SOA and NS (ns.DOMAIN, with its address
@@ -155,10 +159,10 @@ func (b *builder) apex() {
 	if qt == typeSOA || qt == typeANY {
 		// The SOA's TTL equals its MINIMUM, so the SOA RRset has one TTL
 		// whether it answers or rides a negative answer (RFC 2181 §5.2).
-		b.e.answers = append(b.e.answers, rec{data: b.soa(true, neg), target: -1})
+		b.e.answers = append(b.e.answers, rec{data: b.soa(neg), target: -1})
 	}
 	if qt == typeNS || qt == typeANY {
-		nsName := append([]byte{2, 'n', 's'}, b.dom.wire...)
+		nsName := append([]byte{2, 'n', 's'}, b.domainPtr()...)
 		b.e.answers = append(b.e.answers, rec{data: appendRR(nil, typeNS, seconds(b.s.cfg.NodeTTL), nsName), target: -1})
 		for _, a := range b.nsAddrs() {
 			t, rd := addrRData(a)

@@ -569,3 +569,21 @@ func TestIPv6Listener(t *testing.T) {
 		}
 	}
 }
+
+// TestLongNamesKeepTheSOA: with the longest domain and query name, a
+// negative answer over UDP without EDNS still carries the SOA.
+func TestLongNamesKeepTheSOA(t *testing.T) {
+	label := strings.Repeat("d", 49)
+	c := testConfig(testSource())
+	c.Domains = []string{label + "." + label + "." + label + "." + label + "."}
+	s := startServer(t, c)
+	name := "x.service." + c.Domains[0]
+	for len(name) < 252 {
+		name = "y." + name
+	}
+	r, n := exchange(t, s.Addr(), msgFor(name, dns.TypeA, 0), "udp")
+	if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 || n > 512 {
+		t.Errorf("%d bytes: %v", n, r)
+	}
+	checkWellFormed(t, name, r, n)
+}
