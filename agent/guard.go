@@ -147,7 +147,7 @@ func (a *Agent) newGuard(addr string, extra ...TokenSource) *Guard {
 
 // access is what the guard learned about a request, kept in its context.
 type access struct {
-	acl      *acl
+	g        *Guard
 	tok      *token // nil: no token
 	service  string // set by Authorize, for the audit line
 	instance string
@@ -171,7 +171,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			g.reject(w, http.StatusForbidden, "cross_origin", "cross-origin browser requests may not change anything")
 			return
 		}
-		ac := &access{acl: g.acl}
+		ac := &access{g: g}
 		if g.acl.enabled { // without the ACL tokens are ignored, even malformed ones
 			secret, found, err := g.token(r)
 			if err != nil {
@@ -269,12 +269,14 @@ func (g *Guard) Require(p Policy, h http.HandlerFunc) http.Handler {
 				have = ac.tok.policy
 			}
 			if have < p {
+				code := http.StatusForbidden
 				if ac.tok == nil {
+					code = http.StatusUnauthorized
 					g.unauthorized(w, fmt.Sprintf("this request needs a token with policy %s", p))
 				} else {
-					g.reject(w, http.StatusForbidden, "forbidden", fmt.Sprintf("token %q has policy %s; this request needs %s", ac.tok.name, ac.tok.policy, p))
+					g.reject(w, code, "forbidden", fmt.Sprintf("token %q has policy %s; this request needs %s", ac.tok.name, ac.tok.policy, p))
 				}
-				g.audit(r, ac, p, http.StatusForbidden)
+				g.audit(r, ac, p, code)
 				return
 			}
 		}
@@ -322,16 +324,20 @@ func Authorize(r *http.Request, service, instance string) error {
 	} else if service != "" && service != ac.service {
 		ac.service += "," + service
 	}
-	if !ac.acl.enabled {
+	if !ac.g.acl.enabled {
 		return nil
 	}
+	var err error
 	switch {
 	case ac.tok == nil:
-		return fmt.Errorf("%w: no token may write service %q", ErrForbidden, service)
+		err = fmt.Errorf("%w: no token may write service %q", ErrForbidden, service)
 	case !ac.tok.covers(service):
-		return fmt.Errorf("%w: token %q may not write service %q", ErrForbidden, ac.tok.name, service)
+		err = fmt.Errorf("%w: token %q may not write service %q", ErrForbidden, ac.tok.name, service)
 	}
-	return nil
+	if err != nil {
+		ac.g.a.countRejected("forbidden")
+	}
+	return err
 }
 
 // codeRecorder remembers the status a handler answered.

@@ -151,6 +151,13 @@ func TestACLMatrix(t *testing.T) {
 			}
 		}
 	}
+	_, metrics := call(t, "GET", base+"/metrics", secRead, "")
+	for _, reason := range []string{"forbidden", "unauthenticated"} {
+		line := `grapevine_http_rejected_total{reason="` + reason + `"} `
+		if !strings.Contains(metrics, line) || strings.Contains(metrics, line+"0\n") {
+			t.Errorf("metrics do not count %s refusals", reason)
+		}
+	}
 	out := logs.String()
 	for _, s := range []string{secRead, secWeb, secAPI, secOper, secWrong} {
 		if strings.Contains(out, s) {
