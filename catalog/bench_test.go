@@ -83,7 +83,7 @@ func BenchmarkServiceLookupFiltered(b *testing.B) {
 }
 
 // BenchmarkMerge merges one-instance deltas (the eager-push case) into a
-// replica holding 10,000 instances; each rebuilds one 100-instance view.
+// replica holding 10,000 instances (100 services of 100).
 func BenchmarkMerge(b *testing.B) {
 	r := replica(b, 100, 100)
 	hot := catalogtest.New(b, "hot", nil)
@@ -150,5 +150,89 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 		b.ReportMetric(float64(int(after.HeapAlloc-before.HeapAlloc)+held)/n, "B/instance")
 		b.ReportMetric(float64(held)/n, "value-B/instance")
 		runtime.KeepAlive(r)
+	}
+}
+
+// bigService returns a replica holding one service of size instances (over 10
+// origins), with its answer set built, and a hot owner's deltas that each
+// change one instance of that service.
+func bigService(b *testing.B, size, changes int) (*catalog.Catalog, []crdt.Delta) {
+	b.Helper()
+	r := replica(b, 0, 0)
+	owners := make([]*catalog.Catalog, 10)
+	for i := range owners {
+		owners[i] = catalogtest.New(b, fmt.Sprintf("big-%02d", i), nil)
+	}
+	hot := catalogtest.New(b, "hot", nil)
+	catalogtest.Members(append([]*catalog.Catalog{r, hot}, owners...)...)
+	for i := range size {
+		in := catalogtest.Instance("big", fmt.Sprintf("big-%d", i), 8000+i%1000, "prod", fmt.Sprint("shard-", i%10))
+		in.Meta = map[string]string{"version": "1.4.2"}
+		if err := owners[i%10].Register(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, o := range owners {
+		for _, d := range o.DeltaSince(nil, 64<<10) {
+			if _, err := r.Merge(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var ds []crdt.Delta
+	hot.SetPublisher(func(d crdt.Delta) { ds = append(ds, d) })
+	for i := range changes {
+		in := catalogtest.Instance("big", fmt.Sprintf("hot-%d", i%100), 9000+i%1000, "prod")
+		if err := hot.Register(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if res := r.Service("big", catalog.Filter{}); len(res.Entries) != size {
+		b.Fatalf("%d instances, want %d", len(res.Entries), size)
+	}
+	return r, ds
+}
+
+// BenchmarkMergeServiceSize merges one-instance deltas into a service of 10
+// and of 10,000 instances: the cost of a change must not grow with the size
+// of its service (views are updated per record; answer sets are built by the
+// first lookup after a change).
+func BenchmarkMergeServiceSize(b *testing.B) {
+	for _, size := range []int{10, 10000} {
+		b.Run(fmt.Sprint("instances=", size), func(b *testing.B) {
+			r, ds := bigService(b, size, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, d := range ds {
+				if _, err := r.Merge(d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLookupServiceSize is the default lookup and an indexed tag lookup
+// of a service of 10 and of 10,000 instances (answer sets built).
+func BenchmarkLookupServiceSize(b *testing.B) {
+	for _, size := range []int{10, 10000} {
+		r, _ := bigService(b, size, 0)
+		b.Run(fmt.Sprint("default/instances=", size), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if res := r.Service("big", catalog.Filter{}); len(res.Entries) != size {
+					b.Fatal(len(res.Entries))
+				}
+			}
+		})
+		f := catalog.Filter{Tags: []string{"shard-3"}}
+		b.Run(fmt.Sprint("tag/instances=", size), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if res := r.Service("big", f); len(res.Entries) != size/10 {
+					b.Fatal(len(res.Entries))
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
@@ -25,7 +24,7 @@ type Catalog struct {
 	// Guarded by mu:
 	state     *crdt.State
 	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
-	byService map[string]map[recKey]*Entry // service → its records
+	byService map[string]*svcState         // service → its records and what was published of them
 	members   map[string]*member           // membership news: as the agent reported it, or learnt from peers
 	held      map[string]*held             // quarantine: deltas of origins without membership news
 	heldBytes int                          // sum of held[].bytes
@@ -60,7 +59,7 @@ func New(cfg Config) (*Catalog, error) {
 		log:       cfg.Logger.With().Str("component", "catalog").Logger(),
 		done:      make(chan struct{}),
 		records:   make(map[string]map[string]*Entry),
-		byService: make(map[string]map[recKey]*Entry),
+		byService: make(map[string]*svcState),
 		members:   make(map[string]*member),
 		held:      make(map[string]*held),
 		local:     make(map[string]*registration),
@@ -267,12 +266,11 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 				delete(c.records, ch.Origin)
 				recs = nil
 			}
-			svc := c.byService[old.Service]
-			delete(svc, recKey{ch.Origin, ch.Key})
-			if len(svc) == 0 {
-				delete(c.byService, old.Service)
+			// The record stays in its service until commit publishes its removal.
+			if r := c.byService[old.Service].recs[recKey{ch.Origin, ch.Key}]; r != nil {
+				r.raw = nil
 			}
-			b.dirty[old.Service] = struct{}{}
+			b.mark(old.Service, recKey{ch.Origin, ch.Key})
 			c.intern.release(&old.Instance)
 		}
 		if ch.New == nil {
@@ -294,27 +292,22 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 		recs[ch.Key] = e
 		svc := c.byService[in.Service]
 		if svc == nil {
-			svc = make(map[recKey]*Entry)
+			svc = &svcState{recs: make(map[recKey]*rec)}
 			c.byService[in.Service] = svc
 		}
-		svc[recKey{ch.Origin, ch.Key}] = e
-		b.dirty[in.Service] = struct{}{}
+		k := recKey{ch.Origin, ch.Key}
+		if r := svc.recs[k]; r != nil {
+			r.raw = e
+		} else {
+			svc.recs[k] = &rec{raw: e}
+		}
+		b.mark(in.Service, k)
 	}
 }
 
-// markOrigin marks every service holding a record of origin dirty. mu held.
+// markOrigin marks every record of origin: its phase changed. mu held.
 func (c *Catalog) markOrigin(b *batch, origin string) {
-	for _, e := range c.records[origin] {
-		b.dirty[e.Service] = struct{}{}
+	for k, e := range c.records[origin] {
+		b.mark(e.Service, recKey{origin, k})
 	}
-}
-
-// batch collects the services a change touched; commit rebuilds their views.
-type batch struct {
-	dirty map[string]struct{}
-	now   time.Time
-}
-
-func (c *Catalog) newBatch() *batch {
-	return &batch{dirty: make(map[string]struct{}), now: c.cfg.Now()}
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 )
@@ -27,7 +28,7 @@ func (c *Catalog) CheckInvariants() error {
 		if r.Version.Seq != e.Seq || r.Version.Epoch != c.state.Position(origin).Epoch {
 			return fmt.Errorf("record %s/%s version %+v, crdt seq %d", origin, e.Key, r.Version, e.Seq)
 		}
-		if c.byService[r.Service][recKey{origin, e.Key}] != r {
+		if svc := c.byService[r.Service]; svc == nil || svc.recs[recKey{origin, e.Key}] == nil || svc.recs[recKey{origin, e.Key}].raw != r {
 			return fmt.Errorf("record %s/%s not in service %s", origin, e.Key, r.Service)
 		}
 	}
@@ -44,10 +45,15 @@ func (c *Catalog) CheckInvariants() error {
 		}
 	}
 	s := 0
-	for name, recs := range c.byService {
-		s += len(recs)
-		if len(recs) == 0 {
+	for name, svc := range c.byService {
+		s += len(svc.recs)
+		if len(svc.recs) == 0 {
 			return fmt.Errorf("empty service %s kept", name)
+		}
+		for k, r := range svc.recs {
+			if r.raw == nil {
+				return fmt.Errorf("removed record %s/%s of %s not published", k.origin, k.key, name)
+			}
 		}
 	}
 	if m != n || s != n {
@@ -65,12 +71,53 @@ func (c *Catalog) CheckInvariants() error {
 	}
 	for name, sl := range c.snap.Load().services {
 		v := sl.view.Load()
-		fresh := c.build(name, c.newBatch())
-		if !sameEntries(v.live, fresh.live) || !sameEntries(v.fallback, fresh.fallback) {
+		live, fallback, sum := c.recompute(name)
+		got := c.buildData(name)
+		if !sameEntries(got.live, live) || !sameEntries(got.fallback, fallback) {
+			return fmt.Errorf("published state of %s differs from its records", name)
+		}
+		if d := v.data.Load(); d != nil && (!sameEntries(d.live, live) || !sameEntries(d.fallback, fallback)) {
 			return fmt.Errorf("view of %s is stale", name)
+		}
+		want, vs := sum, v.summary
+		want.Expired, vs.Expired, want.Name, want.Index, vs.Index = 0, 0, name, 0, 0
+		if vs != want {
+			return fmt.Errorf("summary of %s: view %+v, records %+v", name, vs, want)
+		}
+		if svc := c.byService[name]; svc != nil && svc.sum.Expired != sum.Expired {
+			return fmt.Errorf("summary of %s: %d expired, records %d", name, svc.sum.Expired, sum.Expired)
 		}
 	}
 	return nil
+}
+
+// recompute derives a service's served set, fallback and counts from the
+// records and their origins' phases, as a full rebuild would. mu held.
+func (c *Catalog) recompute(name string) (live, fallback []*Entry, sum ServiceSummary) {
+	if svc := c.byService[name]; svc != nil {
+		for k, r := range svc.recs {
+			ph, since := c.phaseOf(k.origin)
+			e := r.raw
+			switch ph {
+			case phaseLive:
+			case phaseStale, phaseExpired:
+				e = staleCopy(e, since)
+			default:
+				sum.count(classWithdrawn, nil, 1)
+				continue
+			}
+			if ph == phaseExpired {
+				fallback = append(fallback, e)
+				sum.count(classFallback, e, 1)
+				continue
+			}
+			live = append(live, e)
+			sum.count(classLive, e, 1)
+		}
+	}
+	slices.SortFunc(live, less)
+	slices.SortFunc(fallback, less)
+	return live, fallback, sum
 }
 
 // State exposes the crdt state for tests (mu must not be held by the caller).

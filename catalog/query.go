@@ -139,20 +139,39 @@ func (c *Catalog) Service(name string, f Filter) Result {
 	if s == nil {
 		return Result{}
 	}
-	v := s.view.Load()
+	v, d := c.answers(s)
 	if f.isDefault() {
-		r := Result{Index: v.index, Entries: v.def, Fallback: v.defFallback}
-		if v.defAged {
+		r := Result{Index: v.index, Entries: d.def, Fallback: d.defFallback}
+		if d.defAged {
 			r.Entries = aged(r.Entries, c.cfg.Now())
 		}
 		return r
 	}
-	r := Result{Index: v.index, Entries: f.appendMatches(nil, v.live)}
+	r := Result{Index: v.index}
+	if f.Health == HealthDefault {
+		// Index reads: a single tag, zone, node or meta pair is one map
+		// lookup; several constraints filter the smallest candidate list.
+		if list, exact, ok := d.index().candidates(&f); ok {
+			if exact && len(list) > 0 {
+				// The index holds only default-health live entries, which
+				// are stale only if def is aged.
+				r.Entries = list
+				if d.defAged {
+					r.Entries = aged(list, c.cfg.Now())
+				}
+				return r
+			}
+			r.Entries = f.appendMatches(nil, list)
+		}
+	} else {
+		r.Entries = f.appendMatches(nil, d.live)
+	}
 	if len(r.Entries) == 0 {
-		r.Entries = f.appendMatches(nil, v.fallback)
+		r.Entries = f.appendMatches(nil, d.fallback)
 		r.Fallback = len(r.Entries) > 0
 	}
-	return Result{Index: r.Index, Entries: aged(r.Entries, c.cfg.Now()), Fallback: r.Fallback}
+	r.Entries = aged(r.Entries, c.cfg.Now())
+	return r
 }
 
 // aged returns es with Age filled in on stale entries (copying those, and the
@@ -196,7 +215,7 @@ func (c *Catalog) Services() []ServiceSummary {
 	out := make([]ServiceSummary, 0, len(snap.services))
 	for _, s := range snap.services {
 		v := s.view.Load()
-		if len(v.live)+len(v.fallback) == 0 && v.summary.Expired == 0 {
+		if v.summary.Instances == 0 && v.summary.Expired == 0 {
 			continue
 		}
 		sum := v.summary

@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// How a service's answers are kept, and why (docs/architecture.md, "Views"):
+//
+// A change costs O(records it touches), whatever the size of its service. The
+// catalog keeps, per record, the state it last published (its class and the
+// entry it serves); commit compares each touched record's current state with
+// it, updates the service's summary counts, emits subscriber changes and, when
+// something visible changed, installs a new view: an index, a change channel
+// and the summary, with no answer set yet. The sorted answer set (viewData) is
+// built at most once per view, by the first lookup that needs it, under the
+// catalog's lock; every later lookup reads it without a lock. A service that
+// changes often and is read rarely never pays for sorting, and one that is read
+// often pays once per change.
+
 // snapshot is the immutable map of services that queries read without a lock.
 // It is replaced (copy-on-write) only when a service appears; a service's
 // content changes by swapping its slot's view.
@@ -18,10 +31,18 @@ type snapshot struct {
 // slot holds the current view of one service.
 type slot struct{ view atomic.Pointer[view] }
 
-// view is an immutable, precomputed answer set for one service.
+// view is one published state of a service: its index and summary at once;
+// the answer set is built on first use.
 type view struct {
-	name  string
-	index uint64 // global index of the view's last change
+	name    string
+	index   uint64 // global index of the view's last change
+	summary ServiceSummary
+	changed chan struct{} // closed when a newer view replaces this one
+	data    atomic.Pointer[viewData]
+}
+
+// viewData is an immutable, precomputed answer set for one view.
+type viewData struct {
 	// live holds the served records (owner alive, or failed within grace or
 	// held by self-preservation), any health, sorted by (Node, ID).
 	live []*Entry
@@ -32,67 +53,58 @@ type view struct {
 	def         []*Entry
 	defFallback bool // def came from fallback
 	defAged     bool // def holds stale entries: Age is filled per query
-	summary     ServiceSummary
-	changed     chan struct{} // closed when a newer view replaces this one
+	// idx indexes the default-health subset of live by tag, zone, node and
+	// meta pair; built by the first filtered query.
+	idx atomic.Pointer[filterIndex]
 }
+
+// class is how a record is served.
+type class uint8
+
+const (
+	classAbsent    class = iota // no record (removed)
+	classLive                   // in the served set (fresh or stale)
+	classFallback               // served only by stale-over-empty
+	classWithdrawn              // held, not served
+)
+
+// svcState is a service's records with what was last published of each.
+type svcState struct {
+	recs map[recKey]*rec
+	sum  ServiceSummary // counts over the published states
+}
+
+// rec is one record of a service: the current decoded record (nil once
+// removed, until the removal is published) and its published state.
+type rec struct {
+	raw    *Entry
+	served *Entry // what was published: raw, or a stale copy of it
+	class  class
+}
+
+// mark names a record a change touched: commit republishes it.
+type mark struct {
+	service string
+	key     recKey
+}
+
+// batch collects the records a change touched.
+type batch struct {
+	marks []mark
+	now   time.Time
+}
+
+func (c *Catalog) newBatch() *batch {
+	return &batch{now: c.cfg.Now()}
+}
+
+func (b *batch) mark(service string, k recKey) { b.marks = append(b.marks, mark{service, k}) }
 
 func less(a, b *Entry) int {
 	if c := cmp.Compare(a.Node, b.Node); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.ID, b.ID)
-}
-
-// build computes the view of service name from the records. mu held.
-func (c *Catalog) build(name string, b *batch) *view {
-	v := &view{name: name, changed: make(chan struct{})}
-	v.summary.Name = name
-	for k, e := range c.byService[name] {
-		ph, since := c.phaseOf(k.origin)
-		switch ph {
-		case phaseLive:
-			v.live = append(v.live, e)
-		case phaseStale:
-			v.live = append(v.live, staleCopy(e, since))
-			v.summary.Stale++
-		case phaseExpired:
-			v.fallback = append(v.fallback, staleCopy(e, since))
-			v.summary.Expired++
-		default:
-			v.summary.Expired++
-		}
-	}
-	slices.SortFunc(v.live, less)
-	slices.SortFunc(v.fallback, less)
-	for _, e := range v.live {
-		v.summary.Instances++
-		switch e.Health {
-		case HealthPassing:
-			v.summary.Passing++
-		case HealthWarning:
-			v.summary.Warning++
-		case HealthCritical:
-			v.summary.Critical++
-		case HealthMaintenance:
-			v.summary.Maintenance++
-		}
-	}
-	def := Filter{}
-	v.def = def.appendMatches(nil, v.live)
-	if len(v.def) == len(v.live) {
-		v.def = v.live // share, the common case
-	}
-	if len(v.def) == 0 {
-		v.def = def.appendMatches(nil, v.fallback)
-		v.defFallback = len(v.def) > 0
-	}
-	for _, e := range v.def {
-		if e.Stale {
-			v.defAged = true
-			break
-		}
-	}
-	return v
 }
 
 func staleCopy(e *Entry, since time.Time) *Entry {
@@ -102,32 +114,114 @@ func staleCopy(e *Entry, since time.Time) *Entry {
 	return &s
 }
 
-// commit rebuilds the views of the services b touched, publishes those that
-// changed under one new global index, and feeds subscribers. mu held.
+// classify returns how record r is served now, and the entry served, reusing
+// the published stale copy when nothing it shows changed. mu held.
+func (c *Catalog) classify(k recKey, r *rec) (class, *Entry) {
+	if r.raw == nil {
+		return classAbsent, nil
+	}
+	ph, since := c.phaseOf(k.origin)
+	stale := func() *Entry {
+		if p := r.served; p != nil && p.Stale && p.since.Equal(since) && p.Version == r.raw.Version && p.ID == r.raw.ID && p.Node == r.raw.Node {
+			return p
+		}
+		return staleCopy(r.raw, since)
+	}
+	switch ph {
+	case phaseLive:
+		return classLive, r.raw
+	case phaseStale:
+		return classLive, stale()
+	case phaseExpired:
+		return classFallback, stale()
+	}
+	return classWithdrawn, nil
+}
+
+// count adds (d = 1) or removes (d = -1) one published state from a summary.
+func (s *ServiceSummary) count(cl class, e *Entry, d int) {
+	switch cl {
+	case classLive:
+		s.Instances += d
+		if e.Stale {
+			s.Stale += d
+		}
+		switch e.Health {
+		case HealthPassing:
+			s.Passing += d
+		case HealthWarning:
+			s.Warning += d
+		case HealthCritical:
+			s.Critical += d
+		case HealthMaintenance:
+			s.Maintenance += d
+		}
+	case classFallback, classWithdrawn:
+		s.Expired += d
+	}
+}
+
+// commit republishes the records b touched: it updates their services'
+// summaries, installs a new view for every service whose served set or
+// fallback changed, all under one new global index, and feeds subscribers.
+// Its cost is O(records touched). mu held.
 func (c *Catalog) commit(b *batch) {
-	if len(b.dirty) == 0 {
+	if len(b.marks) == 0 {
+		return
+	}
+	index := c.index.Load() + 1
+	var changes []Change
+	var touched []string // services whose view changes, in first-change order
+	for _, m := range b.marks {
+		svc := c.byService[m.service]
+		if svc == nil {
+			continue
+		}
+		r := svc.recs[m.key]
+		if r == nil {
+			continue
+		}
+		cl, served := c.classify(m.key, r)
+		oldCl, old := r.class, r.served
+		same := cl == oldCl && (served == old || (served != nil && old != nil && sameEntry(served, old)))
+		if !same {
+			svc.sum.count(oldCl, old, -1)
+			svc.sum.count(cl, served, 1)
+			visible := cl == classLive || cl == classFallback || oldCl == classLive || oldCl == classFallback
+			if visible && (len(touched) == 0 || !slices.Contains(touched, m.service)) {
+				touched = append(touched, m.service)
+			}
+			switch {
+			case oldCl == classLive && cl != classLive:
+				changes = append(changes, Change{Index: index, Type: ChangeDelete, Service: m.service, Entry: old})
+			case cl == classLive:
+				changes = append(changes, Change{Index: index, Type: ChangeUpsert, Service: m.service, Entry: served})
+			}
+		}
+		r.class, r.served = cl, served
+		if cl == classAbsent {
+			delete(svc.recs, m.key)
+			if len(svc.recs) == 0 {
+				delete(c.byService, m.service)
+			}
+		}
+	}
+	if len(touched) == 0 {
 		return
 	}
 	snap := c.snap.Load()
-	index := c.index.Load() + 1
-	var changes []Change
 	var grownTo *snapshot
-	bumped := false
-	for name := range b.dirty {
-		nv := c.build(name, b)
+	for _, name := range touched {
+		nv := &view{name: name, index: index, changed: make(chan struct{})}
+		if svc := c.byService[name]; svc != nil {
+			nv.summary = svc.sum
+		}
+		nv.summary.Name = name
 		s := snap.services[name]
 		var old *view
 		if s != nil {
 			old = s.view.Load()
-		}
-		var changed bool
-		changes, changed = diff(changes, old, nv, index)
-		if !changed {
-			continue
-		}
-		nv.index = index
-		bumped = true
-		if s == nil {
+		} else {
 			if grownTo == nil {
 				grownTo = &snapshot{services: make(map[string]*slot, len(snap.services)+1), grown: make(chan struct{})}
 				for k, v := range snap.services {
@@ -142,9 +236,6 @@ func (c *Catalog) commit(b *batch) {
 			close(old.changed)
 		}
 	}
-	if !bumped {
-		return
-	}
 	// The grown snapshot first, then the index: a reader that loads the index
 	// and then the snapshot (Service, for a service not seen yet) either sees
 	// the new service or an index below it.
@@ -153,45 +244,144 @@ func (c *Catalog) commit(b *batch) {
 		close(snap.grown)
 	}
 	c.index.Store(index)
+	// Subscribers see each service's changes in (Node, ID) order.
+	slices.SortStableFunc(changes, func(a, b Change) int {
+		if c := cmp.Compare(a.Service, b.Service); c != 0 {
+			return c
+		}
+		return less(a.Entry, b.Entry)
+	})
 	c.notify(changes)
 }
 
-// diff appends the subscriber changes from old to nv (live records only) and
-// reports whether the view changed at all.
-func diff(out []Change, old, nv *view, index uint64) ([]Change, bool) {
-	var ol, of []*Entry
-	if old != nil {
-		ol, of = old.live, old.fallback
+// answers returns the current view of s with its answer set, building the set
+// (under the lock) if no lookup has needed it yet.
+func (c *Catalog) answers(s *slot) (*view, *viewData) {
+	v := s.view.Load()
+	if d := v.data.Load(); d != nil {
+		return v, d
 	}
-	n := len(out)
-	i, j := 0, 0
-	for i < len(ol) || j < len(nv.live) {
-		var c int
-		switch {
-		case i == len(ol):
-			c = 1
-		case j == len(nv.live):
-			c = -1
-		default:
-			c = less(ol[i], nv.live[j])
-		}
-		switch {
-		case c < 0:
-			out = append(out, Change{Index: index, Type: ChangeDelete, Service: nv.name, Entry: ol[i]})
-			i++
-		case c > 0:
-			out = append(out, Change{Index: index, Type: ChangeUpsert, Service: nv.name, Entry: nv.live[j]})
-			j++
-		default:
-			if !sameEntry(ol[i], nv.live[j]) {
-				out = append(out, Change{Index: index, Type: ChangeUpsert, Service: nv.name, Entry: nv.live[j]})
-			}
-			i++
-			j++
-		}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Under the lock the slot's view is the latest published one, and the
+	// published record states are exactly what it shows.
+	v = s.view.Load()
+	if d := v.data.Load(); d != nil {
+		return v, d
 	}
-	return out, len(out) > n || !sameEntries(of, nv.fallback)
+	d := c.buildData(v.name)
+	v.data.Store(d)
+	return v, d
+}
 
+// buildData sorts the published states of service name into an answer set.
+// mu held.
+func (c *Catalog) buildData(name string) *viewData {
+	d := &viewData{}
+	if svc := c.byService[name]; svc != nil {
+		d.live = make([]*Entry, 0, svc.sum.Instances)
+		for _, r := range svc.recs {
+			switch r.class {
+			case classLive:
+				d.live = append(d.live, r.served)
+			case classFallback:
+				d.fallback = append(d.fallback, r.served)
+			}
+		}
+	}
+	slices.SortFunc(d.live, less)
+	slices.SortFunc(d.fallback, less)
+	def := Filter{}
+	d.def = def.appendMatches(nil, d.live)
+	if len(d.def) == len(d.live) {
+		d.def = d.live // share, the common case
+	}
+	if len(d.def) == 0 {
+		d.def = def.appendMatches(nil, d.fallback)
+		d.defFallback = len(d.def) > 0
+	}
+	for _, e := range d.def {
+		if e.Stale {
+			d.defAged = true
+			break
+		}
+	}
+	return d
+}
+
+// filterIndex maps single-constraint filters with the default health to their
+// answers, drawn from the default-health subset of live (each list sorted by
+// (Node, ID), shared and read-only).
+type filterIndex struct {
+	tag  map[string][]*Entry
+	zone map[string][]*Entry
+	node map[string][]*Entry
+	meta map[string]map[string][]*Entry
+}
+
+// index returns d's filter index, building it on first use (lock-free: two
+// concurrent builders make the same index and one wins).
+func (d *viewData) index() *filterIndex {
+	if x := d.idx.Load(); x != nil {
+		return x
+	}
+	x := &filterIndex{tag: map[string][]*Entry{}, zone: map[string][]*Entry{}, node: map[string][]*Entry{}, meta: map[string]map[string][]*Entry{}}
+	for _, e := range d.live {
+		if !HealthDefault.Match(e.Health) {
+			continue
+		}
+		for _, t := range e.Tags {
+			if l := x.tag[t]; len(l) == 0 || l[len(l)-1] != e { // a tag listed twice
+				x.tag[t] = append(l, e)
+			}
+		}
+		x.zone[e.Zone] = append(x.zone[e.Zone], e)
+		x.node[e.Node] = append(x.node[e.Node], e)
+		for k, v := range e.Meta {
+			m := x.meta[k]
+			if m == nil {
+				m = map[string][]*Entry{}
+				x.meta[k] = m
+			}
+			m[v] = append(m[v], e)
+		}
+	}
+	if d.idx.CompareAndSwap(nil, x) {
+		return x
+	}
+	return d.idx.Load()
+}
+
+// candidates returns the smallest index list that holds every answer of f
+// (which has the default health), and whether f is exactly that list's
+// constraint (no further matching needed). ok is false when f has no indexed
+// constraint.
+func (x *filterIndex) candidates(f *Filter) (list []*Entry, exact, ok bool) {
+	n := len(f.Tags) + len(f.Meta)
+	if f.Zone != "" {
+		n++
+	}
+	if f.Node != "" {
+		n++
+	}
+	pick := func(l []*Entry) {
+		if !ok || len(l) < len(list) {
+			list, ok = l, true
+		}
+	}
+	for _, t := range f.Tags {
+		pick(x.tag[t])
+	}
+	if f.Zone != "" {
+		pick(x.zone[f.Zone])
+	}
+	if f.Node != "" {
+		pick(x.node[f.Node])
+	}
+	for k, v := range f.Meta {
+		pick(x.meta[k][v])
+	}
+	return list, n == 1, ok
 }
 
 func sameEntry(a, b *Entry) bool {
