@@ -237,6 +237,9 @@ func (a *acl) load(c ACLConfig) ([]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("acl token %q: secret_file: %w", tc.Name, err)
 			}
+			if fi, err := os.Stat(tc.SecretFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				warns = append(warns, fmt.Sprintf("acl token %q: secret_file %s is readable by other users (mode %v): chmod 600 it", tc.Name, tc.SecretFile, fi.Mode().Perm()))
+			}
 			secret = strings.TrimSpace(string(b))
 			if secret == "" {
 				return nil, fmt.Errorf("acl token %q: secret_file %s is empty", tc.Name, tc.SecretFile)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,4 +79,22 @@ func FuzzTokenHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestClientKey(t *testing.T) {
+	cases := map[string]string{
+		"127.0.0.1:5":              "127.0.0.1",
+		"[2001:db8:1:2:3:4:5:6]:9": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ff::1]:9":   "2001:db8:1:2::/64",
+		"[::ffff:10.0.0.1]:7":      "10.0.0.1",
+	}
+	for in, want := range cases {
+		a, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := clientKey(a); got != want {
+			t.Errorf("clientKey(%s) = %s, want %s", in, got, want)
+		}
+	}
 }

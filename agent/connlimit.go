@@ -90,9 +90,13 @@ func (l *connLimiter) release(key string) {
 	l.onOpen(-1)
 }
 
-// clientKey is the client's IP address (ports differ per connection).
+// clientKey is the client's IP address (ports differ per connection); for
+// IPv6 its /64, which one host usually holds whole.
 func clientKey(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
+		if ta.IP.To4() == nil && len(ta.IP) == net.IPv6len {
+			return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+		}
 		return ta.IP.String()
 	}
 	host, _, err := net.SplitHostPort(a.String())
