@@ -124,3 +124,24 @@ func (a *Agent) ForceLeave(name string) error {
 	a.log.Info().Str("member", name).Msg("member forced out")
 	return nil
 }
+
+// warnings are the operator warnings /v1/agent/self and the UI show: the
+// HTTP API exposed beyond loopback without tokens, and the data directory's
+// problems (none, or unreadable state).
+func (a *Agent) warnings() []string {
+	var out []string
+	if a.cfg.HTTP != "" && a.cfg.exposedHTTP() && !a.cfg.ACL.Enabled {
+		if a.cfg.InsecureHTTP && !a.cfg.TLS.Enabled() {
+			out = append(out, "Insecure HTTP: the API listens beyond loopback without tokens or TLS (insecure_http): anyone who reaches it can register and deregister services.")
+		} else {
+			out = append(out, "The HTTP API listens beyond loopback without tokens: every client that reaches it can write (enable acl).")
+		}
+	}
+	if a.cfg.DataDir == "" {
+		out = append(out, "No data directory: registrations made through the API and the epoch do not survive a restart (set -data-dir).")
+	}
+	for _, w := range a.cat.Warnings() {
+		out = append(out, "Data directory: "+w)
+	}
+	return out
+}

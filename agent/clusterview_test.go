@@ -233,3 +233,15 @@ func TestClusterRoutesPolicies(t *testing.T) {
 		}
 	}
 }
+
+func TestSelfWarnings(t *testing.T) {
+	t.Parallel()
+	a, _, _ := single(t, func(c *agent.Config) { c.DataDir = "" })
+	if w := a.Self().Warnings; len(w) != 1 || !strings.Contains(w[0], "No data directory") {
+		t.Errorf("warnings %q", w)
+	}
+	b, _, _ := single(t)
+	if w := b.Self().Warnings; len(w) != 0 {
+		t.Errorf("warnings with a data dir on loopback: %q", w)
+	}
+}

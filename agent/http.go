@@ -412,6 +412,7 @@ func (a *Agent) Self() api.AgentSelf {
 		Gossip:      a.gossipSecurity(),
 		Fingerprint: *toAPIFingerprint(a.ownFingerprint()),
 		Agreement:   a.Agreement(),
+		Warnings:    a.warnings(),
 	}
 	for origin, v := range st.Digest {
 		out.Digest[origin] = api.DigestEntry{Epoch: v.Epoch, Applied: v.Applied}

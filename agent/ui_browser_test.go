@@ -124,14 +124,6 @@ func TestUIInBrowser(t *testing.T) {
 			t.Fatalf("evaluate %s: %v", expr, err)
 		}
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
 	shot := func(name string) {
 		t.Helper()
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
@@ -151,6 +143,15 @@ func TestUIInBrowser(t *testing.T) {
 			t.Fatalf("rows %s: %v", sel, err)
 		}
 		return out
+	}
+	// waitText waits until the text of sel satisfies ok (the page re-renders
+	// rows as data arrives: a row read mid-render may be detached).
+	waitText := func(sel string, ok func(string) bool) {
+		t.Helper()
+		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+			got, err := chromedp.Run(ctx, chromedp.Text(sel))
+			return err == nil && ok(got), fmt.Sprintf("%s: %q, %v", sel, got, err)
+		})
 	}
 	// waitRows waits until the rows of sel are want (comma-separated keys).
 	waitRows := func(sel, want string) {
@@ -199,13 +200,9 @@ func TestUIInBrowser(t *testing.T) {
 
 	// One service: its instances, IPv6 bracketed, and the check's state.
 	do("service view", chromedp.Navigate(base+"#/service/web"), chromedp.WaitVisible(`tr[data-instance="node-a/web-1"]`))
-	if addr := text(`tr[data-instance="node-a/web-1"] td:nth-child(3)`); addr != "[::1]:8081" {
-		t.Errorf("IPv6 address shown as %q, want [::1]:8081", addr)
-	}
+	waitText(`tr[data-instance="node-a/web-1"] td:nth-child(3)`, func(s string) bool { return s == "[::1]:8081" })
 	do("checks", chromedp.Navigate(base+"#/service/api"), chromedp.WaitVisible(`tr[data-check="api-ttl"]`))
-	if check := text(`tr[data-check="api-ttl"]`); !strings.Contains(check, "warning") || !strings.Contains(check, "queue depth 120") {
-		t.Errorf("check row: %q", check)
-	}
+	waitText(`tr[data-check="api-ttl"]`, func(s string) bool { return strings.Contains(s, "warning") && strings.Contains(s, "queue depth 120") })
 	shot("service")
 
 	// Members: the odd one disagrees and is highlighted; the agents agree.
@@ -217,10 +214,7 @@ func TestUIInBrowser(t *testing.T) {
 	waitRows("#members-table tr.disagree", "node-odd")
 	shot("members")
 	do("overview", chromedp.Navigate(base+"#/overview"), chromedp.WaitVisible(`#agreement-svg polyline`))
-	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
-		ratio := text(`#agree-ratio`)
-		return ratio == "66.7%", fmt.Sprintf("overview agreement %q, want 66.7%% (2 of 3 once node-b caught up)", ratio)
-	})
+	waitText(`#agree-ratio`, func(s string) bool { return s == "66.7%" }) // 2 of 3, once node-b caught up
 	shot("overview")
 
 	// With ACLs on (deny without a token) the page still loads, says a token
@@ -236,9 +230,7 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.Navigate("http://"+d.HTTPAddr()+"/ui#/services"),
 		chromedp.WaitVisible(`#banner-acl`),
 	)
-	if got := text(`#acl`); got != "ACL: token required" {
-		t.Errorf("ACL chip %q", got)
-	}
+	waitText(`#acl`, func(s string) bool { return s == "ACL: token required" })
 	if got := rows("#services-table tbody tr"); len(got) != 0 {
 		t.Errorf("services shown without a token: %v", got)
 	}
@@ -250,9 +242,7 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#services-table tr[data-service="vault"]`),
 		chromedp.WaitNotPresent(`#banner-acl`),
 	)
-	if got := text(`#acl`); got != "ACL: token in use" {
-		t.Errorf("ACL chip %q", got)
-	}
+	waitText(`#acl`, func(s string) bool { return s == "ACL: token in use" })
 	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('grapevine.token')`)); err != nil || got != secRead {
 		t.Errorf("token in sessionStorage: %q, %v", got, err)
 	}

@@ -196,6 +196,9 @@ type AgentSelf struct {
 	// members carry the same.
 	Fingerprint Fingerprint `json:"fingerprint"`
 	Agreement   Agreement   `json:"agreement"`
+	// Warnings are what the operator should fix (insecure HTTP exposure, data
+	// directory problems), as sentences; omitted when none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // GossipSecurity is how an agent's gossip traffic is protected.

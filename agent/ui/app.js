@@ -283,7 +283,6 @@ function renderBanners() {
   if (state.auth === 'required') out.push(el('div', { class: 'banner warn', id: 'banner-acl' }, 'This agent requires an ACL token. Enter a token with read access (Token, top right): the console stays read-only.'));
   if (state.auth === 'denied') out.push(el('div', { class: 'banner error', id: 'banner-acl' }, 'The token was refused for part of the API: what it may not read is not shown.'));
   if (s && s.gossip && s.gossip.insecure) out.push(el('div', { class: 'banner warn', id: 'banner-insecure-gossip' }, 'Insecure gossip: this agent runs without a gossip key, so anyone who reaches its gossip port can join the cluster and plant records.'));
-  if (s && s.http && s.http.insecure) out.push(el('div', { class: 'banner warn', id: 'banner-insecure-http' }, 'Insecure HTTP: this API is reachable beyond loopback without TLS or tokens.'));
   for (const w of (s && Array.isArray(s.warnings) ? s.warnings : [])) out.push(el('div', { class: 'banner warn' }, String(w)));
   if (s && s.preservation && s.preservation.active) {
     out.push(el('div', { class: 'banner warn', id: 'banner-preservation' },
