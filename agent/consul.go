@@ -556,7 +556,11 @@ func (s *consulServer) setStaleness(h http.Header, st staleness) {
 	h.Set("X-Consul-KnownLeader", strconv.FormatBool(known))
 	h.Set("X-Consul-LastContact", strconv.FormatInt(st.maxAge.Milliseconds(), 10))
 	h.Set("X-Consul-Effective-Consistency", "stale")
-	h.Set("X-Consul-Default-ACL-Policy", "allow")
+	policy := "allow"
+	if s.a.acl != nil && s.a.acl.enabled && s.a.acl.anon == PolicyNone {
+		policy = "deny"
+	}
+	h.Set("X-Consul-Default-ACL-Policy", policy)
 }
 
 // writeOK answers a write as Consul does: 200 with an empty body (or JSON).

@@ -477,6 +477,9 @@ func TestConsulTokens(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tt.name, r.code, r.body, tt.code)
 		}
 	}
+	if r := do("GET", "/v1/catalog/nodes", "", map[string]string{"X-Consul-Token": "reader-secret-0123456789"}); r.header.Get("X-Consul-Default-ACL-Policy") != "deny" {
+		t.Errorf("X-Consul-Default-ACL-Policy = %q, want deny", r.header.Get("X-Consul-Default-ACL-Policy"))
+	}
 }
 
 // TestConsulStaleness: when an agent crashes, another keeps serving its
