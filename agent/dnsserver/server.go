@@ -88,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	if ap, err := netip.ParseAddrPort(s.udp.LocalAddr().String()); err == nil {
 		s.listenIP = ap.Addr().Unmap()
 	}
+	if !s.listenIP.IsLoopback() && s.rrl == nil {
+		cfg.Logger.Warn().Str("addr", s.Addr()).Msg("dns listens beyond loopback without response rate limiting (dns.rate_limit)")
+	}
 	for range workers {
 		s.stats = append(s.stats, &stats{})
 	}
