@@ -477,7 +477,16 @@ func (a *Agent) registerDemo() error {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	check := fmt.Sprintf(`{"type":"http","target":"http://%s/v1/agent/self","interval":"10s","initial_status":"passing"}`, hostPort(host, port))
+	// With tokens on, the check reads the public /ui (it has no token); with
+	// TLS it speaks https to its own certificate.
+	scheme, path, skip := "http", "/v1/agent/self", false
+	if a.cfg.ACL.Enabled {
+		path = "/ui"
+	}
+	if a.cfg.TLS.Enabled() {
+		scheme, skip = "https", true
+	}
+	check := fmt.Sprintf(`{"type":"http","target":"%s://%s%s","interval":"10s","initial_status":"passing","tls_skip_verify":%v}`, scheme, hostPort(host, port), path, skip)
 	_, err := a.Register(api.Registration{
 		ID: "demo", Name: "demo", Address: host, Port: port, Tags: []string{"dev"},
 		Meta: map[string]string{"about": "the dev agent's own HTTP API"}, Checks: []json.RawMessage{json.RawMessage(check)},

@@ -2,10 +2,14 @@ package agent_test
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
@@ -137,4 +141,31 @@ func TestClientTokenAndTokenFile(t *testing.T) {
 	if _, err := c.Services(t.Context()); !errors.As(err, new(*api.StatusError)) || !strings.Contains(err.Error(), "needs a token") {
 		t.Errorf("no token: %v, want 401", err)
 	}
+}
+
+// TestDevDemoWithTokensAndTLS: the dev agent's demo check stays passing when
+// the API needs tokens and speaks TLS.
+func TestDevDemoWithTokensAndTLS(t *testing.T) {
+	pki := agenttest.NewTLSFiles(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	a, _, _ := single(t, func(c *agent.Config) {
+		c.Dev = true
+		c.HTTP = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		c.ACL = aclConfig("deny")
+		c.TLS = agent.TLSConfig{CertFile: pki.Cert, KeyFile: pki.Key}
+	})
+	// The first probe runs within the check's interval (10 s, splayed).
+	agenttest.Eventually(t, 25*time.Second, func() (bool, string) {
+		for _, cs := range a.CheckStates() {
+			if cs.Instance == "demo" {
+				return cs.Status == api.HealthPassing && strings.Contains(cs.Output, "200 OK"), fmt.Sprintf("demo check %s: %q", cs.Status, cs.Output)
+			}
+		}
+		return false, "no demo check"
+	})
 }
