@@ -99,3 +99,31 @@ func TestConsulDefinitionFileForms(t *testing.T) {
 		}
 	}
 }
+
+// TestConsulConfig: the Consul listener obeys the native API's binding rule
+// and the datacenter name is checked.
+func TestConsulConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"loopback", func(c *Config) { c.Consul.HTTP = "127.0.0.1:8500" }, ""},
+		{"exposed without acl or tls", func(c *Config) { c.Consul.HTTP = "0.0.0.0:8500" }, "consul.http 0.0.0.0:8500 is not a loopback address"},
+		{"exposed, accepted risk", func(c *Config) { c.Consul.HTTP = "0.0.0.0:8500"; c.InsecureHTTP = true }, ""},
+		{"bad address", func(c *Config) { c.Consul.HTTP = "nope" }, "consul.http"},
+		{"datacenter with a space", func(c *Config) { c.Consul.Datacenter = "dc 1" }, "consul.datacenter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Node = "n1"
+			c.InsecureGossip = true
+			tt.edit(&c)
+			err := c.Validate()
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
