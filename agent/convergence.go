@@ -14,11 +14,26 @@ import (
 // (five minutes) for GET /v1/agent/agreement and the UI's chart.
 const agreementHistory = 300
 
+// A fingerprint is published (handed to gossip, which broadcasts metadata at
+// most once per gossip.Config.MetaInterval) once it has been stable for
+// fingerprintQuiet, or when the published one is fingerprintMaxAge old. Every
+// broadcast is an alive message each member retransmits ~4·log10(N) times
+// ahead of deltas, so under sustained churn (a hash that changes every second,
+// and is useless to compare anyway) an agent sends one every
+// fingerprintMaxAge instead of one every MetaInterval; once quiet, the final
+// value goes out within fingerprintQuiet plus the tick.
+const (
+	fingerprintQuiet  = 2 * time.Second
+	fingerprintMaxAge = 30 * time.Second
+)
+
 // convergence is this agent's own catalog fingerprint and how many members
 // carry the same, recomputed every second by the tick loop.
 type convergence struct {
 	mu        sync.Mutex // guards the fields below
 	own       fingerprint
+	published fingerprint // what was last handed to gossip
+	pubAt     time.Time   // when; zero before the first
 	agreement api.Agreement
 	history   []api.AgreementSample // ring of agreementHistory, next at head
 	head      int
@@ -40,14 +55,21 @@ func (a *Agent) updateConvergence(now time.Time) {
 	}
 	c.own.Hash, c.own.Origins, c.own.Instances = st.Hash, uint64(st.Origins), uint64(st.Instances)
 	own := c.own
+	publish := c.pubAt.IsZero() || (own != c.published &&
+		(now.Sub(own.Changed) >= fingerprintQuiet || now.Sub(c.pubAt) >= fingerprintMaxAge))
+	if publish {
+		c.published, c.pubAt = own, now
+	}
 	c.mu.Unlock()
 
-	httpAddr := a.HTTPAddr()
-	if httpAddr == "" {
-		httpAddr = a.cfg.HTTP
-	}
-	if err := node.SetMeta(encodeMeta(nodeMeta{Zone: a.cfg.Zone, HTTP: httpAddr, Version: Version, Fingerprint: &own})); err != nil {
-		a.log.Debug().Err(err).Msg("publishing fingerprint")
+	if publish {
+		httpAddr := a.HTTPAddr()
+		if httpAddr == "" {
+			httpAddr = a.cfg.HTTP
+		}
+		if err := node.SetMeta(encodeMeta(nodeMeta{Zone: a.cfg.Zone, HTTP: httpAddr, Version: Version, Fingerprint: &own})); err != nil {
+			a.log.Debug().Err(err).Msg("publishing fingerprint")
+		}
 	}
 
 	ag := countAgreement(a.cfg.Node, own.Hash, node.Members())
