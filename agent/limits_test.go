@@ -69,6 +69,7 @@ func TestRegistrationLimits(t *testing.T) {
 		{"third instance", reg("c", 0), 429},
 		{"deregister b", "", 204},
 		{"third instance after a deregistration", reg("c", 1), 200},
+		{"65 KiB of check definitions", fmt.Sprintf(`{"name":"web","id":"c","checks":[{"type":"ttl","ttl":"1m","name":%q}]}`, strings.Repeat("n", 65<<10)), 400},
 	}
 	for _, s := range steps {
 		method, path := "PUT", "/v1/agent/services"
@@ -80,7 +81,7 @@ func TestRegistrationLimits(t *testing.T) {
 		}
 	}
 	_, out := call(t, "GET", base+"/metrics", "", "")
-	for _, want := range []string{`grapevine_http_rejected_total{reason="instance_limit"} 1`, `grapevine_http_rejected_total{reason="check_limit"} 2`} {
+	for _, want := range []string{`grapevine_http_rejected_total{reason="instance_limit"} 1`, `grapevine_http_rejected_total{reason="check_limit"} 3`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s", want)
 		}

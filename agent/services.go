@@ -38,6 +38,11 @@ type prepared struct {
 	raw    []json.RawMessage
 }
 
+// maxChecksBytes bounds the check definitions of one instance (JSON bytes):
+// they are kept in memory and in checks.json, so limits.instances times this
+// bounds both. Real ones are a few hundred bytes per check.
+const maxChecksBytes = 64 << 10
+
 // prepare validates a registration and its checks without changing anything.
 // Registrations from the API (src) may not carry exec checks unless
 // EnableAPIExecChecks.
@@ -60,6 +65,14 @@ func (a *Agent) prepare(reg api.Registration, src catalog.Source) (prepared, err
 	if n, max := len(reg.Checks), a.cfg.Limits.ChecksPerInstance; n > max {
 		a.countRejected("check_limit")
 		return p, fmt.Errorf("%w: %d checks, limit %d per instance (limits.checks_per_instance)", ErrInvalidRegistration, n, max)
+	}
+	size := 0
+	for _, raw := range reg.Checks {
+		size += len(raw)
+	}
+	if size > maxChecksBytes {
+		a.countRejected("check_limit")
+		return p, fmt.Errorf("%w: check definitions of %d bytes, limit %d per instance", ErrInvalidRegistration, size, maxChecksBytes)
 	}
 	seen := map[string]bool{}
 	for i, raw := range reg.Checks {
