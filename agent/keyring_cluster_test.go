@@ -115,7 +115,7 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 		}
 		if len(res) != 1 || !res[0].Complete() || res[0].NumNodes != n {
 			for _, a := range as {
-				t.Logf("%s: members %+v rejected %v", a.Config().Node, a.Self().Members, a.Node().Stats().Rejected)
+				t.Logf("%s: members %+v %+v rejected %v", a.Config().Node, a.Self().Members, a.Members(), a.Node().Stats().Rejected)
 			}
 			t.Fatalf("%s: %+v, want applied on %d/%d", name, res, n, n)
 		}

@@ -186,6 +186,9 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		RetransmitMult: mlc.RetransmitMult,
 	}
 	n.events = newEventQueue(cfg.Events)
+	n.senders = newLimiter(cfg.SenderRecordRate, cfg.SenderRecordBurst, maxLimiterKeys)
+	n.replies = newLimiter(cfg.ReplyRate, cfg.ReplyBurst, maxLimiterKeys)
+	n.replyBytes = newLimiter(cfg.ReplyBytesRate, cfg.ReplyBytesBurst, maxLimiterKeys)
 	n.meta.init(cfg.Meta)
 	return n, mlc
 }

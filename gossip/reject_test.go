@@ -2,10 +2,12 @@ package gossip
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
 )
 
@@ -119,5 +121,35 @@ func TestLimiter(t *testing.T) {
 	var off *limiter
 	if !off.allow("x", t0, 1e9) || !newLimiter(0, 0, 1).allow("x", t0, 1e9) {
 		t.Errorf("a disabled limiter refused")
+	}
+}
+
+// A flood of digests from one member is answered at most ReplyBurst times
+// at once, and a flood of records from one sender is cut at its burst: the
+// rest is rejected as rate_limited.
+func TestNodeRateLimits(t *testing.T) {
+	n, _ := fuzzNode(t)
+	n.members["b"] = Member{Name: "b", Addr: "127.0.0.1", Port: 1}
+	d := &delegate{n: n}
+	digest := must(encodeDigest("b", true, crdt.Digest{}))
+	for range 200 {
+		d.NotifyMsg(digest)
+	}
+	burst := uint64(DefaultConfig().ReplyBurst)
+	// (Time passes while they arrive: the bucket refills by a token or two.)
+	if got := n.rejects.counts[ReasonRateLimited].Load(); got > 200-burst || got < 200-burst-3 {
+		t.Errorf("200 digests from b: %d rate-limited, want about %d", got, 200-burst)
+	}
+	n.rejects.counts[ReasonRateLimited].Store(0)
+	n.cfg.SenderRecordBurst = 10
+	n.senders = newLimiter(1, 10, maxLimiterKeys)
+	for i := range 20 {
+		d.NotifyMsg(must(encodePush("c", crdt.Delta{Origin: "a", Epoch: 1, From: uint64(3 + i), To: uint64(3 + i),
+			Entries: []crdt.Entry{{Key: fmt.Sprint("k", i), Seq: uint64(3 + i), Value: []byte("v")}}})))
+	}
+	// Each push costs 2 (one delta, one entry): 5 fit the burst of 10, a
+	// sixth may ride the refill since.
+	if got := n.rejects.counts[ReasonRateLimited].Load(); got != 15 && got != 14 {
+		t.Errorf("20 pushes from c: %d rate-limited, want 14 or 15", got)
 	}
 }
