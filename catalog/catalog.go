@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
@@ -25,14 +26,14 @@ type Catalog struct {
 	state     *crdt.State
 	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
 	byService map[string]*svcState         // service → its records and what was published of them
-	members   map[string]*member           // membership news: as the agent reported it, or learnt from peers
+	lease     *leases                      // membership news and self-preservation (pure table)
+	rereap    map[string]bool              // reaped origins whose records peers sent again: reaped next Tick
+	compacted time.Time                    // last walk of compact
 	held      map[string]*held             // quarantine: deltas of origins without membership news
 	heldBytes int                          // sum of held[].bytes
-	reported  int                          // members learnt from peers' departure news only
 	maxEpoch  uint64                       // highest epoch accepted (Config.MaxEpochAhead), set by Tick
 	local     map[string]*registration     // own registrations by ID
-	preserve  PreservationState
-	samples   map[string][]sample // per origin: applied seqs recorded over time, for Compact
+	samples   map[string][]sample          // per origin: applied seqs recorded over time, for Compact
 	subs      map[*Subscription]struct{}
 	intern    interner
 	invalid   uint64   // records from the network that failed to decode
@@ -60,7 +61,8 @@ func New(cfg Config) (*Catalog, error) {
 		done:      make(chan struct{}),
 		records:   make(map[string]map[string]*Entry),
 		byService: make(map[string]*svcState),
-		members:   make(map[string]*member),
+		lease:     newLeases(cfg),
+		rereap:    make(map[string]bool),
 		held:      make(map[string]*held),
 		local:     make(map[string]*registration),
 		samples:   make(map[string][]sample),
@@ -78,7 +80,6 @@ func New(cfg Config) (*Catalog, error) {
 	}
 	c.state = crdt.New(cfg.Node, epoch)
 	c.maxEpoch = c.epochLimit(cfg.Now())
-	c.preserve.Known = 1
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.newBatch()

@@ -139,5 +139,5 @@ func (c *Catalog) Quarantined() (origins, bytes int) {
 func (c *Catalog) Floors() (floors, members int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state.Gone(), len(c.members)
+	return c.state.Gone(), len(c.lease.members)
 }

@@ -37,7 +37,7 @@ type held struct {
 
 // known reports whether this agent has membership news of origin. mu held.
 func (c *Catalog) known(origin string) bool {
-	return origin == c.cfg.Node || c.members[origin] != nil
+	return origin == c.cfg.Node || c.lease.known(origin)
 }
 
 // mergeLocked checks a peer's delta and merges it; it returns the deltas to
@@ -55,6 +55,9 @@ func (c *Catalog) mergeLocked(d crdt.Delta) (crdt.MergeResult, []crdt.Delta, err
 	}
 	if err := c.admit(d); err != nil {
 		return res, nil, err
+	}
+	if c.lease.reaped(d.Origin) {
+		c.rereap[d.Origin] = true // not served (withdrawn); reaped again at the next Tick
 	}
 	res, err := c.state.Merge(d)
 	if errors.Is(err, crdt.ErrNewerSelfEpoch) || errors.Is(err, crdt.ErrDivergentSelf) {
@@ -172,7 +175,7 @@ func (c *Catalog) Departures(peer crdt.Digest) []crdt.Departure {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []crdt.Departure
-	for name, m := range c.members {
+	for name, m := range c.lease.members {
 		if m.state == memberAlive || now.Sub(m.since) >= c.cfg.ReapAfter {
 			continue
 		}
@@ -218,70 +221,18 @@ func (c *Catalog) LearnDepartures(from string, ds []crdt.Departure) {
 	learnt := 0
 	for _, d := range ds {
 		age := time.Duration(min(d.AgeMs, uint64(c.cfg.ReapAfter.Milliseconds()))) * time.Millisecond
-		if c.known(d.Origin) || age >= c.cfg.ReapAfter || c.reported >= maxReported {
+		if c.known(d.Origin) || age >= c.cfg.ReapAfter || c.lease.reported >= maxReported {
 			continue
 		}
-		st := memberFailed
-		if d.Left {
-			st = memberLeft
+		ev, ok := c.lease.report(now, d.Origin, d.Left, now.Add(-age))
+		if ok {
+			learnt++
+			c.release(b, d.Origin)
 		}
-		c.members[d.Origin] = &member{state: st, since: now.Add(-age), reported: true, phase: phaseLive}
-		c.reported++
-		learnt++
-		c.release(b, d.Origin)
+		c.applyLease(b, &ev)
 	}
-	if learnt == 0 {
-		return
+	if learnt > 0 {
+		c.log.Debug().Str("peer", from).Int("origins", learnt).Msg("learnt departures from a peer")
 	}
-	c.log.Debug().Str("peer", from).Int("origins", learnt).Msg("learnt departures from a peer")
-	c.updatePreservation(now)
-	c.updatePhases(b)
 	c.commit(b)
-}
-
-// forget drops everything kept of origins departed longer than ReapAfter +
-// FloorMemory (their membership news and epoch floor), and the oldest floors
-// beyond maxFloors; news learnt from peers is dropped at ReapAfter. mu held.
-func (c *Catalog) forget(b *batch) {
-	now := b.now
-	for name, m := range c.members {
-		if m.state == memberAlive {
-			continue
-		}
-		keep := c.cfg.ReapAfter + c.cfg.FloorMemory
-		if m.reported {
-			keep = c.cfg.ReapAfter
-		}
-		if now.Sub(m.since) >= keep {
-			c.drop(b, name, m)
-		}
-	}
-	if c.state.Gone() <= maxFloors {
-		return
-	}
-	type aged struct {
-		name  string
-		since time.Time
-	}
-	var old []aged
-	for name, m := range c.members {
-		if m.state != memberAlive && c.state.Position(name).Epoch == 0 {
-			old = append(old, aged{name, m.since})
-		}
-	}
-	slices.SortFunc(old, func(a, b aged) int { return a.since.Compare(b.since) })
-	for _, a := range old[:max(0, min(len(old), c.state.Gone()-maxFloors*7/8))] {
-		c.drop(b, a.name, c.members[a.name])
-	}
-}
-
-// drop forgets a departed origin entirely. mu held.
-func (c *Catalog) drop(b *batch, name string, m *member) {
-	c.applyChanges(b, c.state.Reap(name))
-	c.state.Forget(name)
-	delete(c.members, name)
-	delete(c.samples, name)
-	if m.reported {
-		c.reported--
-	}
 }

@@ -262,8 +262,6 @@ type NodeInfo struct {
 	Age       time.Duration `json:"age"` // time since failure or leave, 0 when alive
 }
 
-var phaseNames = [...]string{"live", "stale", "expired", "withdrawn"}
-
 // Nodes returns every origin the catalog holds records of or has membership
 // news about, sorted by name; the own node is included as alive.
 func (c *Catalog) Nodes() []NodeInfo {
@@ -285,7 +283,7 @@ func (c *Catalog) Nodes() []NodeInfo {
 		n.Instances = len(c.records[name])
 	}
 	get(c.cfg.Node).State = "alive"
-	for name, m := range c.members {
+	for name, m := range c.lease.members {
 		n := get(name)
 		n.State, n.Since, n.Served = memberStateNames[m.state], m.since, phaseNames[m.phase]
 		if m.state != memberAlive {

@@ -34,7 +34,7 @@ func (c *Catalog) Stats() Stats {
 		Invalid:      c.invalid,
 		Hash:         c.state.Hash(),
 		Digest:       c.state.Digest(),
-		Preservation: c.preserve,
+		Preservation: c.lease.preserve,
 	}
 	for name := range c.state.Origins() {
 		s.Origins++
