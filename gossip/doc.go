@@ -22,15 +22,24 @@
 // A rejoin loop keeps trying configured seeds and recently failed or departed
 // members, so the halves of a healed partition merge without an operator.
 // With Config.SecretKeys the traffic is encrypted and authenticated (AES-GCM,
-// memberlist's keyring).
+// memberlist's keyring), and the keyring changes live on every member at once
+// (Node.Keyring, keyring.go). Everything refused — undecryptable, mislabelled,
+// malformed, too large, refused by the Store, over a rate — is counted by
+// Reason and logged at warn, rate-limited (reject.go); memberlist's own
+// rejections are classified from its log lines. Anti-entropy answers are
+// rate-limited per peer and merged records per sender (limit.go). On the real
+// network memberlist reads through a guard (guard.go) that applies
+// AllowedCIDRs to every packet and stream and caps inbound streams.
 //
 // # Invariants
 //
 //   - Every message is one type byte, one protocol-version byte and a msgpack
 //     body (docs/protocol.md). Decoders cap the frame (MaxFrame), pre-validate
 //     the msgpack (internal/msgpackcheck), validate the result (crdt.Delta.
-//     Validate, names, counts) and return an error: bad input never panics and
-//     changes nothing.
+//     Validate, names, counts) and return an error: bad input never panics,
+//     changes nothing and is counted (Stats.Rejected).
+//   - What a node sends any one peer in answer to digests and repair requests
+//     is bounded by Config.ReplyRate and ReplyBytesRate, whatever it receives.
 //   - Only deltas that were new to this node are forwarded, so each node pushes
 //     each change at most once (plus its piggyback retransmits).
 //   - Push/pull state is a digest, never catalog entries: steady-state traffic
