@@ -18,6 +18,9 @@ var ErrMetaTooLarge = errors.New("gossip: node metadata too large")
 // defaultMetaInterval is Config.MetaInterval's value when it is 0.
 const defaultMetaInterval = 2 * time.Second
 
+// metaUpdateWait bounds metaLoop's wait for memberlist to send an update.
+const metaUpdateWait = 250 * time.Millisecond
+
 // metaState is the node's own metadata and the counters of its updates.
 type metaState struct {
 	cur   atomic.Pointer[[]byte] // what NodeMeta hands memberlist
@@ -115,9 +118,10 @@ func (n *Node) metaLoop() {
 		}
 		last = time.Now()
 		n.meta.broadcasts.Add(1)
-		// UpdateNode waits for the broadcast to go out; bounded by interval so
-		// Close is not held up. A timeout leaves the update queued: not an error.
-		if err := n.ml.Load().UpdateNode(interval); err != nil {
+		// UpdateNode waits for the broadcast to go out (forever with timeout
+		// 0); a short bound keeps Close prompt. A timeout leaves the update
+		// queued: not an error.
+		if err := n.ml.Load().UpdateNode(min(interval, metaUpdateWait)); err != nil {
 			n.log.Debug().Err(err).Msg("metadata update")
 		}
 	}
