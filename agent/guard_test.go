@@ -211,7 +211,9 @@ func TestTokensIgnoredWithoutACL(t *testing.T) {
 }
 
 func TestHostAndOrigin(t *testing.T) {
-	_, _, base := single(t, func(c *agent.Config) { c.HTTPConfig.AllowedHosts = []string{"registry.example.com"} })
+	_, _, base := single(t, func(c *agent.Config) {
+		c.HTTPConfig.AllowedHosts = []string{"registry.example.com", "other.example.com:7947", "[2001:db8::1]:80"}
+	})
 	reg := `{"name":"web","port":80}`
 	cases := []struct {
 		name    string
@@ -224,6 +226,8 @@ func TestHostAndOrigin(t *testing.T) {
 		{"node name", "GET", []string{"Host: node-a"}, 200},
 		{"allowed host", "PUT", []string{"Host: registry.example.com:7947"}, 200},
 		{"allowed host, upper case, dot", "GET", []string{"Host: REGISTRY.example.com."}, 200},
+		{"allowed host given with a port", "GET", []string{"Host: other.example.com"}, 200},
+		{"allowed ipv6 address", "GET", []string{"Host: [2001:db8::1]:7947"}, 200},
 		{"other loopback", "GET", []string{"Host: 127.0.0.2:7947"}, 200},
 		{"ipv6 loopback", "GET", []string{"Host: [::1]:7947"}, 200},
 		{"rebinding name", "PUT", []string{"Host: evil.example.com"}, 403},

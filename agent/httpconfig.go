@@ -88,7 +88,8 @@ func (c *Config) validateHTTPSecurity() error {
 		return fmt.Errorf("limits.checks %d: want 0..1048576", l.Checks)
 	}
 	for _, a := range h.AllowedHosts {
-		if a == "" || len(a) > 253 || !printable(a) || strings.ContainsAny(a, "/:@") && net.ParseIP(strings.Trim(a, "[]")) == nil {
+		n := normalizeHost(a) // a port, brackets, case and a final dot do not matter
+		if n == "" || len(a) > 261 || !printable(a) || strings.ContainsAny(a, "/@?#") || strings.Contains(n, ":") && net.ParseIP(n) == nil {
 			return fmt.Errorf("http_config.allowed_hosts: %q is not a host name or address", a)
 		}
 	}

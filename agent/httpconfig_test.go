@@ -47,3 +47,31 @@ func TestHTTPConfigFileForms(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPConfigValidation(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*agent.HTTPConfig, *agent.LimitsConfig)
+		ok   bool
+	}{
+		{"defaults", func(*agent.HTTPConfig, *agent.LimitsConfig) {}, true},
+		{"host with a port", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.AllowedHosts = []string{"a.example:80"} }, true},
+		{"wildcard", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.AllowedHosts = []string{"*"} }, true},
+		{"url", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.AllowedHosts = []string{"http://a.example"} }, false},
+		{"empty host", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.AllowedHosts = []string{""} }, false},
+		{"space", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.AllowedHosts = []string{"a b"} }, false},
+		{"per client above total", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.MaxConnsPerClient = h.MaxConns + 1 }, false},
+		{"no connections", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.MaxConns = 0 }, false},
+		{"body timeout 1ms", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.BodyTimeout = time.Millisecond }, false},
+		{"no instances", func(_ *agent.HTTPConfig, l *agent.LimitsConfig) { l.Instances = 0 }, false},
+		{"negative checks", func(_ *agent.HTTPConfig, l *agent.LimitsConfig) { l.Checks = -1 }, false},
+	}
+	for _, tc := range cases {
+		cfg := agent.DefaultConfig()
+		cfg.Node = "n"
+		tc.mod(&cfg.HTTPConfig, &cfg.Limits)
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: Validate = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
