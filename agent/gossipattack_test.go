@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,15 +144,20 @@ func diff(after, before map[string]uint64) string {
 // what it offers as its push/pull state.
 type attacker struct {
 	ml    *memberlist.Memberlist
-	state []byte
+	state atomic.Pointer[[]byte] // memberlist reads it from its goroutines
 }
 
 type attackerDelegate struct{ a *attacker }
 
-func (d attackerDelegate) NodeMeta(int) []byte                 { return nil }
-func (d attackerDelegate) NotifyMsg([]byte)                    {}
-func (d attackerDelegate) GetBroadcasts(int, int) [][]byte     { return nil }
-func (d attackerDelegate) LocalState(bool) []byte              { return d.a.state }
+func (d attackerDelegate) NodeMeta(int) []byte             { return nil }
+func (d attackerDelegate) NotifyMsg([]byte)                {}
+func (d attackerDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (d attackerDelegate) LocalState(bool) []byte {
+	if p := d.a.state.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 func (d attackerDelegate) MergeRemoteState(buf []byte, _ bool) {}
 func (a *attacker) to(addr string) (memberlist.Address, *memberlist.Node) {
 	host, port, _ := net.SplitHostPort(addr)
@@ -388,7 +394,7 @@ func TestGossipAttackBombs(t *testing.T) {
 				_ = at.ml.SendToAddress(addr, b)
 			}
 			_ = at.ml.SendReliable(node, b)
-			at.state = b
+			at.state.Store(&b)
 			_, _ = at.ml.Join([]string{addrA}) // push/pull carrying the bomb as our state
 		}
 		// A key holder's join succeeds (its bomb state is rejected): it is a
