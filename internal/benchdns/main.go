@@ -25,13 +25,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/benchproc"
 	"github.com/miekg/dns"
 )
 
@@ -84,23 +83,22 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, clients int
 	defer os.RemoveAll(dir)
 
 	// The agent.
-	hp, gp, dp, np := freePort(), freePort(), freePort(), freePort()
+	hp, gp, dp, np := benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort()
 	if hp == 0 || gp == 0 || dp == 0 || np == 0 {
 		return errors.New("no free port")
 	}
 	httpAddr, agentDNS := fmt.Sprintf("127.0.0.1:%d", hp), fmt.Sprintf("127.0.0.1:%d", dp)
-	ag := exec.CommandContext(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", agentDNS,
+	stopAgent, err := benchproc.Start(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", agentDNS,
 		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
-	ag.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := ag.Start(); err != nil {
-		return fmt.Errorf("start agent: %w", err)
+	if err != nil {
+		return err
 	}
-	defer func() { _ = syscall.Kill(-ag.Process.Pid, syscall.SIGKILL); _ = ag.Wait() }()
+	defer stopAgent()
 	c, err := api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}
-	if err := waitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
+	if err := benchproc.WaitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	for i := range 3 {
@@ -142,16 +140,15 @@ zone:
 	if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
-	ns := exec.CommandContext(ctx, nsd, "-d", "-c", filepath.Join(dir, "nsd.conf"))
-	ns.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := ns.Start(); err != nil {
-		return fmt.Errorf("start nsd: %w", err)
+	stopNSD, err := benchproc.Start(ctx, nsd, "-d", "-c", filepath.Join(dir, "nsd.conf"))
+	if err != nil {
+		return err
 	}
-	defer func() { _ = syscall.Kill(-ns.Process.Pid, syscall.SIGKILL); _ = ns.Wait() }()
+	defer stopNSD()
 
 	// Both answer the same three records.
 	for _, s := range []struct{ name, addr string }{{"agent", agentDNS}, {"nsd", nsdAddr}} {
-		if err := waitUp(ctx, func() error { return threeRecords(s.addr) }); err != nil {
+		if err := benchproc.WaitUp(ctx, func() error { return threeRecords(s.addr) }); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
@@ -174,9 +171,9 @@ zone:
 		}
 		n = append(n, r)
 	}
-	gm, nm := median(g), median(n)
-	fmt.Fprintf(out, "grapevine agent: %8.0f queries/s (rounds %s)\n", gm, fmtRounds(g))
-	fmt.Fprintf(out, "nsd:             %8.0f queries/s (rounds %s)\n", nm, fmtRounds(n))
+	gm, nm := benchproc.Median(g), benchproc.Median(n)
+	fmt.Fprintf(out, "grapevine agent: %8.0f queries/s (rounds %s)\n", gm, benchproc.Rounds(g))
+	fmt.Fprintf(out, "nsd:             %8.0f queries/s (rounds %s)\n", nm, benchproc.Rounds(n))
 	fmt.Fprintf(out, "ratio agent/nsd: %.2f×\n", gm/nm)
 
 	// Amplification: the largest UDP answer for the smallest query.
@@ -257,55 +254,4 @@ func runDNSPerf(ctx context.Context, dnsperf, addr, qfile string, clients int, d
 		fmt.Fprintf(os.Stderr, "benchdns: %s lost %s queries\n", addr, l[1])
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func fmtRounds(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = strconv.FormatFloat(x, 'f', 0, 64)
-	}
-	return strings.Join(s, " ")
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func waitUp(ctx context.Context, check func() error) error {
-	var err error
-	for range 100 {
-		if err = check(); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("not up within 10s: %w", err)
-}
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1 (0 if
-// none was found in a few tries).
-func freePort() int {
-	for range 20 {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			t.Close()
-			return port
-		}
-	}
-	return 0
 }

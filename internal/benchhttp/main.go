@@ -16,19 +16,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/benchproc"
 )
 
 func main() {
@@ -67,26 +66,25 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	}
 	defer os.RemoveAll(dir)
 
-	hp, gp, np := freePort(), freePort(), freePort()
+	hp, gp, np := benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort()
 	if hp == 0 || gp == 0 || np == 0 {
 		return errors.New("no free port")
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
 	agentArgs := []string{"agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", "",
 		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error"}
-	ag := exec.CommandContext(ctx, bin, agentArgs...)
-	ag.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := ag.Start(); err != nil {
-		return fmt.Errorf("start agent: %w", err)
+	stopAgent, err := benchproc.Start(ctx, bin, agentArgs...)
+	if err != nil {
+		return err
 	}
-	defer func() { _ = syscall.Kill(-ag.Process.Pid, syscall.SIGKILL); _ = ag.Wait() }()
+	defer stopAgent()
 
 	c, err := api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}
-	if err := waitUp(ctx, c); err != nil {
-		return err
+	if err := benchproc.WaitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	for i := range 3 {
 		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Port: 8080 + i, Tags: []string{"v2", "http"},
@@ -166,31 +164,11 @@ http {
 		}
 		n = append(n, r)
 	}
-	gm, nm := median(g), median(n)
-	fmt.Fprintf(out, "grapevine agent:   %8.0f req/s (rounds %v)\n", gm, fmtRounds(g))
-	fmt.Fprintf(out, "nginx, 1 worker:   %8.0f req/s (rounds %v)\n", nm, fmtRounds(n))
+	gm, nm := benchproc.Median(g), benchproc.Median(n)
+	fmt.Fprintf(out, "grapevine agent:   %8.0f req/s (rounds %v)\n", gm, benchproc.Rounds(g))
+	fmt.Fprintf(out, "nginx, 1 worker:   %8.0f req/s (rounds %v)\n", nm, benchproc.Rounds(n))
 	fmt.Fprintf(out, "ratio agent/nginx: %.2f×\n", gm/nm)
 	return nil
-}
-
-func fmtRounds(v []float64) string {
-	s := ""
-	for i, x := range v {
-		if i > 0 {
-			s += " "
-		}
-		s += strconv.FormatFloat(x, 'f', 0, 64)
-	}
-	return s
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 var reqSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -225,27 +203,4 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-}
-
-func waitUp(ctx context.Context, c *api.Client) error {
-	for range 100 {
-		if _, err := c.Self(ctx); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return errors.New("agent did not answer within 10s")
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

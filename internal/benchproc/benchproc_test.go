@@ -1,0 +1,41 @@
+package benchproc
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func TestMedianAndRounds(t *testing.T) {
+	for _, tt := range []struct {
+		v    []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := Median(tt.v); got != tt.want {
+			t.Errorf("Median(%v) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+	if got := Rounds([]float64{1.4, 2000.6}); got != "1 2001" {
+		t.Errorf("Rounds: %q", got)
+	}
+}
+
+func TestFreePortAndWaitUp(t *testing.T) {
+	if FreePort() == 0 {
+		t.Fatal("no free port")
+	}
+	n := 0
+	if err := WaitUp(context.Background(), func() error {
+		if n++; n < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	}); err != nil || n != 3 {
+		t.Errorf("WaitUp: %v after %d calls", err, n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WaitUp(ctx, func() error { return errors.New("never") }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled WaitUp: %v", err)
+	}
+}
