@@ -481,3 +481,33 @@ func TestGossipAttackRemovedKey(t *testing.T) {
 	c.unchanged(t, before)
 	t.Logf("removed key: join refused, forged delta dropped; rejected: %s", diff(c.rejected(), rej))
 }
+
+// The residual risk of insecure gossip, measured on demand (it holds about a
+// gigabyte): GRAPEVINE_MEASURE_INSECURE=1 go test -v -run TestGossipAttackInsecureHeaderBomb ./agent/
+func TestGossipAttackInsecureHeaderBomb(t *testing.T) {
+	if os.Getenv("GRAPEVINE_MEASURE_INSECURE") == "" {
+		t.Skip("set GRAPEVINE_MEASURE_INSECURE=1 to measure (holds ~1 GiB)")
+	}
+	a := agenttest.Start(t, agenttest.Config(t, "node-a")) // insecure_gossip
+	addr := agenttest.GossipAddr(t, a)
+	var hdr bytes.Buffer
+	hdr.WriteByte(6) // memberlist pushPullMsg
+	_ = msgpack.NewEncoder(&hdr).Encode(map[string]any{"Nodes": 1 << 20, "UserStateLen": 0, "Join": false})
+	runtime.GC()
+	rss0 := rss(t)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	for range 24 {
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Skipf("dial from 127.0.0.2: %v", err)
+		}
+		defer conn.Close()
+		conn.Write(hdr.Bytes())
+	}
+	time.Sleep(2 * time.Second)
+	runtime.ReadMemStats(&m1)
+	t.Logf("insecure agent, 24 stalled plaintext push/pull streams declaring 2^20 nodes: heap %+d MiB, RSS %+d MiB (fresh pages not yet touched)",
+		(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))>>20, (rss(t)-rss0)>>20)
+}
