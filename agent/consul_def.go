@@ -543,8 +543,9 @@ func parseConsulCheck(f fields, defID, defName, w string) (probe.Check, error) {
 	return c, nil
 }
 
-// parseHeader maps Consul's Header (name → list of values) onto the probe's
-// single-valued headers, joining repeated values with ", " (RFC 9110 5.3).
+// parseHeader maps Consul's Header (name → list of values, or one value)
+// onto the probe's single-valued headers, joining repeated values with ", "
+// (RFC 9110 5.3).
 func parseHeader(v any, c *probe.Check, w string) error {
 	if v == nil {
 		return nil
@@ -555,6 +556,9 @@ func parseHeader(v any, c *probe.Check, w string) error {
 	}
 	c.Headers = make(map[string]string, len(m))
 	for k, vals := range m {
+		if one, ok := vals.(string); ok {
+			vals = []any{one} // a single value, as some clients send it
+		}
 		list, ok := vals.([]any)
 		if !ok {
 			return fmt.Errorf("%w: %sHeader.%s must be a list of strings", errConsulDef, w, truncateString(k, 32))
