@@ -119,6 +119,11 @@ func onlyToken(vals []string, present bool, what string) (string, bool, error) {
 	return vals[0], true, nil
 }
 
+// writeTimeout bounds how long one answer may take to be written: the
+// longest blocking query (api.MaxWait plus its jitter) and a minute for a
+// slow network.
+const writeTimeout = api.MaxWait + api.MaxWait/16 + time.Minute
+
 // TokenHeader is the native API's token header besides Authorization.
 const TokenHeader = "X-Grapevine-Token"
 
@@ -188,6 +193,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if !g.readBody(w, r) {
 			return
 		}
+		// A client that stops reading its answer holds the connection at
+		// most this long (streams extend it per event, see stream.go).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accessKey{}, ac)))
 	})
 }

@@ -126,6 +126,7 @@ func (h *httpServer) follow(ctx context.Context, w http.ResponseWriter, f http.F
 		case <-ctx.Done():
 			return nil
 		case <-ping.C:
+			streamWriteDeadline(w)
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return nil
 			}
@@ -142,6 +143,7 @@ func (h *httpServer) follow(ctx context.Context, w http.ResponseWriter, f http.F
 			if ch.Type == catalog.ChangeDelete {
 				typ = api.EventDelete
 			}
+			streamWriteDeadline(w)
 			if err := api.WriteEvent(w, api.StreamEvent{Index: ch.Index, Type: typ, Instance: &inst}); err != nil {
 				return nil
 			}
@@ -149,4 +151,11 @@ func (h *httpServer) follow(ctx context.Context, w http.ResponseWriter, f http.F
 			f.Flush()
 		}
 	}
+}
+
+// streamWriteDeadline gives the next write of a stream two ping intervals: a
+// client that stops reading is dropped then, instead of holding the
+// connection for the life of the stream.
+func streamWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(2 * streamPing))
 }
