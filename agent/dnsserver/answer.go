@@ -22,9 +22,10 @@ type worker struct {
 	st      *stats
 }
 
-func newWorker(st *stats) *worker {
+// newWorker returns a worker whose answer buffer starts at outCap bytes.
+func newWorker(st *stats, outCap int) *worker {
 	return &worker{
-		out: make([]byte, 0, 65535),
+		out: make([]byte, 0, outCap),
 		key: make([]byte, 0, maxName+2),
 		rng: rand.NewPCG(rand.Uint64(), rand.Uint64()),
 		st:  st,

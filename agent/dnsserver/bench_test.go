@@ -23,7 +23,7 @@ func BenchmarkRespond(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := startServer(b, testConfig(testSource()))
-			w := newWorker(&stats{})
+			w := newWorker(&stats{}, 65535)
 			pkt := mustPack(c.m)
 			udp := c.name != "SRV-200-tcp"
 			client := netip.MustParseAddr("127.0.0.1")

@@ -53,7 +53,7 @@ func FuzzRespond(f *testing.F) {
 	c := testConfig(testSource())
 	c.RateLimit.PerSecond = 1000000
 	s := startServer(f, c)
-	w := newWorker(&stats{})
+	w := newWorker(&stats{}, 65535)
 	client := netip.MustParseAddr("127.0.0.1")
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		for _, udp := range []bool{true, false} {

@@ -97,7 +97,7 @@ func New(cfg Config) (*Server, error) {
 	tcpStats := &stats{}
 	s.stats = append(s.stats, tcpStats)
 	for i := range workers {
-		w := newWorker(s.stats[i])
+		w := newWorker(s.stats[i], 65535)
 		s.wg.Add(1)
 		conn := s.udps[i%len(s.udps)]
 		go func() {
@@ -260,19 +260,24 @@ func (s *Server) serveTCP(c net.Conn, st *stats) {
 		s.mu.Unlock()
 		<-s.tcpSlots
 	}()
-	w := newWorker(st)
+	// Buffers start small and grow to the messages seen: an idle
+	// connection holds a few KiB, not 200.
+	w := newWorker(st, 4096)
 	var from netip.Addr
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		from = ap.Addr()
 	}
-	in := make([]byte, 65535)
-	out := make([]byte, 2, 65537)
+	in := make([]byte, 512)
+	var out []byte
 	for {
 		c.SetReadDeadline(time.Now().Add(tcpIdleTimeout))
 		if _, err := io.ReadFull(c, in[:2]); err != nil {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(in))
+		if n > len(in) {
+			in = make([]byte, n)
+		}
 		c.SetReadDeadline(time.Now().Add(tcpIOTimeout))
 		if _, err := io.ReadFull(c, in[:n]); err != nil {
 			return

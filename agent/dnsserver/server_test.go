@@ -287,7 +287,7 @@ func TestRateLimit(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	c.Now = func() time.Time { return now }
 	s := startServer(t, c)
-	w := newWorker(&stats{})
+	w := newWorker(&stats{}, 65535)
 	pkt := mustPack(msgFor("web.service.grapevine.", dns.TypeA, 0))
 	client := netip.MustParseAddr("192.0.2.7")
 	var answered, slipped, dropped int
@@ -387,7 +387,7 @@ func TestZeroAllocs(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
 	s := startServer(t, testConfig(testSource()))
-	w := newWorker(&stats{})
+	w := newWorker(&stats{}, 65535)
 	client := netip.MustParseAddr("127.0.0.1")
 	for _, m := range []*dns.Msg{
 		msgFor("web.service.grapevine.", dns.TypeA, 0),
