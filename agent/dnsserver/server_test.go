@@ -99,6 +99,14 @@ func TestAnswerFollowsCatalog(t *testing.T) {
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
 		t.Errorf("emptied service: %v", r)
 	}
+	// A service unknown (NXDOMAIN) is answered once it appears.
+	if r, _ := exchange(t, s.Addr(), msgFor("late.service.grapevine.", dns.TypeA, 0), "udp"); r.Rcode != dns.RcodeNameError {
+		t.Errorf("late before: %v", r)
+	}
+	src.set("late", Instance{Node: "a", Address: "10.0.0.7", Port: 1})
+	if r, _ := exchange(t, s.Addr(), msgFor("late.service.grapevine.", dns.TypeA, 0), "udp"); len(r.Answer) != 1 {
+		t.Errorf("late after: %v", r)
+	}
 	// Node addresses: a node answer follows Version.
 	src.setNode("n1", "10.1.1.1")
 	if r, _ = exchange(t, s.Addr(), msgFor("n1.node.grapevine.", dns.TypeA, 0), "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "10.1.1.1" {
