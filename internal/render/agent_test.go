@@ -82,7 +82,13 @@ func TestRunAgainstAgent(t *testing.T) {
 	cfgB.HTTP = addr
 	b := agenttest.Start(t, cfgB)
 	register(agenttest.Client(t, b), "web-3", 8003)
-	agenttest.Eventually(t, 10*time.Second, fileIs("server web-3 10.0.0.1:8003\n", 3))
+	// The new agent may answer once before web-3 is registered: an empty
+	// service is a real change of the file (one more reload), not a spurious one.
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		ok3, msg := fileIs("server web-3 10.0.0.1:8003\n", 3)()
+		ok4, _ := fileIs("server web-3 10.0.0.1:8003\n", 4)()
+		return ok3 || ok4, msg + " (or 4, after an empty answer)"
+	})
 	if !strings.Contains(logs.String(), "agent answers again") {
 		t.Errorf("no recovery logged:\n%s", logs.String())
 	}
