@@ -276,8 +276,14 @@ func (a *acl) lookup(secret string) *token {
 	return found
 }
 
-// readSmallFile reads a file of at most limit bytes.
+// readSmallFile reads a regular file of at most limit bytes (a FIFO or a
+// device would block or never end).
 func readSmallFile(path string, limit int64) ([]byte, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
