@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +17,23 @@ import (
 	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
 )
 
-// keyedConfig is an agenttest config with gossip encrypted by key.
+// keyedConfig is an agenttest config with gossip encrypted by key, and SWIM
+// timers tolerant enough (1 s probe timeout, at least 12 s to a failure;
+// agenttest's fast timers declare one within half a second) that a loaded
+// 2-core machine running -race does not declare false failures, which would
+// blur what these tests check: that a rotation or an attack loses nobody.
 func keyedConfig(t *testing.T, name string, key []byte) agent.Config {
 	cfg := agenttest.Config(t, name)
 	cfg.InsecureGossip = false
 	cfg.Encrypt = base64.StdEncoding.EncodeToString(key)
+	cfg.Gossip.Tune = func(c *memberlist.Config) {
+		agenttest.FastTimers(c)
+		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = 2*time.Second, time.Second, 6
+	}
 	return cfg
 }
 
@@ -37,6 +48,10 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 	var cfgs []agent.Config
 	for i := range n {
 		cfg := keyedConfig(t, fmt.Sprintf("node-%c", 'a'+i), oldKey)
+		if f := os.Getenv("KEYRING_TEST_LOG"); f != "" {
+			w, _ := os.OpenFile(f, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			cfg.Logger = zerolog.New(w).Level(zerolog.DebugLevel).With().Timestamp().Str("agent", cfg.Node).Logger()
+		}
 		if i > 0 {
 			cfg.Join = []string{agenttest.GossipAddr(t, as[0])}
 		}
@@ -57,8 +72,12 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 		}
 		return want
 	}
-	for _, c := range cs {
+	for i, c := range cs {
 		waitIDs(t, c, "web", 15*time.Second, allWeb()...)
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
+			s := as[i].Self()
+			return s.Members.Alive == n, fmt.Sprintf("%s sees %+v", s.Node, s.Members)
+		})
 	}
 
 	// Churn: every agent keeps registering and deregistering while the
@@ -86,7 +105,8 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 	}
 	// Membership is sampled all along: nobody may drop out.
 	var lost []string
-	var lostMu sync.Mutex
+	var lostMu sync.Mutex // guards lost
+	phase := "churn"
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -99,7 +119,7 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 			for _, a := range as {
 				if s := a.Self(); s.Members.Alive != n {
 					lostMu.Lock()
-					lost = append(lost, fmt.Sprintf("%s saw %+v", s.Node, s.Members))
+					lost = append(lost, fmt.Sprintf("%s saw %+v during %s", s.Node, s.Members, phase))
 					lostMu.Unlock()
 				}
 			}
@@ -109,6 +129,9 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString
 	step := func(at int, name string, call func(context.Context, string) ([]api.KeyringResponse, error), key []byte) api.KeyringResponse {
 		t.Helper()
+		lostMu.Lock()
+		phase = name
+		lostMu.Unlock()
 		res, err := call(t.Context(), b64(key))
 		if err != nil {
 			t.Fatalf("%s at %s: %v", name, as[at].Config().Node, err)
@@ -135,6 +158,12 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 	wg.Wait()
 	if len(lost) > 0 {
 		t.Errorf("members lost during the rotation (%d samples), first: %s", len(lost), lost[0])
+	}
+	// Nothing was sent that a peer could not decrypt at any point.
+	for _, a := range as {
+		if r := a.Node().Stats().Rejected; r["decrypt"] != 0 {
+			t.Errorf("%s rejected %d messages it could not decrypt during the rotation", a.Config().Node, r["decrypt"])
+		}
 	}
 	// No registration lost: every agent serves every web and the same catalog.
 	for _, c := range cs {
