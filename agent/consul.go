@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,9 +86,10 @@ type consulServer struct {
 	once sync.Once
 	err  error
 
-	feed changeFeed
-	stop chan struct{}
-	wg   sync.WaitGroup // the catalog watcher
+	feed    changeFeed
+	answers answerCache // encoded answers of service endpoints
+	stop    chan struct{}
+	wg      sync.WaitGroup // the catalog watcher
 }
 
 // startConsul starts the listener if configured.
@@ -448,6 +451,12 @@ type reading struct {
 	// service, when set, is the one service the answer depends on: a
 	// blocking query then wakes only on its changes.
 	service string
+	// raw, when set, is body already encoded (compact JSON, from the cache).
+	raw []byte
+	// contentHash sets X-Consul-ContentHash (Consul sets it where hash
+	// blocking is offered: agent/service/:id); it is also computed for any
+	// query with ?hash=.
+	contentHash bool
 }
 
 // globalIndex is the index of endpoints that depend on the whole catalog
@@ -487,7 +496,7 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 		var hash string
 		if !blocking || q.hash != "" || res.index > q.index || q.index > s.globalIndex() || !time.Now().Before(deadline) {
 			var err error
-			if body, hash, err = encodeConsul(res.body, q.pretty); err != nil {
+			if body, hash, err = encodeConsul(res, q.pretty, res.contentHash || q.hash != ""); err != nil {
 				consulError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
 				return
 			}
@@ -521,7 +530,9 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("X-Consul-Index", strconv.FormatUint(res.index, 10))
-		h.Set("X-Consul-ContentHash", hash)
+		if hash != "" {
+			h.Set("X-Consul-ContentHash", hash)
+		}
 		s.setStaleness(h, res.st)
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
@@ -529,21 +540,32 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 	}
 }
 
-// encodeConsul encodes an answer (indented with ?pretty) and its content
-// hash (X-Consul-ContentHash).
-func encodeConsul(v any, pretty bool) ([]byte, string, error) {
-	var body []byte
+// encodeConsul encodes an answer (indented with ?pretty) and, if asked, its
+// content hash (X-Consul-ContentHash).
+func encodeConsul(res reading, pretty, withHash bool) ([]byte, string, error) {
+	body := res.raw
 	var err error
-	if pretty {
-		body, err = json.MarshalIndent(v, "", "    ")
-	} else {
-		body, err = json.Marshal(v)
+	switch {
+	case body != nil && pretty:
+		var b bytes.Buffer
+		err = json.Indent(&b, body, "", "    ")
+		body = b.Bytes()
+	case body != nil:
+		body = slices.Clip(body) // shared with the cache: append must copy
+	case pretty:
+		body, err = json.MarshalIndent(res.body, "", "    ")
+	default:
+		body, err = json.Marshal(res.body)
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	sum := sha256.Sum256(body)
-	return append(body, '\n'), hex.EncodeToString(sum[:8]), nil
+	hash := ""
+	if withHash {
+		sum := sha256.Sum256(body)
+		hash = hex.EncodeToString(sum[:8])
+	}
+	return append(body, '\n'), hash, nil
 }
 
 // setStaleness writes Consul's consistency headers honestly: no leader

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
@@ -200,8 +202,23 @@ func (s *consulServer) prelude(w http.ResponseWriter, q *consulQuery, elem any) 
 // readService answers one service's endpoint: build turns each instance
 // matching the query (tags, passing, dc, node-meta) into answer elements,
 // which then pass ?filter=.
-func (s *consulServer) readService(name string, q *consulQuery, tags []string, passing bool, build func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any) reading {
+func (s *consulServer) readService(kind, name string, q *consulQuery, tags []string, passing bool, build func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any) reading {
 	es, idx := s.serviceEntries(name, q, tags, passing)
+	stale := false
+	for _, e := range es {
+		stale = stale || e.Stale
+	}
+	// The answer is cached while nothing in it is stale (a stale record's
+	// age changes with time) and no filter applies: the service's index and
+	// the membership generation (node addresses) then determine it.
+	var key string
+	gen := s.a.memberGen.Load()
+	if !stale && q.filter == nil {
+		key = answerKey(kind, name, q, tags, passing)
+		if raw, ok := s.answers.get(key, idx, gen); ok {
+			return reading{raw: raw, index: idx, service: name}
+		}
+	}
 	nv := s.nodes()
 	out := []any{}
 	var st staleness
@@ -217,7 +234,61 @@ func (s *consulServer) readService(name string, q *consulQuery, tags []string, p
 			}
 		}
 	}
-	return reading{body: out, index: idx, st: st, service: name}
+	res := reading{body: out, index: idx, st: st, service: name}
+	if key != "" {
+		if raw, err := json.Marshal(out); err == nil {
+			s.answers.put(key, idx, gen, raw)
+			res.raw = raw
+		}
+	}
+	return res
+}
+
+// answerKey identifies a service endpoint's query shape for the cache.
+func answerKey(kind, name string, q *consulQuery, tags []string, passing bool) string {
+	var b strings.Builder
+	b.WriteString(kind + "\x00" + name + "\x00" + q.zone + "\x00" + strconv.FormatBool(passing))
+	for _, t := range tags {
+		b.WriteString("\x00t" + t)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.nodeMeta)) {
+		b.WriteString("\x00m" + k + "\x00" + q.nodeMeta[k])
+	}
+	return b.String()
+}
+
+// answerCache holds encoded answers of service endpoints, each valid for one
+// (index, membership generation). Bounded: when full it starts over, so
+// clients varying their queries cannot grow it.
+type answerCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]cachedAnswer
+}
+
+type cachedAnswer struct {
+	index, gen uint64
+	raw        []byte
+}
+
+const maxCachedAnswers = 1024
+
+func (c *answerCache) get(key string, index, gen uint64) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[key]
+	if !ok || a.index != index || a.gen != gen {
+		return nil, false
+	}
+	return a.raw, true
+}
+
+func (c *answerCache) put(key string, index, gen uint64, raw []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedAnswers {
+		c.m = make(map[string]cachedAnswer)
+	}
+	c.m[key] = cachedAnswer{index: index, gen: gen, raw: raw}
 }
 
 func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *consulQuery) {
@@ -231,7 +302,7 @@ func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *
 		return
 	}
 	s.serve(w, r, q, func() reading {
-		return s.readService(name, q, tags, passing, func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any {
+		return s.readService("health", name, q, tags, passing, func(e *catalog.Entry, n consulNode, nv nodeView, idx uint64) []any {
 			n.CreateIndex, n.ModifyIndex = idx, idx
 			svc := s.agentService(&e.Instance)
 			svc.CreateIndex, svc.ModifyIndex = idx, idx
@@ -247,7 +318,7 @@ func (s *consulServer) catalogService(w http.ResponseWriter, r *http.Request, q 
 	}
 	name, tags := r.PathValue("name"), r.URL.Query()["tag"]
 	s.serve(w, r, q, func() reading {
-		return s.readService(name, q, tags, false, func(e *catalog.Entry, n consulNode, _ nodeView, idx uint64) []any {
+		return s.readService("catalog", name, q, tags, false, func(e *catalog.Entry, n consulNode, _ nodeView, idx uint64) []any {
 			svc := s.agentService(&e.Instance)
 			return []any{consulCatalogService{
 				ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: s.dc, TaggedAddresses: n.TaggedAddresses,
@@ -265,7 +336,7 @@ func (s *consulServer) healthChecks(w http.ResponseWriter, r *http.Request, q *c
 	}
 	name := r.PathValue("name")
 	s.serve(w, r, q, func() reading {
-		return s.readService(name, q, nil, false, func(e *catalog.Entry, _ consulNode, _ nodeView, _ uint64) []any {
+		return s.readService("checks", name, q, nil, false, func(e *catalog.Entry, _ consulNode, _ nodeView, _ uint64) []any {
 			var out []any
 			for _, c := range serviceChecks(e) {
 				out = append(out, c)
@@ -581,10 +652,10 @@ func (s *consulServer) agentServiceByID(w http.ResponseWriter, r *http.Request, 
 	s.serve(w, r, q, func() reading {
 		e, ok := s.a.cat.Instance(s.a.cfg.Node, id)
 		if !ok {
-			return reading{body: nil, index: s.globalIndex()}
+			return reading{body: nil, index: s.globalIndex(), contentHash: true}
 		}
 		svc := s.agentService(&e.Instance)
-		return reading{body: svc, index: s.globalIndex()}
+		return reading{body: svc, index: s.globalIndex(), contentHash: true}
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/api"
 )
 
 // startConsulAgent starts an agent with the Consul-compatible listener on an
@@ -178,6 +179,12 @@ func TestConsulRegisterAndRead(t *testing.T) {
 		t.Errorf("status/leader: %s", r.body)
 	}
 
+	// ?pretty indents, also an answer served from the cache (asked twice).
+	for range 2 {
+		if r := raw(t, "GET", base+"/v1/health/service/web?pretty", nil); !strings.Contains(r.body, "\n    {") {
+			t.Errorf("pretty: %s", r.body)
+		}
+	}
 	// dc: the datacenter, a zone, or refused.
 	if r := raw(t, "GET", base+"/v1/health/service/web?dc=dc1", nil); !strings.Contains(r.body, "web-1") {
 		t.Errorf("dc=dc1: %s", r.body)
@@ -529,4 +536,42 @@ func TestConsulLeave(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("leave did not request a shutdown")
 	}
+}
+
+// BenchmarkConsulHealthService measures GET /v1/health/service/web on the
+// Consul listener (100 instances, Consul's shapes, no cache) over keep-alive
+// connections from parallel clients; compare BenchmarkHTTPLookup.
+func BenchmarkConsulHealthService(b *testing.B) {
+	cfg := agenttest.Config(b, "node-a")
+	cfg.Consul.HTTP = "127.0.0.1:0"
+	a := agenttest.Start(b, cfg)
+	c := agenttest.Client(b, a)
+	for i := range 100 {
+		if _, err := c.Register(b.Context(), api.Registration{ID: fmt.Sprintf("web-%03d", i), Name: "web", Address: "10.0.0.1", Port: 8000 + i, Tags: []string{"v1"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	b.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr}
+	url := "http://" + a.ConsulAddr() + "/v1/health/service/web?passing"
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := hc.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n < 100*300 {
+				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
