@@ -120,7 +120,7 @@ func Check(g Graph, rules []Rule) []Violation {
 				}
 			}
 			for to, chain := range reach(g, from) {
-				if r.bad(g, from, to) {
+				if r.bad(g, from, to) && !r.through(g, chain) {
 					out = append(out, Violation{r.Name, chain})
 				}
 			}
@@ -139,6 +139,19 @@ func (r Rule) bad(g Graph, from, to string) bool {
 		return true
 	}
 	return matchAny(r.Scope, to) && !matchAny(r.From, to) && !matchAny(r.Allow, to)
+}
+
+// through reports whether chain reaches its end through a package that r
+// already reports: only the first forbidden package on a chain is news (a
+// module imported where the standard library only is allowed brings its own
+// imports along).
+func (r Rule) through(g Graph, chain []string) bool {
+	for _, p := range chain[1 : len(chain)-1] {
+		if r.bad(g, chain[0], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // reach returns every package from imports directly or indirectly, each with a
