@@ -28,11 +28,16 @@ func benchAgent(b *testing.B) (string, func(string, catalog.Filter) catalog.Resu
 // default filter) over keep-alive connections from parallel clients.
 func BenchmarkHTTPLookup(b *testing.B) {
 	base, _ := benchAgent(b)
+	benchGets(b, base+"/v1/services/web", 100*100)
+}
+
+// benchGets runs GETs of url from parallel clients over keep-alive
+// connections, each answer 200 with at least minBytes, and reports req/s.
+func benchGets(b *testing.B, url string, minBytes int64) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	b.Cleanup(tr.CloseIdleConnections)
 	hc := &http.Client{Transport: tr}
-	url := base + "/v1/services/web"
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -44,7 +49,7 @@ func BenchmarkHTTPLookup(b *testing.B) {
 			}
 			n, _ := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 || n < 100*100 {
+			if resp.StatusCode != 200 || n < minBytes {
 				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
 				return
 			}

@@ -551,27 +551,5 @@ func BenchmarkConsulHealthService(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	b.Cleanup(tr.CloseIdleConnections)
-	hc := &http.Client{Transport: tr}
-	url := "http://" + a.ConsulAddr() + "/v1/health/service/web?passing"
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			resp, err := hc.Get(url)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			n, _ := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || n < 100*300 {
-				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	benchGets(b, "http://"+a.ConsulAddr()+"/v1/health/service/web?passing", 100*300)
 }
