@@ -247,6 +247,10 @@ func (r *runner) finish(d, wall time.Duration) {
 		switch st.Kind {
 		case "partition", "heal", "crash", "restart", "cut", "link", "pause", "resume", "leave", "flap", "unflap", "bridge", "slow", "clock", "skew", "save", "restore":
 			rep.Series.Marks = append(rep.Series.Marks, Mark{st.At, st.Kind})
+		case "start":
+			if st.Index >= 0 { // not the scenario's first nodes
+				rep.Series.Marks = append(rep.Series.Marks, Mark{st.At, st.Kind})
+			}
 		}
 	}
 }

@@ -180,13 +180,23 @@ func (c *conn) LocalAddr() net.Addr  { return c.self.tcp }
 func (c *conn) RemoteAddr() net.Addr { return c.peer.tcp }
 
 // Write passes b to the other end, after the link's stream delay and
-// losses, and the writer's processing delay if it is slow (SetSlow); a
-// reset drawn for the write breaks the stream and fails it.
+// losses, and, if the reader is slow (SetSlow), after it handled what it had
+// queued and this write; a reset drawn for the write breaks the stream and
+// fails it.
 func (c *conn) Write(b []byte) (int, error) {
 	n := c.nw
 	n.mu.Lock()
 	delay, reset := n.linkLocked(c.self.addr, c.peer.addr).streamWrite(n.rng)
-	delay += c.peer.slow
+	if peer := c.peer; peer.slow > 0 {
+		// The slow reader handles it after what it has queued already.
+		now := time.Now()
+		start := now
+		if peer.busy.After(now) {
+			start = peer.busy
+		}
+		peer.busy = start.Add(peer.slow)
+		delay += peer.busy.Sub(now)
+	}
 	if reset {
 		c.self.stats.StreamResets++
 		n.breakStreamsLocked(func(p *pair) bool { return p == c.p })
