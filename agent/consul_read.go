@@ -532,7 +532,7 @@ func (s *consulServer) statusPeers(w http.ResponseWriter, r *http.Request, q *co
 	s.serve(w, r, q, func() reading {
 		out := []string{}
 		for _, m := range s.a.Members() {
-			if m.Status == api.MemberAlive && m.Addr != "" {
+			if (m.Status == api.MemberAlive || m.Status == api.MemberSuspect) && m.Addr != "" { // suspect: still a member
 				out = append(out, net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)))
 			}
 		}

@@ -146,7 +146,8 @@ func toAPIFingerprint(f fingerprint) *api.Fingerprint {
 	return &api.Fingerprint{Hash: hashHex(f.Hash), Origins: clamp(f.Origins), Instances: clamp(f.Instances), Changed: f.Changed}
 }
 
-// clusterCollector reports the agreement and the fingerprint's updates.
+// clusterCollector reports the agreement, the fingerprint's updates and the
+// failed probes.
 type clusterCollector struct{ a *Agent }
 
 var (
@@ -154,6 +155,8 @@ var (
 		"Share of live members (this agent included) whose catalog fingerprint equals this agent's; 1 when converged.", nil, nil)
 	agreementMembersDesc = prometheus.NewDesc("grapevine_cluster_agreeing_members",
 		"Live members (this agent included) whose catalog fingerprint equals this agent's.", nil, nil)
+	probeFailuresDesc = prometheus.NewDesc("grapevine_gossip_probe_failures_total",
+		"SWIM probes of other agents by this agent that got no ack (each makes the member suspect here until a probe succeeds or it is declared dead).", nil, nil)
 	fingerprintUpdatesDesc = prometheus.NewDesc("grapevine_cluster_fingerprint_updates_total",
 		"Changes of this agent's gossip metadata (changed) and the memberlist updates that carried them (broadcast; rate-limited).", []string{"event"}, nil)
 )
@@ -162,6 +165,7 @@ func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- agreementRatioDesc
 	ch <- agreementMembersDesc
 	ch <- fingerprintUpdatesDesc
+	ch <- probeFailuresDesc
 }
 
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
@@ -172,5 +176,6 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		st := node.MetaStats()
 		ch <- prometheus.MustNewConstMetric(fingerprintUpdatesDesc, prometheus.CounterValue, float64(st.Changes), "changed")
 		ch <- prometheus.MustNewConstMetric(fingerprintUpdatesDesc, prometheus.CounterValue, float64(st.Broadcasts), "broadcast")
+		ch <- prometheus.MustNewConstMetric(probeFailuresDesc, prometheus.CounterValue, float64(node.ProbeFailures()))
 	}
 }

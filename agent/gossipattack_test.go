@@ -103,7 +103,7 @@ func (c *attackCluster) unchanged(t *testing.T, before string) {
 	t.Helper()
 	for _, a := range c.as {
 		start := time.Now()
-		if s := a.Self(); s.Members.Alive != 3 {
+		if s := a.Self(); s.Members.Alive+s.Members.Suspect != 3 { // suspect: still a member
 			t.Errorf("%s sees %+v after the attack", s.Node, s.Members)
 		}
 		if d := time.Since(start); d > time.Second {

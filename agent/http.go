@@ -366,7 +366,8 @@ func (a *Agent) Members() []api.Member {
 // decoded is left out).
 func toAPIMember(m gossip.Member) api.Member {
 	meta, _ := decodeMeta(m.Meta)
-	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone, Version: meta.Version}
+	am := api.Member{Name: m.Name, Addr: m.Addr, Port: int(m.Port), Status: memberStatus(m.State), Zone: meta.Zone, Version: meta.Version,
+		ProbeFailures: m.ProbeFailures, LastProbeFailure: m.LastProbeFailure}
 	if meta.Fingerprint != nil {
 		am.Fingerprint = toAPIFingerprint(*meta.Fingerprint)
 	}

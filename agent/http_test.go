@@ -662,8 +662,8 @@ func TestMetricsAndUI(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Contains(r.body, `grapevine_members{state="suspect"}`) {
-		t.Error("/metrics has a suspect members series, a state that is never reported")
+	if !strings.Contains(r.body, `grapevine_members{state="suspect"} 0`) {
+		t.Error("/metrics lacks the suspect members series")
 	}
 	r = rawString(t, "GET", base+"/ui", "")
 	if r.code != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {

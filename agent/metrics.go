@@ -100,9 +100,9 @@ var memberDesc = prometheus.NewDesc("grapevine_members", "Cluster members by sta
 func (c *memberCollector) Describe(ch chan<- *prometheus.Desc) { ch <- memberDesc }
 
 func (c *memberCollector) Collect(ch chan<- prometheus.Metric) {
-	// No suspect series: memberlist tells its delegates of joins, updates and
-	// departures only, so a member is never reported suspect (docs/metrics.md).
-	counts := map[api.MemberStatus]int{api.MemberAlive: 0, api.MemberLeft: 0, api.MemberFailed: 0}
+	// suspect: members whose probe by this agent went unanswered, until a
+	// probe succeeds or they are declared dead (gossip/suspect.go).
+	counts := map[api.MemberStatus]int{api.MemberAlive: 0, api.MemberSuspect: 0, api.MemberLeft: 0, api.MemberFailed: 0}
 	for _, m := range c.a.Members() {
 		counts[m.Status]++
 	}

@@ -111,6 +111,12 @@ type Member struct {
 	// successful probe of the member; absent until one completed (and for the
 	// agent itself, and members that left or failed).
 	RTTMillis float64 `json:"rtt_ms,omitempty"`
+	// ProbeFailures counts this agent's SWIM probes of the member that got no
+	// ack (since it last joined); LastProbeFailure is the latest one's time.
+	// A member is "suspect" from a failed probe until one succeeds or SWIM
+	// declares it dead.
+	ProbeFailures    uint64    `json:"probe_failures,omitempty"`
+	LastProbeFailure time.Time `json:"last_probe_failure,omitzero"`
 	// Version is the member's agent version, if it reports one.
 	Version string `json:"version,omitempty"`
 	// Fingerprint is the member's catalog fingerprint as it last gossiped it

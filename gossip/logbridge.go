@@ -16,10 +16,17 @@ import (
 type logBridge struct {
 	log    zerolog.Logger
 	reject func(Reason, error) // nil: everything at debug
+	// probeFailed, if set, is told of every failed probe memberlist logs
+	// (suspect.go); the line is logged too.
+	probeFailed func(member string)
 }
 
 func newLogBridge(l zerolog.Logger, reject func(Reason, error)) *log.Logger {
-	return log.New(logBridge{log: l.With().Str("source", "memberlist").Logger(), reject: reject}, "", 0)
+	return newLogBridgeProbes(l, reject, nil)
+}
+
+func newLogBridgeProbes(l zerolog.Logger, reject func(Reason, error), probeFailed func(string)) *log.Logger {
+	return log.New(logBridge{log: l.With().Str("source", "memberlist").Logger(), reject: reject, probeFailed: probeFailed}, "", 0)
 }
 
 func (b logBridge) Write(p []byte) (int, error) {
@@ -36,6 +43,11 @@ func (b logBridge) Write(p []byte) (int, error) {
 		if why, ok := memberlistReason(string(line)); ok {
 			b.reject(why, errors.New(string(line)))
 			return len(p), nil
+		}
+	}
+	if b.probeFailed != nil {
+		if name, ok := parseProbeFailure(string(line)); ok {
+			b.probeFailed(name)
 		}
 	}
 	b.log.Debug().Str("memberlist_level", level).Msg(string(line))

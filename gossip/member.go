@@ -73,6 +73,13 @@ type Member struct {
 	// (memberlist's SWIM ping); 0 until one completed.
 	RTT time.Duration
 
+	// ProbeFailures counts this node's probes of the member that got no ack
+	// (since it last joined); LastProbeFailure is the latest one's time.
+	ProbeFailures    uint64
+	LastProbeFailure time.Time
+	// suspectUntil: the member is listed StateSuspect until then (suspect.go).
+	suspectUntil time.Time
+
 	// target addresses sends to the member: a copy of memberlist's node taken
 	// in a callback (under memberlist's lock), never changed afterwards.
 	target *memberlist.Node

@@ -141,3 +141,44 @@ func TestForceLeave(t *testing.T) {
 		c.close()
 	})
 }
+
+// A member whose probes go unanswered is listed suspect, with its failed
+// probes counted, until SWIM declares it dead.
+func TestFailedProbesMakeSuspect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := newNet(t, simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		group := c.start(3, nil)
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, 3) })
+		victim := group[2]
+		nw.Crash(victim.addr)
+		var seen gossip.Member
+		waitFor(t, time.Minute, "a suspect", func() bool {
+			for _, tn := range group[:2] {
+				for _, m := range tn.node.Members() {
+					if m.Name == victim.name && m.State == gossip.StateSuspect {
+						seen = m
+						return true
+					}
+				}
+			}
+			return false
+		})
+		if seen.ProbeFailures == 0 || seen.LastProbeFailure.IsZero() {
+			t.Errorf("suspect member without counted failures: %+v", seen)
+		}
+		if group[0].node.ProbeFailures()+group[1].node.ProbeFailures() == 0 {
+			t.Error("no failed probes counted")
+		}
+		waitFor(t, time.Minute, "declared dead", func() bool { return group[0].node.NumMembers() == 2 && group[1].node.NumMembers() == 2 })
+		for _, tn := range group[:2] {
+			for _, m := range tn.node.Members() {
+				if m.State != gossip.StateAlive {
+					t.Errorf("%s lists %s %v after the death", tn.name, m.Name, m.State)
+				}
+			}
+		}
+		victim.node.Close()
+		c.close()
+	})
+}

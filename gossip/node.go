@@ -74,6 +74,7 @@ type Node struct {
 	// the anti-entropy answers per peer (limit.go).
 	senders, replies, replyBytes *limiter
 	meta                         metaState // own metadata, SetMeta (meta.go)
+	suspect                      suspicion // failed probes, suspect members (suspect.go)
 	// keyring is memberlist's keyring (nil without encryption); it locks
 	// itself. keyringMu serializes changes with their persistence.
 	keyring   *memberlist.Keyring
@@ -175,6 +176,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		members:     make(map[string]Member),
 	}
 	mlc := n.memberlistConfig()
+	n.suspect.init(mlc)
 	n.budget = mlc.UDPBufferSize - packetOverhead
 	n.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes: func() int {
@@ -203,7 +205,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	c.Label = n.cfg.Label
 	c.CIDRsAllowed = n.cfg.AllowedCIDRs
 	c.LogOutput = nil
-	c.Logger = newLogBridge(n.log, func(why Reason, err error) { n.reject(why, err, nil) })
+	c.Logger = newLogBridgeProbes(n.log, func(why Reason, err error) { n.reject(why, err, nil) }, n.probeFailed)
 	if n.cfg.Tune != nil {
 		n.cfg.Tune(c)
 	}
@@ -321,12 +323,17 @@ func (n *Node) Close() error {
 
 // Members returns the live members, the local node included, sorted by name.
 // Each is a copy taken when memberlist last reported the member (join or
-// update); State is always StateAlive here, as memberlist reports no suspicion.
+// update); State is StateSuspect while this node's probes of the member go
+// unanswered (suspect.go), else StateAlive.
 func (n *Node) Members() []Member {
+	now := time.Now()
 	n.mu.Lock()
 	out := make([]Member, 0, len(n.members))
 	for _, m := range n.members {
 		m.Meta = slices.Clone(m.Meta)
+		if now.Before(m.suspectUntil) {
+			m.State = StateSuspect
+		}
 		out = append(out, m)
 	}
 	n.mu.Unlock()
@@ -342,7 +349,8 @@ func (n *Node) setMember(name string, m *Member) {
 		delete(n.members, name)
 	} else {
 		mm := *m
-		mm.RTT = n.members[name].RTT // an update keeps the last probe's round trip
+		old := n.members[name] // an update keeps what probes measured
+		mm.RTT, mm.ProbeFailures, mm.LastProbeFailure, mm.suspectUntil = old.RTT, old.ProbeFailures, old.LastProbeFailure, old.suspectUntil
 		n.members[name] = mm
 	}
 	n.mu.Unlock()
@@ -354,6 +362,7 @@ func (n *Node) probed(name string, rtt time.Duration) {
 	n.mu.Lock()
 	if m, ok := n.members[name]; ok {
 		m.RTT = rtt
+		m.suspectUntil = time.Time{} // it answered
 		n.members[name] = m
 	}
 	n.mu.Unlock()

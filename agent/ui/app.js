@@ -527,6 +527,7 @@ function renderMembers() {
       el('td', null, badge(m.status)),
       el('td', null, m.zone || '–'),
       el('td', null, m.rtt_ms ? m.rtt_ms.toFixed(2) + ' ms' : '–'),
+      el('td', { title: 'probes of this member by this agent that got no ack' }, m.probe_failures ? m.probe_failures + ' · last ' + ago(m.last_probe_failure) : '–'),
       el('td', null, m.version || '–'),
       el('td', null, fp ? [el('code', { title: 'changed ' + ago(fp.changed) }, fp.hash), el('span', { class: 'muted' }, ' ' + fp.origins + ' origins · ' + fp.instances + ' instances')] : '–'),
       el('td', null, agree),
