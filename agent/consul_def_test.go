@@ -127,3 +127,30 @@ func TestConsulConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerCacheBounds: the answer cache stays within its entry and byte
+// bounds whatever the keys, and answers only the index it was filled at.
+func TestAnswerCacheBounds(t *testing.T) {
+	var c answerCache
+	big := make([]byte, maxCachedBytes/16)
+	for i := range 5000 {
+		c.put(strings.Repeat("k", i%300)+string(rune('a'+i%26)), uint64(i), 1, big[:i%len(big)])
+		if len(c.m) > maxCachedAnswers || c.bytes > maxCachedBytes {
+			t.Fatalf("after %d puts: %d entries, %d bytes", i+1, len(c.m), c.bytes)
+		}
+	}
+	c.put("x", 7, 2, []byte("[]"))
+	if _, ok := c.get("x", 8, 2); ok {
+		t.Errorf("answered another index")
+	}
+	if _, ok := c.get("x", 7, 3); ok {
+		t.Errorf("answered another membership generation")
+	}
+	if b, ok := c.get("x", 7, 2); !ok || string(b) != "[]" {
+		t.Errorf("get = %q %v", b, ok)
+	}
+	c.put("huge", 1, 1, make([]byte, maxCachedBytes))
+	if _, ok := c.get("huge", 1, 1); ok {
+		t.Errorf("an answer above the per-answer bound was cached")
+	}
+}

@@ -258,11 +258,12 @@ func answerKey(kind, name string, q *consulQuery, tags []string, passing bool) s
 }
 
 // answerCache holds encoded answers of service endpoints, each valid for one
-// (index, membership generation). Bounded: when full it starts over, so
-// clients varying their queries cannot grow it.
+// (index, membership generation). Bounded in entries and bytes: when full it
+// starts over, so clients varying their queries cannot grow it.
 type answerCache struct {
-	mu sync.Mutex // guards m
-	m  map[string]cachedAnswer
+	mu    sync.Mutex // guards m and bytes
+	m     map[string]cachedAnswer
+	bytes int
 }
 
 type cachedAnswer struct {
@@ -270,7 +271,10 @@ type cachedAnswer struct {
 	raw        []byte
 }
 
-const maxCachedAnswers = 1024
+const (
+	maxCachedAnswers = 1024
+	maxCachedBytes   = 32 << 20
+)
 
 func (c *answerCache) get(key string, index, gen uint64) ([]byte, bool) {
 	c.mu.Lock()
@@ -285,10 +289,17 @@ func (c *answerCache) get(key string, index, gen uint64) ([]byte, bool) {
 func (c *answerCache) put(key string, index, gen uint64, raw []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedAnswers {
-		c.m = make(map[string]cachedAnswer)
+	if len(raw) > maxCachedBytes/8 {
+		return // one huge answer would evict everything else
+	}
+	if c.m == nil || len(c.m) >= maxCachedAnswers || c.bytes+len(raw) > maxCachedBytes {
+		c.m, c.bytes = make(map[string]cachedAnswer), 0
+	}
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(old.raw)
 	}
 	c.m[key] = cachedAnswer{index: index, gen: gen, raw: raw}
+	c.bytes += len(raw)
 }
 
 func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *consulQuery) {
