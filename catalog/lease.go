@@ -109,10 +109,6 @@ type preservationChange struct {
 	Recent      int
 }
 
-func (ev *leaseEvents) empty() bool {
-	return len(ev.Phases) == 0 && len(ev.Reap) == 0 && len(ev.Forget) == 0 && len(ev.Preservation) == 0
-}
-
 // leases is the lease table. The zero value is not usable: see newLeases.
 type leases struct {
 	cfg      Config // the lease durations and self-preservation settings

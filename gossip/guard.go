@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -41,10 +40,9 @@ type guard struct {
 	wg       sync.WaitGroup
 	once     sync.Once
 
-	mu     sync.Mutex     // guards open
-	open   map[string]int // inbound streams open, by source IP
-	total  int            // all inbound streams open
-	closed atomic.Bool
+	mu    sync.Mutex     // guards open
+	open  map[string]int // inbound streams open, by source IP
+	total int            // all inbound streams open
 }
 
 const (
