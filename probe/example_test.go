@@ -1,7 +1,9 @@
 package probe_test
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/probe"
 )
@@ -25,4 +27,32 @@ func ExampleAggregate() {
 	results := []probe.Result{{Status: probe.Passing}, {Status: probe.Warning}}
 	fmt.Println(probe.Aggregate(results))
 	// Output: warning
+}
+
+// A registration: Set validates the instance's checks, hands the health they
+// give it to commit (where the agent registers the instance in its catalog),
+// and only then starts them; later changes arrive through Config.OnHealth.
+func ExampleRunner_Set() {
+	cfg := probe.DefaultConfig()
+	cfg.OnHealth = func(h probe.Health) { /* publish h.Owner's h.Status and h.Output */ }
+	r, err := probe.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	checks := []probe.Check{{ID: "web-ttl", Type: probe.TTL, TTL: time.Minute, InitialStatus: probe.Warning}}
+	err = r.Set("web-1", checks, func(h probe.Health) error {
+		fmt.Println("register", h.Owner, "as", h.Status)
+		return nil
+	})
+	fmt.Println(err, len(r.ByOwner("web-1")))
+
+	// A check ID is one owner's: another instance cannot take it.
+	err = r.Set("web-2", checks, nil)
+	fmt.Println(errors.Is(err, probe.ErrCheckOwned))
+	// Output:
+	// register web-1 as warning
+	// <nil> 1
+	// true
 }
