@@ -28,6 +28,9 @@ import (
 type guard struct {
 	inner   memberlist.NodeAwareTransport
 	allowed []net.IPNet
+	// inspect: gossip is plaintext (no keyring), so push/pull headers are
+	// checked as they pass (guardheader.go).
+	inspect bool
 	reject  func(Reason, error, func(*zerolog.Event))
 
 	packets chan *memberlist.Packet
@@ -62,12 +65,12 @@ var _ memberlist.NodeAwareTransport = (*guard)(nil)
 // errStreamTooLarge ends reads of a stream over maxStreamBytes.
 var errStreamTooLarge = errors.New("gossip: inbound stream over its byte budget")
 
-func newGuard(inner memberlist.Transport, allowed []net.IPNet, reject func(Reason, error, func(*zerolog.Event))) *guard {
+func newGuard(inner memberlist.Transport, allowed []net.IPNet, inspect bool, reject func(Reason, error, func(*zerolog.Event))) *guard {
 	na, ok := inner.(memberlist.NodeAwareTransport)
 	if !ok {
 		na = shim{inner}
 	}
-	g := &guard{inner: na, allowed: allowed, reject: reject,
+	g := &guard{inner: na, allowed: allowed, inspect: inspect, reject: reject,
 		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn),
 		stopping: make(chan struct{}), done: make(chan struct{}), open: map[string]int{}}
 	g.wg.Add(2)
@@ -143,7 +146,7 @@ func (g *guard) forwardStreams() {
 				c.Close()
 				continue
 			}
-			gc := &guardedConn{Conn: c, g: g, src: src}
+			gc := &guardedConn{Conn: c, g: g, src: src, inspect: g.inspect}
 			select {
 			case g.streams <- gc:
 			case <-g.stopping:
@@ -181,7 +184,13 @@ type guardedConn struct {
 	src  string
 	read int64
 	once sync.Once
+	// inspect: the stream's first bytes (head) are still being checked.
+	inspect bool
+	head    []byte
 }
+
+// maxHead bounds the bytes kept to inspect a stream's header.
+const maxHead = 512
 
 func (c *guardedConn) Read(b []byte) (int, error) {
 	if c.read >= maxStreamBytes {
@@ -193,6 +202,17 @@ func (c *guardedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	c.read += int64(n)
+	if c.inspect && n > 0 {
+		c.head = append(c.head, b[:min(n, maxHead-len(c.head))]...)
+		done, herr := checkPushPullHeader(c.head)
+		if herr != nil {
+			c.g.reject(ReasonTooLarge, herr, func(e *zerolog.Event) { e.Str("source", c.src) })
+			return 0, herr
+		}
+		if done || len(c.head) >= maxHead {
+			c.inspect, c.head = false, nil
+		}
+	}
 	return n, err
 }
 

@@ -134,7 +134,7 @@ func New(cfg Config, store Store) (*Node, error) {
 			mlc.BindPort = nt.GetAutoBindPort()
 			mlc.AdvertisePort = mlc.BindPort
 		}
-		g = newGuard(nt, cfg.AllowedCIDRs, n.reject)
+		g = newGuard(nt, cfg.AllowedCIDRs, len(cfg.SecretKeys) == 0, n.reject)
 		mlc.Transport = g
 	}
 	ml, err := memberlist.Create(mlc)
