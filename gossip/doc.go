@@ -19,6 +19,13 @@
 //  4. Gap repair: a delta beyond a gap (MergeResult.Gap) asks the origin (or the
 //     sender) for the missing range, at most once per origin per RepairInterval.
 //
+// Membership extras: Node.SetMeta replaces the node's memberlist metadata at
+// run time, broadcast at most once per Config.MetaInterval (meta.go);
+// Node.ForceLeave marks a failed member left everywhere through a gossiped
+// message honoured only where SWIM has the member dead (forceleave.go); a
+// member whose probe by this node went unanswered is listed StateSuspect until
+// a probe succeeds or it is declared dead (suspect.go).
+//
 // A rejoin loop keeps trying configured seeds and recently failed or departed
 // members, so the halves of a healed partition merge without an operator.
 // With Config.SecretKeys the traffic is encrypted and authenticated (AES-GCM,
