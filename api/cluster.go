@@ -99,10 +99,10 @@ type JoinResult struct {
 }
 
 // maxJoinAddresses bounds a join request.
-const maxJoinAddresses = 64
+const maxJoinAddresses = 16
 
 // DecodeJoinRequest reads a PUT /v1/agent/join body with the limits of
-// DecodeRegistration: 1 to 64 non-empty addresses of at most 256 bytes.
+// DecodeRegistration: 1 to 16 non-empty addresses of at most 256 bytes.
 func DecodeJoinRequest(r io.Reader) (JoinRequest, error) {
 	var j JoinRequest
 	if err := decodeStrict(r, MaxRequestBytes, &j); err != nil {

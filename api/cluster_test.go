@@ -17,7 +17,7 @@ func TestDecodeJoinRequest(t *testing.T) {
 		{"missing", `{}`, ErrInvalid},
 		{"empty address", `{"addresses":[""]}`, ErrInvalid},
 		{"long address", `{"addresses":["` + strings.Repeat("a", 257) + `"]}`, ErrInvalid},
-		{"too many", `{"addresses":[` + strings.Repeat(`"a:1",`, 64) + `"a:1"]}`, ErrInvalid},
+		{"too many", `{"addresses":[` + strings.Repeat(`"a:1",`, 16) + `"a:1"]}`, ErrInvalid},
 		{"unknown field", `{"addresses":["a:1"],"wan":true}`, ErrInvalid},
 		{"not json", `addresses`, ErrInvalid},
 		{"too large", `{"addresses":["` + strings.Repeat("a", MaxRequestBytes) + `"]}`, ErrTooLarge},
