@@ -529,17 +529,26 @@ func (s *consulServer) catalogNode(w http.ResponseWriter, r *http.Request, q *co
 }
 
 func (s *consulServer) catalogDatacenters(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
 	s.serve(w, r, q, func() reading { return reading{body: []string{s.dc}, index: s.globalIndex()} })
 }
 
 // statusLeader: a leaderless registry has no leader; every agent answers
 // for itself, so clients that wait for "a leader" proceed (docs/consul.md).
 func (s *consulServer) statusLeader(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
 	s.serve(w, r, q, func() reading { return reading{body: s.selfAddr(), index: s.globalIndex()} })
 }
 
 // statusPeers lists the live agents' gossip addresses.
 func (s *consulServer) statusPeers(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
 	s.serve(w, r, q, func() reading {
 		out := []string{}
 		for _, m := range s.a.Members() {
@@ -841,6 +850,9 @@ func writeHealth(w http.ResponseWriter, r *http.Request, status string, body any
 }
 
 func (s *consulServer) agentHealthByID(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
 	id := r.PathValue("id")
 	infos, agg := s.localHealth(func(e *catalog.Entry) bool { return e.ID == id })
 	if len(infos) == 0 {
@@ -851,6 +863,9 @@ func (s *consulServer) agentHealthByID(w http.ResponseWriter, r *http.Request, q
 }
 
 func (s *consulServer) agentHealthByName(w http.ResponseWriter, r *http.Request, q *consulQuery) {
+	if !needFilter(w, q, nil) {
+		return
+	}
 	name := r.PathValue("name")
 	infos, agg := s.localHealth(func(e *catalog.Entry) bool { return e.Service == name })
 	if len(infos) == 0 {

@@ -374,6 +374,8 @@ func TestConsulFilter(t *testing.T) {
 		{"/v1/health/service/web", `Service.ID matches "a.*"`, 400, "not supported", ""},
 		{"/v1/health/service/web", `Service.ID ==`, 400, "boolean expression", ""},
 		{"/v1/catalog/services", `ServiceName == "web"`, 400, "not supported on this endpoint", ""},
+		{"/v1/status/leader", `x == "y"`, 400, "not supported on this endpoint", ""},
+		{"/v1/agent/health/service/name/web", `x == "y"`, 400, "not supported on this endpoint", ""},
 	}
 	for _, tt := range tests {
 		r := raw(t, "GET", base+tt.path+"?filter="+urlQueryEscape(tt.filter), nil)
