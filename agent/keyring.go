@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/grapevine-sd/grapevine/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -132,28 +133,7 @@ func ReadKeyringFile(path string) (keys [][]byte, warning string, err error) {
 
 // writeKeyringFile writes keys to path atomically with mode 0600.
 func writeKeyringFile(path string, keys [][]byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // after a successful rename: no such file
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	if _, err := tmp.Write(FormatKeyring(keys)); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	if err := os.Rename(name, path); err != nil {
+	if err := atomicfile.Write(path, FormatKeyring(keys), 0o600); err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
 	return nil

@@ -21,6 +21,13 @@ type Catalog struct {
 	log  zerolog.Logger
 	done chan struct{} // closed by Close
 
+	// emu serializes rebases of the own epoch, whose new epoch is persisted
+	// without mu. Taken before mu, never under it.
+	emu sync.Mutex
+	// store writes the registration files; used without mu by the one
+	// flusher at a time (localOps.flushing), by load and by Close.
+	store regStore
+
 	mu sync.Mutex
 	// Guarded by mu:
 	state     *crdt.State
@@ -32,7 +39,8 @@ type Catalog struct {
 	held      map[string]*held             // quarantine: deltas of origins without membership news
 	heldBytes int                          // sum of held[].bytes
 	maxEpoch  uint64                       // highest epoch accepted (Config.MaxEpochAhead), set by Tick
-	local     map[string]*registration     // own registrations by ID
+	local     map[string]*registration     // own registrations by ID, as applied (durable)
+	ops       localOps                     // local changes waiting for the disk (groupcommit.go)
 	samples   map[string][]sample          // per origin: applied seqs recorded over time, for Compact
 	subs      map[*Subscription]struct{}
 	intern    interner
@@ -69,21 +77,25 @@ func New(cfg Config) (*Catalog, error) {
 		subs:      make(map[*Subscription]struct{}),
 		intern:    newInterner(),
 	}
+	c.initOps()
+	c.store.dir = cfg.DataDir
 	c.snap.Store(&snapshot{services: map[string]*slot{}, grown: make(chan struct{})})
 	// Indexes start at 1: to clients 0 means "do not block", and a service
 	// not seen yet answers with the global index, so a blocking query on it
 	// waits until it appears.
 	c.index.Store(1)
-	epoch, regs, err := c.load()
+	ld, err := c.load()
 	if err != nil {
+		c.store.close()
 		return nil, err
 	}
+	epoch := ld.epoch
 	c.state = crdt.New(cfg.Node, epoch)
 	c.maxEpoch = c.epochLimit(cfg.Now())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.newBatch()
-	for _, r := range regs {
+	for _, r := range ld.regs {
 		if err := r.inst.Validate(); err != nil {
 			c.warn(fmt.Sprintf("registration %q dropped: %v", r.inst.ID, err))
 			continue
@@ -96,8 +108,10 @@ func New(cfg Config) (*Catalog, error) {
 	return c, nil
 }
 
-// Close stops waiters and subscribers; later writes return ErrClosed. Lookups
-// keep working. Close is idempotent.
+// Close stops waiters and subscribers; later writes return ErrClosed. Writes
+// in progress finish (they are durable when they return nil); then the
+// registrations log is folded into the snapshot. Lookups keep working. Close
+// is idempotent.
 func (c *Catalog) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,6 +123,7 @@ func (c *Catalog) Close() error {
 	for s := range c.subs {
 		c.dropSub(s, ErrClosed)
 	}
+	c.closeStore()
 	return nil
 }
 
@@ -143,38 +158,57 @@ func (c *Catalog) emit(ds []crdt.Delta) {
 // ErrTooLarge). Records that fail to decode are ignored (counted in Stats,
 // logged). A delta showing another incarnation of this agent's own origin — a
 // newer epoch, or the current epoch with a history this agent did not write —
-// makes the catalog rebase above it and publish the result; Merge then returns
-// an empty result and no error.
+// makes the catalog rebase above it (persisting the new epoch first, without
+// the lock) and publish the result; Merge then returns an empty result and no
+// error.
 func (c *Catalog) Merge(d crdt.Delta) (crdt.MergeResult, error) {
 	c.mu.Lock()
-	res, out, err := c.mergeLocked(d)
+	res, seen, err := c.mergeLocked(d)
 	if len(res.Changes) > 0 {
 		b := c.newBatch()
 		c.applyChanges(b, res.Changes)
 		c.commit(b)
 	}
 	c.mu.Unlock()
-	c.emit(out)
+	if seen != 0 {
+		c.rebaseAbove(seen)
+	}
 	return res, err
 }
 
-// rebase moves the own origin to a fresh epoch above seen and its own, and
-// returns the deltas to publish. mu held.
-func (c *Catalog) rebase(seen uint64) []crdt.Delta {
+// rebaseAbove moves the own origin to a fresh epoch above seen and its own,
+// unless it is above seen already, and publishes the result. The new epoch is
+// persisted before anything uses it, with emu held and mu not: gossip's
+// receive path never waits for the disk under mu, and no epoch is published
+// that a restart could draw again.
+func (c *Catalog) rebaseAbove(seen uint64) {
+	c.emu.Lock()
+	defer c.emu.Unlock()
+	c.mu.Lock()
 	own := c.state.Position(c.cfg.Node).Epoch
+	if own > seen || c.closed {
+		c.mu.Unlock()
+		return // a concurrent rebase moved above it
+	}
 	epoch := nextEpoch(max(seen, own), c.cfg.Now(), randUint64())
+	c.mu.Unlock()
 	if epoch <= own {
 		c.log.Error().Uint64("peer_epoch", seen).Uint64("own_epoch", own).Msg("cannot rebase: no epoch left above the peer's")
-		return nil
+		return
 	}
 	c.log.Warn().Uint64("peer_epoch", seen).Uint64("own_epoch", own).
 		Uint64("new_epoch", epoch).Msg("a peer holds another incarnation of this node, rebasing")
 	if err := c.saveEpoch(epoch); err != nil {
-		c.log.Error().Err(err).Msg("persist rebased epoch")
+		// Not rebased: a restart could draw this epoch again. The next
+		// delta or digest showing the other incarnation retries.
+		c.log.Error().Err(err).Msg("persist rebased epoch; not rebasing")
+		return
 	}
+	c.mu.Lock()
 	if _, err := c.state.Rebase(epoch); err != nil {
+		c.mu.Unlock()
 		c.log.Error().Err(err).Msg("rebase")
-		return nil
+		return
 	}
 	c.rebases++
 	b := c.newBatch()
@@ -185,7 +219,9 @@ func (c *Catalog) rebase(seen uint64) []crdt.Delta {
 	c.applyChanges(b, chs)
 	c.commit(b)
 	delete(c.samples, c.cfg.Node)
-	return c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Position{}, c.cfg.AnnounceBudget)
+	out := c.state.DeltaSinceOrigin(c.cfg.Node, crdt.Position{}, c.cfg.AnnounceBudget)
+	c.mu.Unlock()
+	c.emit(out)
 }
 
 // Digest returns the replica's digest (gossip's Store interface).
@@ -204,16 +240,16 @@ func (c *Catalog) Digest() crdt.Digest {
 // (Config.MaxEpochAhead).
 func (c *Catalog) DeltaSince(peer crdt.Digest, budget int) []crdt.Delta {
 	c.mu.Lock()
-	var out []crdt.Delta
 	if err := c.state.CheckSelf(peer); err != nil {
 		if seen := peer[c.cfg.Node].Epoch; seen <= c.maxEpoch {
 			c.log.Warn().Err(err).Msg("a peer's digest shows another incarnation of this node")
-			out = c.rebase(seen)
+			c.mu.Unlock()
+			c.rebaseAbove(seen)
+			c.mu.Lock()
 		}
 	}
 	ds := c.state.DeltaSince(peer, budget)
 	c.mu.Unlock()
-	c.emit(out)
 	return ds
 }
 

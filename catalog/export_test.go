@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"hash/crc32"
 	"slices"
 
 	"github.com/grapevine-sd/grapevine/crdt"
@@ -140,4 +141,29 @@ func (c *Catalog) Floors() (floors, members int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state.Gone(), len(c.lease.members)
+}
+
+// LogLine frames json as one registrations log line (checksum, json, newline).
+func LogLine(json string) []byte {
+	js := []byte(json)
+	out := fmt.Appendf(nil, "%08x ", crc32.Checksum(js, crcTable))
+	return append(append(out, js...), '\n')
+}
+
+// LogAppends returns how many appends (write + fsync) the registrations log
+// took; SetBeforeAppend sets a function run before each (nil: none). Call it
+// before the writes it is to see.
+func (c *Catalog) LogAppends() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.ops.flushing {
+		c.ops.cond.Wait()
+	}
+	return c.store.appends
+}
+
+func (c *Catalog) SetBeforeAppend(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.store.beforeAppend = f
 }

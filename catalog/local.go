@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -53,6 +54,7 @@ type registration struct {
 	source Source
 	maint  bool
 	reason string
+	checks []json.RawMessage // the check definitions, opaque, persisted with it
 }
 
 // effective is the instance as published: maintenance overrides the check
@@ -74,6 +76,9 @@ type Registration struct {
 	CheckHealth Health   `json:"check_health"` // health from checks, under maintenance too
 	Maintenance bool     `json:"maintenance"`
 	Reason      string   `json:"reason,omitempty"`
+	// Checks are the check definitions registered with it
+	// (RegisterWithChecks), persisted with it, for the agent to restart.
+	Checks []json.RawMessage `json:"checks,omitempty"`
 }
 
 // Register registers (or replaces) a local instance from the API; it is
@@ -82,23 +87,60 @@ type Registration struct {
 // Health means passing for a new instance and "unchanged" when replacing;
 // Output is truncated to MaxOutputLen. Re-registering an identical instance
 // publishes nothing. A maintenance flag on the ID is kept.
-func (c *Catalog) Register(inst Instance) error { return c.register(inst, SourceAPI) }
+func (c *Catalog) Register(inst Instance) error { return c.register(inst, SourceAPI, nil) }
+
+// RegisterWithChecks is Register keeping the instance's check definitions
+// with it (opaque to the catalog: the agent's JSON), persisted in the same
+// write, returned by Registrations.
+func (c *Catalog) RegisterWithChecks(inst Instance, checks []json.RawMessage) error {
+	return c.register(inst, SourceAPI, checks)
+}
 
 // RegisterFile is Register for an instance from a service definition file: it
 // is not persisted (the agent re-reads the files on start and reload).
-func (c *Catalog) RegisterFile(inst Instance) error { return c.register(inst, SourceFile) }
+func (c *Catalog) RegisterFile(inst Instance) error { return c.register(inst, SourceFile, nil) }
 
-func (c *Catalog) register(inst Instance, src Source) error {
+func (c *Catalog) register(inst Instance, src Source, checks []json.RawMessage) error {
 	c.mu.Lock()
-	b := c.newBatch()
-	d, err := c.registerLocked(b, inst, src)
-	c.commit(b)
+	op, err := c.prepareRegister(inst, src, checks)
+	var ds []crdt.Delta
+	if err == nil {
+		ds = c.submit(op)
+		err = op.err
+	}
 	c.mu.Unlock()
-	c.emit(d)
+	c.emit(ds)
 	return err
 }
 
-func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.Delta, error) {
+// cur is local registration id as the next change sees it: staged (accepted,
+// not yet durable) or applied. mu held.
+func (c *Catalog) cur(id string) *registration {
+	if op, ok := c.ops.staged[id]; ok {
+		return op.reg
+	}
+	return c.local[id]
+}
+
+// localCount is the number of local registrations once the staged changes
+// apply. mu held.
+func (c *Catalog) localCount() int {
+	n := len(c.local)
+	for id, op := range c.ops.staged {
+		_, applied := c.local[id]
+		switch {
+		case op.reg != nil && !applied:
+			n++
+		case op.reg == nil && applied:
+			n--
+		}
+	}
+	return n
+}
+
+// prepareRegister checks a registration and builds the change that makes
+// it. mu held.
+func (c *Catalog) prepareRegister(inst Instance, src Source, checks []json.RawMessage) (*localOp, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
@@ -118,7 +160,7 @@ func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.De
 		}
 		inst.Meta = m
 	}
-	old := c.local[inst.ID]
+	old := c.cur(inst.ID)
 	if inst.Health == 0 {
 		inst.Health = HealthPassing
 		if old != nil {
@@ -134,25 +176,57 @@ func (c *Catalog) registerLocked(b *batch, inst Instance, src Source) ([]crdt.De
 	if err := c.checkBounds(&inst, old == nil); err != nil {
 		return nil, err
 	}
-	r := &registration{inst: inst, source: src}
+	for i, raw := range checks {
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: check definition %d is not JSON", ErrInvalidInstance, i+1)
+		}
+	}
+	r := &registration{inst: inst, source: src, checks: slices.Clone(checks)}
 	if old != nil {
 		r.maint, r.reason = old.maint, old.reason
 	}
-	if src == SourceAPI || (old != nil && old.source == SourceAPI) {
-		if err := c.saveRegistrations(inst.ID, r); err != nil {
-			return nil, err
+	return c.newOp(inst.ID, old, r)
+}
+
+// newOp builds the change of registration id from old to r (nil: removed),
+// with the log line that persists it when an API registration is involved
+// and its persisted form changes. mu held.
+func (c *Catalog) newOp(id string, old, r *registration) (*localOp, error) {
+	op := &localOp{id: id, reg: r}
+	if c.cfg.DataDir == "" {
+		return op, nil
+	}
+	var rec logRec
+	switch {
+	case r != nil && r.source == SourceAPI:
+		d := docOf(r)
+		rec.Put = &d
+	case old != nil && old.source == SourceAPI:
+		rec.Del = id
+	default:
+		return op, nil
+	}
+	line, err := encodeLine(rec)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil && old.source == SourceAPI && r != nil {
+		if prev, err := encodeLine(logRec{Put: ptr(docOf(old))}); err == nil && bytes.Equal(prev, line) {
+			return op, nil // persisted as it is
 		}
 	}
-	c.local[inst.ID] = r
-	return c.putLocal(b, r), nil
+	op.line = line
+	return op, nil
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // checkBounds refuses a registration that peers would reject: one record too
 // many for this origin, or a record too large even without check output
 // (output is cut to fit, see putLocal). mu held.
 func (c *Catalog) checkBounds(inst *Instance, added bool) error {
-	if added && len(c.local) >= c.cfg.MaxRecordsPerOrigin {
-		return fmt.Errorf("%w: %w: this agent holds %d registrations (max %d)", ErrInvalidInstance, ErrOverQuota, len(c.local), c.cfg.MaxRecordsPerOrigin)
+	if n := c.localCount(); added && n >= c.cfg.MaxRecordsPerOrigin {
+		return fmt.Errorf("%w: %w: this agent holds %d registrations (max %d)", ErrInvalidInstance, ErrOverQuota, n, c.cfg.MaxRecordsPerOrigin)
 	}
 	bare := *inst
 	bare.Output = ""
@@ -199,34 +273,26 @@ func (c *Catalog) putLocal(b *batch, r *registration) []crdt.Delta {
 // everywhere. ErrNotFound if there is no such local registration.
 func (c *Catalog) Deregister(id string) error {
 	c.mu.Lock()
-	b := c.newBatch()
-	d, err := c.deregisterLocked(b, id)
-	c.commit(b)
+	op, err := c.prepareDeregister(id)
+	var ds []crdt.Delta
+	if err == nil {
+		ds = c.submit(op)
+		err = op.err
+	}
 	c.mu.Unlock()
-	c.emit(d)
+	c.emit(ds)
 	return err
 }
 
-func (c *Catalog) deregisterLocked(b *batch, id string) ([]crdt.Delta, error) {
+func (c *Catalog) prepareDeregister(id string) (*localOp, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
-	r := c.local[id]
-	if r == nil {
+	old := c.cur(id)
+	if old == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	if r.source == SourceAPI {
-		if err := c.saveRegistrations(id, nil); err != nil {
-			return nil, err
-		}
-	}
-	delete(c.local, id)
-	d, ok := c.state.Delete(id)
-	if !ok {
-		return nil, nil
-	}
-	c.applyChanges(b, []crdt.Change{{Origin: c.cfg.Node, Key: id, Seq: d.To}})
-	return []crdt.Delta{d}, nil
+	return c.newOp(id, old, nil)
 }
 
 // SyncFiles makes the file-sourced registrations exactly insts (for start and
@@ -235,28 +301,46 @@ func (c *Catalog) deregisterLocked(b *batch, id string) ([]crdt.Delta, error) {
 // nothing. Errors of single instances are joined; the others are applied.
 func (c *Catalog) SyncFiles(insts []Instance) error {
 	c.mu.Lock()
-	b := c.newBatch()
+	var ops []*localOp
 	var ds []crdt.Delta
 	var errs []error
 	keep := make(map[string]bool, len(insts))
 	for _, in := range insts {
 		keep[in.ID] = true
-		d, err := c.registerLocked(b, in, SourceFile)
-		if err != nil {
+		op, err := c.prepareRegister(in, SourceFile, nil)
+		if err == nil {
+			ds = append(ds, c.stage(op)...)
+			ops = append(ops, op)
+		} else {
 			errs = append(errs, fmt.Errorf("instance %q: %w", in.ID, err))
 		}
-		ds = append(ds, d...)
 	}
+	var gone []string
 	for id, r := range c.local {
 		if r.source == SourceFile && !keep[id] {
-			d, err := c.deregisterLocked(b, id)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			ds = append(ds, d...)
+			gone = append(gone, id)
 		}
 	}
-	c.commit(b)
+	for id, op := range c.ops.staged {
+		if op.reg != nil && op.reg.source == SourceFile && !keep[id] && c.local[id] == nil {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		op, err := c.prepareDeregister(id)
+		if err == nil {
+			ds = append(ds, c.stage(op)...)
+			ops = append(ops, op)
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	ds = append(ds, c.wait(ops)...)
+	for _, op := range ops {
+		if op.err != nil {
+			errs = append(errs, fmt.Errorf("instance %q: %w", op.id, op.err))
+		}
+	}
 	c.mu.Unlock()
 	c.emit(ds)
 	return errors.Join(errs...)
@@ -267,7 +351,7 @@ func (c *Catalog) SyncFiles(insts []Instance) error {
 // Registrations) and travels with the next published change, so check output
 // that varies on every run does not churn the cluster. h must be passing,
 // warning or critical. Under maintenance the check health is recorded and
-// nothing is published.
+// nothing is published. It writes nothing to disk.
 func (c *Catalog) SetHealth(id string, h Health, output string) error {
 	if h != HealthPassing && h != HealthWarning && h != HealthCritical {
 		return fmt.Errorf("%w: SetHealth with %v (want passing, warning or critical)", ErrInvalidInstance, h)
@@ -282,7 +366,12 @@ func (c *Catalog) SetHealth(id string, h Health, output string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	r.inst.Output = truncateOutput(output)
+	output = truncateOutput(output)
+	if op := c.ops.staged[id]; op != nil && op.reg != nil {
+		// A replacement waits for the disk: it keeps this result.
+		op.reg.inst.Health, op.reg.inst.Output = h, output
+	}
+	r.inst.Output = output
 	var ds []crdt.Delta
 	b := c.newBatch()
 	if r.inst.Health != h {
@@ -303,18 +392,18 @@ func (c *Catalog) SetHealth(id string, h Health, output string) error {
 // registrations.
 func (c *Catalog) SetMaintenance(id string, on bool, reason string) error {
 	reason = truncateOutput(strings.TrimSpace(reason))
+	if !on {
+		reason = ""
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	r := c.local[id]
+	r := c.cur(id)
 	if r == nil {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	if !on {
-		reason = ""
 	}
 	if r.maint == on && r.reason == reason {
 		c.mu.Unlock()
@@ -322,19 +411,15 @@ func (c *Catalog) SetMaintenance(id string, on bool, reason string) error {
 	}
 	next := *r
 	next.maint, next.reason = on, reason
-	if next.source == SourceAPI {
-		if err := c.saveRegistrations(id, &next); err != nil {
-			c.mu.Unlock()
-			return err
-		}
+	op, err := c.newOp(id, r, &next)
+	var ds []crdt.Delta
+	if err == nil {
+		ds = c.submit(op)
+		err = op.err
 	}
-	*r = next
-	b := c.newBatch()
-	ds := c.putLocal(b, r)
-	c.commit(b)
 	c.mu.Unlock()
 	c.emit(ds)
-	return nil
+	return err
 }
 
 // Local returns this agent's instances as published (effective health), with
@@ -364,7 +449,7 @@ func (c *Catalog) Registrations() []Registration {
 		if cur, ok := c.state.Get(c.cfg.Node, id); ok {
 			in.Version = Version{Epoch: c.state.Position(c.cfg.Node).Epoch, Seq: cur.Seq}
 		}
-		out = append(out, Registration{Instance: in, Source: r.source, CheckHealth: r.inst.Health, Maintenance: r.maint, Reason: r.reason})
+		out = append(out, Registration{Instance: in, Source: r.source, CheckHealth: r.inst.Health, Maintenance: r.maint, Reason: r.reason, Checks: slices.Clone(r.checks)})
 	}
 	slices.SortFunc(out, func(a, b Registration) int { return strings.Compare(a.Instance.ID, b.Instance.ID) })
 	return out

@@ -40,21 +40,23 @@ func (c *Catalog) known(origin string) bool {
 	return origin == c.cfg.Node || c.lease.known(origin)
 }
 
-// mergeLocked checks a peer's delta and merges it; it returns the deltas to
-// publish (a rebase of the own origin). The caller applies res.Changes. mu held.
-func (c *Catalog) mergeLocked(d crdt.Delta) (crdt.MergeResult, []crdt.Delta, error) {
+// mergeLocked checks a peer's delta and merges it; it returns a non-zero
+// epoch when the delta shows another incarnation of the own origin at that
+// epoch (the caller rebases above it, without mu). The caller applies
+// res.Changes. mu held.
+func (c *Catalog) mergeLocked(d crdt.Delta) (crdt.MergeResult, uint64, error) {
 	var res crdt.MergeResult
 	if d.Epoch > c.maxEpoch {
-		return res, nil, fmt.Errorf("%w: origin %q epoch %d is more than %v ahead of this agent's clock", ErrBadEpoch, d.Origin, d.Epoch, c.cfg.MaxEpochAhead)
+		return res, 0, fmt.Errorf("%w: origin %q epoch %d is more than %v ahead of this agent's clock", ErrBadEpoch, d.Origin, d.Epoch, c.cfg.MaxEpochAhead)
 	}
 	if !c.known(d.Origin) {
 		if err := d.Validate(); err != nil {
-			return res, nil, err
+			return res, 0, err
 		}
-		return res, nil, c.hold(d)
+		return res, 0, c.hold(d)
 	}
 	if err := c.admit(d); err != nil {
-		return res, nil, err
+		return res, 0, err
 	}
 	if c.lease.reaped(d.Origin) {
 		c.rereap[d.Origin] = true // not served (withdrawn); reaped again at the next Tick
@@ -62,9 +64,9 @@ func (c *Catalog) mergeLocked(d crdt.Delta) (crdt.MergeResult, []crdt.Delta, err
 	res, err := c.state.Merge(d)
 	if errors.Is(err, crdt.ErrNewerSelfEpoch) || errors.Is(err, crdt.ErrDivergentSelf) {
 		c.log.Warn().Err(err).Msg("a peer holds another incarnation of this node")
-		return crdt.MergeResult{}, c.rebase(d.Epoch), nil
+		return crdt.MergeResult{}, d.Epoch, nil
 	}
-	return res, nil, err
+	return res, 0, err
 }
 
 // admit enforces the per-origin bounds on d: value size and records held.

@@ -64,17 +64,36 @@ func TestPersistRefusesWhatItCannotTrust(t *testing.T) {
 			return os.Mkdir(p, 0o700)
 		}, "cannot read"},
 		{"newer registrations format", "registrations.json", func(p string) error {
-			return os.WriteFile(p, []byte(`{"format":2,"registrations":[]}`), 0o600)
-		}, "format 2 is newer"},
+			return os.WriteFile(p, []byte(`{"format":3,"registrations":[]}`), 0o600)
+		}, "format 3 is newer"},
 		{"newer epoch format", "epoch.json", func(p string) error {
 			return os.WriteFile(p, []byte(`{"format":7,"epoch":5}`), 0o600)
 		}, "format 7 is newer"},
 		{"unknown top-level field", "registrations.json", func(p string) error {
-			return replaceIn(p, `"format": 1,`, `"format": 1, "owner": "x",`)
+			return replaceIn(p, `"format": 2,`, `"format": 2, "owner": "x",`)
 		}, `unknown field "owner"`},
 		{"unknown instance field", "registrations.json", func(p string) error {
 			return replaceIn(p, `"instance": {`, `"instance": {"weight": 3,`)
 		}, `unknown field "weight"`},
+		{"log is a directory (read error)", "registrations.log", func(p string) error {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return os.Mkdir(p, 0o700)
+		}, "cannot read"},
+		{"newer log format", "registrations.log", func(p string) error {
+			return os.WriteFile(p, catalog.LogLine(`{"format":2}`), 0o600)
+		}, "format 2 is newer"},
+		{"unknown field in a log record", "registrations.log", func(p string) error {
+			b := append(catalog.LogLine(`{"format":1}`), catalog.LogLine(`{"put":{"instance":{"id":"w2","service":"web","address":"10.0.0.1","port":80}},"ttl":5}`)...)
+			return os.WriteFile(p, b, 0o600)
+		}, `unknown field "ttl"`},
+		{"legacy checks file is a directory", "checks.json", func(p string) error {
+			if err := downgrade(filepath.Dir(p)); err != nil {
+				return err
+			}
+			return os.Mkdir(p, 0o700)
+		}, "cannot read"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +116,12 @@ func TestPersistRefusesWhatItCannotTrust(t *testing.T) {
 			}
 		})
 	}
+}
+
+// downgrade rewrites dir's registrations.json as format 1 (as versions
+// before check definitions moved into it wrote it).
+func downgrade(dir string) error {
+	return replaceIn(filepath.Join(dir, "registrations.json"), `"format": 2,`, `"format": 1,`)
 }
 
 func replaceIn(path, old, new string) error {
