@@ -36,7 +36,6 @@ type Agent struct {
 	metrics *prometheus.Registry
 	// metricsHTTP holds the request metrics the HTTP server updates.
 	metricsHTTP *agentMetrics
-	checks      *checkStore
 	tmpDir      string   // dev mode data dir, removed on Close
 	keys        [][]byte // gossip keys at start, primary first; nil: insecure gossip
 	// acl, tls and guardMetrics serve the HTTP guards (guard.go); tls is nil
@@ -120,25 +119,14 @@ func New(cfg Config) (*Agent, error) {
 	cc.FloorMemory = cfg.Leases.FloorMemory
 	cc.Now = cfg.Now
 	cc.Logger = cfg.Logger.With().Str("component", "catalog").Logger()
-	// The check store first: a checks.json it cannot read stops the start
-	// before the catalog writes its new epoch, so the disk stays unchanged.
-	checks, err := openCheckStore(a.cfg.DataDir, a.log)
-	if err != nil {
-		a.removeTmp()
-		return nil, err
-	}
-	a.checks = checks
+	// The catalog owns the data directory's registration files, check
+	// definitions included (it folds a legacy checks.json in).
 	cat, err := catalog.New(cc)
 	if err != nil {
 		a.removeTmp()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a.cat = cat
-	if err := checks.setAsideCorrupt(); err != nil {
-		cat.Close()
-		a.removeTmp()
-		return nil, err
-	}
 	if a.cfg.DataDir == "" {
 		a.log.Warn().Msg("no data_dir: registrations made through the API and the epoch will not survive a restart (set -data-dir)")
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/grapevine-sd/grapevine/api"
 )
 
-// TestDataDirUnreadableAsNonRoot: a registrations.json or checks.json the
+// TestDataDirUnreadableAsNonRoot: a registrations.json, registrations.log or epoch.json the
 // agent's user cannot read stops agent.New with a clear error, and nothing in
 // the data directory changes. The check runs as user nobody (tests run as
 // root, which reads anything).
@@ -31,7 +31,7 @@ func TestDataDirUnreadableAsNonRoot(t *testing.T) {
 		t.Logf("uid %d refused: %v", os.Geteuid(), err)
 		return
 	}
-	for _, file := range []string{"registrations.json", "checks.json"} {
+	for _, file := range []string{"registrations.json", "registrations.log", "epoch.json"} {
 		t.Run(file, func(t *testing.T) {
 			base, err := os.MkdirTemp("", "grapevine-datadir-")
 			if err != nil {

@@ -8,13 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
 	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/probe"
-	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -123,15 +120,7 @@ func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
 	if err := a.checkLimits(p); err != nil {
 		return catalog.Entry{}, err
 	}
-	prev := a.checks.get(p.inst.ID)
-	if err := a.checks.set(p.inst.ID, p.raw); err != nil {
-		return catalog.Entry{}, err
-	}
 	if err := a.apply(p, catalog.SourceAPI); err != nil {
-		// The catalog refused it: put the previous check definitions back.
-		if rerr := a.checks.set(p.inst.ID, prev); rerr != nil {
-			a.log.Error().Err(rerr).Str("instance", p.inst.ID).Msg("restoring check definitions")
-		}
 		return catalog.Entry{}, err
 	}
 	e, _ := a.cat.Instance(a.cfg.Node, p.inst.ID)
@@ -148,7 +137,7 @@ func (a *Agent) apply(p prepared, src catalog.Source) error {
 		if src == catalog.SourceFile {
 			return a.cat.RegisterFile(p.inst)
 		}
-		return a.cat.Register(p.inst)
+		return a.cat.RegisterWithChecks(p.inst, p.raw) // persisted together
 	})
 	if err != nil {
 		return a.probeError(p.inst.ID, err)
@@ -189,7 +178,7 @@ func (a *Agent) Deregister(id string) error {
 	delete(a.fileIDs, id)
 	delete(a.checkCount, id)
 	a.mu.Unlock()
-	return a.checks.remove(id)
+	return nil
 }
 
 // Maintenance puts a local instance in or out of maintenance.
@@ -258,14 +247,13 @@ func toHealth(s probe.Status) catalog.Health {
 // restoreChecks restarts the checks of API registrations the catalog restored
 // from the data directory.
 func (a *Agent) restoreChecks() error {
-	defs := a.checks.all()
 	var errs []error
 	for _, r := range a.cat.Registrations() {
 		if r.Source != catalog.SourceAPI {
 			continue
 		}
 		var checks []probe.Check
-		for i, raw := range defs[r.Instance.ID] {
+		for i, raw := range r.Checks {
 			c, err := parseCheck(raw, fmt.Sprintf("%s:%d", r.Instance.ID, i+1))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("instance %s check %d: %w", r.Instance.ID, i+1, err))
@@ -506,119 +494,6 @@ func (a *Agent) registerDemo() error {
 	})
 	if err != nil {
 		return fmt.Errorf("agent: demo service: %w", err)
-	}
-	return nil
-}
-
-// checkStore persists the check definitions of API registrations, next to the
-// catalog's registrations, so checks survive a restart too.
-type checkStore struct {
-	path string // "" keeps them in memory only
-	log  zerolog.Logger
-	mu   sync.Mutex // guards defs and the file
-	defs map[string][]json.RawMessage
-	// corrupt is why the file read at open was malformed (set aside by
-	// setAsideCorrupt); nil if it was fine.
-	corrupt error
-}
-
-const checksFile = "checks.json"
-
-func openCheckStore(dir string, log zerolog.Logger) (*checkStore, error) {
-	s := &checkStore{log: log, defs: map[string][]json.RawMessage{}}
-	if dir == "" {
-		return s, nil
-	}
-	s.path = filepath.Join(dir, checksFile)
-	b, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return s, nil
-	case err != nil:
-		return nil, fmt.Errorf("agent: cannot read %s: %w (nothing was changed; fix the file's permissions or the disk, then start again)", s.path, err)
-	}
-	if err := json.Unmarshal(b, &s.defs); err != nil {
-		s.corrupt = err
-		s.defs = map[string][]json.RawMessage{}
-	}
-	return s, nil
-}
-
-// setAsideCorrupt renames a malformed checks file found by openCheckStore
-// out of the way, once the rest of the data directory proved readable (New):
-// a start refused for another file leaves this one where it was.
-func (s *checkStore) setAsideCorrupt() error {
-	if s.corrupt == nil {
-		return nil
-	}
-	aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixMilli())
-	if err := os.Rename(s.path, aside); err != nil {
-		return fmt.Errorf("agent: malformed %s (%v) and it cannot be set aside: %w", s.path, s.corrupt, err)
-	}
-	s.log.Error().Err(s.corrupt).Str("file", s.path).Str("moved_to", aside).Msg("corrupt checks file set aside; its checks are not restored")
-	s.corrupt = nil
-	return nil
-}
-
-func (s *checkStore) set(id string, defs []json.RawMessage) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(defs) == 0 {
-		if _, ok := s.defs[id]; !ok {
-			return nil
-		}
-		delete(s.defs, id)
-	} else {
-		s.defs[id] = defs
-	}
-	return s.saveLocked()
-}
-
-func (s *checkStore) remove(id string) error { return s.set(id, nil) }
-
-func (s *checkStore) get(id string) []json.RawMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.defs[id])
-}
-
-func (s *checkStore) all() map[string][]json.RawMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string][]json.RawMessage, len(s.defs))
-	for k, v := range s.defs {
-		out[k] = slices.Clone(v)
-	}
-	return out
-}
-
-// saveLocked writes the file atomically (temp, fsync, rename).
-func (s *checkStore) saveLocked() error {
-	if s.path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(s.defs, "", "  ") // map keys come out sorted
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), checksFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("agent: persist checks: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent: persist checks: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent: persist checks: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("agent: persist checks: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("agent: persist checks: %w", err)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ type regStore struct {
 	records int      // changes in the log since the snapshot
 	// broken is set when an append failed: the log's end is unknown, so it
 	// is rewritten (snapshot + empty log) before the next append.
-	broken error
+	broken  error
 	appends uint64 // log appends made (each one write and one fsync)
 	// beforeAppend, when set (tests), runs before each append's write.
 	beforeAppend func()
