@@ -105,6 +105,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.tmpDir, a.cfg.DataDir = dir, dir
 	}
+	// The gossip key before anything touches the data directory: an agent
+	// refused for want of a key leaves the disk as it was.
+	var seedKeys bool
+	var err error
+	if a.keys, seedKeys, err = a.gossipKeys(); err != nil {
+		a.removeTmp()
+		return nil, err
+	}
 	cc := catalog.DefaultConfig()
 	cc.Node = cfg.Node
 	cc.DataDir = a.cfg.DataDir
@@ -133,10 +141,12 @@ func New(cfg Config) (*Agent, error) {
 	for _, w := range cat.Warnings() {
 		a.log.Warn().Str("warning", w).Msg("catalog data directory")
 	}
-	if a.keys, err = a.gossipKeys(); err != nil {
-		cat.Close()
-		a.removeTmp()
-		return nil, err
+	if seedKeys {
+		if err := a.saveKeyring(a.keys); err != nil {
+			cat.Close()
+			a.removeTmp()
+			return nil, err
+		}
 	}
 	pc := probe.DefaultConfig()
 	pc.Logger = cfg.Logger.With().Str("component", "probe").Logger()

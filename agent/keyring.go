@@ -151,17 +151,19 @@ func (c *Config) configKeys() (keys [][]byte, warning string, err error) {
 
 // gossipKeys resolves the keyring the agent starts with: data_dir's keyring
 // file when it exists (it holds live rotations), else the configured keys,
-// which then seed it. No key at all is ErrNoGossipKey unless insecure gossip
-// is allowed (insecure_gossip or dev). It logs what it decided.
-func (a *Agent) gossipKeys() ([][]byte, error) {
+// which then seed it (seed: the caller writes them once the data directory
+// exists). No key at all is ErrNoGossipKey unless insecure gossip is allowed
+// (insecure_gossip or dev). It reads only, so a refusal changes nothing on
+// disk, and logs what it decided.
+func (a *Agent) gossipKeys() (keys [][]byte, seed bool, err error) {
 	cfgKeys, warn, err := a.cfg.configKeys()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if warn != "" {
 		a.log.Warn().Msg(warn)
 	}
-	keys := cfgKeys
+	keys = cfgKeys
 	if a.cfg.DataDir != "" {
 		path := filepath.Join(a.cfg.DataDir, keyringFile)
 		stored, _, err := ReadKeyringFile(path)
@@ -172,13 +174,9 @@ func (a *Agent) gossipKeys() ([][]byte, error) {
 			}
 			keys = stored
 		case errors.Is(err, fs.ErrNotExist):
-			if len(keys) > 0 {
-				if err := writeKeyringFile(path, keys); err != nil {
-					return nil, err
-				}
-			}
+			seed = len(keys) > 0
 		default:
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if len(keys) > 0 && a.cfg.InsecureGossip {
@@ -186,12 +184,12 @@ func (a *Agent) gossipKeys() ([][]byte, error) {
 	}
 	if len(keys) == 0 {
 		if !a.cfg.InsecureGossip && !a.cfg.Dev {
-			return nil, ErrNoGossipKey
+			return nil, false, ErrNoGossipKey
 		}
 		a.log.Warn().Msg("gossip is NOT encrypted or authenticated (insecure_gossip or -dev): anyone who can reach the gossip port can join, read every record and plant or replace records; set encrypt_file (grapevine keygen)")
-		return nil, nil
+		return nil, false, nil
 	}
-	return keys, nil
+	return keys, seed, nil
 }
 
 // saveKeyring persists the live keyring in data_dir (no-op without one).

@@ -244,3 +244,16 @@ func TestMergeReason(t *testing.T) {
 		}
 	}
 }
+
+// A refusal for want of a key leaves the data directory untouched.
+func TestNoKeyChangesNothingOnDisk(t *testing.T) {
+	var log strings.Builder
+	c := keylessConfig(t, &log)
+	c.DataDir = filepath.Join(t.TempDir(), "data")
+	if _, err := New(c); !errors.Is(err, ErrNoGossipKey) {
+		t.Fatalf("New = %v, want ErrNoGossipKey", err)
+	}
+	if _, err := os.Stat(c.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data dir after a refusal: %v, want it not created", err)
+	}
+}
