@@ -87,6 +87,9 @@ func TestUIInBrowser(t *testing.T) {
 	for i := range 22 {
 		mustRegister(t, cb, api.Registration{ID: fmt.Sprintf("batch-%02d", i), Name: fmt.Sprintf("batch-%02d", i), Port: 7000 + i, Tags: []string{"batch"}})
 	}
+	for i := range 55 {
+		mustRegister(t, cb, api.Registration{ID: fmt.Sprintf("fleet-%02d", i), Name: "fleet", Port: 6000 + i})
+	}
 	waitIDs(t, ca, "db", 10*time.Second, "node-b/db-1")
 
 	shots := os.Getenv("GRAPEVINE_UI_SCREENSHOTS")
@@ -171,12 +174,12 @@ func TestUIInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#services-table tr[data-service="batch-00"]`),
 	)
 	eval(`window.__noReload = true`)
-	// Paging: 25 services, 20 a page.
+	// Paging: 26 services, 20 a page.
 	if got := rows("#services-table tbody tr"); len(got) != 20 {
 		t.Errorf("first page: %d rows, want 20: %v", len(got), got)
 	}
 	do("next page", chromedp.Click(`#page-next`), chromedp.WaitVisible(`#services-table tr[data-service="web"]`))
-	waitRows("#services-table tbody tr", "batch-19,batch-20,batch-21,db,web")
+	waitRows("#services-table tbody tr", "batch-19,batch-20,batch-21,db,fleet,web")
 	shot("services")
 
 	// A registration through the API appears without a reload.
@@ -204,6 +207,14 @@ func TestUIInBrowser(t *testing.T) {
 	do("checks", chromedp.Navigate(base+"#/service/api"), chromedp.WaitVisible(`tr[data-check="api-ttl"]`))
 	waitText(`tr[data-check="api-ttl"]`, func(s string) bool { return strings.Contains(s, "warning") && strings.Contains(s, "queue depth 120") })
 	shot("service")
+	// A service's instances page by 50.
+	do("instances paged", chromedp.Navigate(base+"#/service/fleet"), chromedp.WaitVisible(`tr[data-instance="node-b/fleet-00"]`))
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		got := rows("#instances-table tbody tr[data-instance]")
+		return len(got) == 50 && got[49] == "node-b/fleet-49", fmt.Sprintf("first page: %d rows", len(got))
+	})
+	do("next instances", chromedp.Click(`#ipage-next`))
+	waitRows("#instances-table tbody tr[data-instance]", "node-b/fleet-50,node-b/fleet-51,node-b/fleet-52,node-b/fleet-53,node-b/fleet-54")
 
 	// Members: the odd one disagrees and is highlighted; the agents agree.
 	do("members view",

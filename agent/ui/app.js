@@ -6,6 +6,7 @@
 'use strict';
 
 const PAGE_SIZE = 20;
+const INSTANCE_PAGE_SIZE = 50;
 const POLL_MS = 2000;
 const TOKEN_KEY = 'grapevine.token';
 const HEALTHS = ['passing', 'warning', 'critical', 'maintenance'];
@@ -22,6 +23,8 @@ const state = {
   live: false,
   error: '',
   page: 0,
+  ipage: 0,                // page of the service view's instances
+  ipageOf: '',             // the service ipage belongs to
   stream: null,            // AbortController of the open stream
   renderQueued: false,
   updated: null,
@@ -478,8 +481,16 @@ function renderService(name) {
     if (!checksBy.has(ch.instance)) checksBy.set(ch.instance, []);
     checksBy.get(ch.instance).push(ch);
   }
+  if (state.ipageOf !== name) { state.ipageOf = name; state.ipage = 0; }
+  const ipages = Math.max(1, Math.ceil(insts.length / INSTANCE_PAGE_SIZE));
+  state.ipage = Math.min(state.ipage, ipages - 1);
+  const shown = insts.slice(state.ipage * INSTANCE_PAGE_SIZE, (state.ipage + 1) * INSTANCE_PAGE_SIZE);
+  $('ipage-info').textContent = insts.length > INSTANCE_PAGE_SIZE ? (state.ipage * INSTANCE_PAGE_SIZE + 1) + '–' + (state.ipage * INSTANCE_PAGE_SIZE + shown.length) + ' of ' + insts.length : '';
+  $('ipage-prev').disabled = state.ipage === 0;
+  $('ipage-next').disabled = state.ipage >= ipages - 1;
+  $('ipage-prev').parentElement.classList.toggle('hidden', insts.length <= INSTANCE_PAGE_SIZE);
   const rows = [];
-  for (const i of insts) {
+  for (const i of shown) {
     rows.push(el('tr', { class: i.stale ? 'stale' : null, 'data-instance': i.node + '/' + i.id, title: i.stale ? 'owner unreachable for ' + duration(i.age_ms) : null },
       el('td', null, i.id),
       el('td', null, i.node),
@@ -563,6 +574,8 @@ function init() {
   }
   $('page-prev').addEventListener('click', () => { state.page = Math.max(0, state.page - 1); scheduleRender(); });
   $('page-next').addEventListener('click', () => { state.page++; scheduleRender(); });
+  $('ipage-prev').addEventListener('click', () => { state.ipage = Math.max(0, state.ipage - 1); scheduleRender(); });
+  $('ipage-next').addEventListener('click', () => { state.ipage++; scheduleRender(); });
   window.addEventListener('hashchange', () => { scheduleRender(); poll(); });
   setInterval(scheduleRender, 5000); // relative times
   render();
