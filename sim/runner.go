@@ -47,6 +47,12 @@ type Options struct {
 	// Progress, if set, is kept up to date with the run's position (for a
 	// progress line; readable from any goroutine).
 	Progress *Progress
+	// Stopped, if set, is called when ctx ends the run early, with the
+	// partial report (already written to ReportDir) and the reason, before
+	// the nodes are stopped: stopping a thousand agents takes minutes. A
+	// program may exit in it; if it returns, Run stops the nodes and returns
+	// as usual.
+	Stopped func(Report, error)
 }
 
 // DefaultBounds returns bounds for memberlist's LAN defaults as measured in
@@ -114,8 +120,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	if seed == 0 {
 		seed = 1
 	}
-	dir := opts.DataDir
-	if dir == "" {
+	dir, ownDir := opts.DataDir, opts.DataDir == ""
+	if ownDir {
 		d, err := os.MkdirTemp("", "grapevine-sim-")
 		if err != nil {
 			return Report{}, fmt.Errorf("sim: data dir: %w", err)
@@ -168,6 +174,21 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	r.sampleNow() // the final state
 	r.countNodes()
 	r.hl.close()
+	if ctx.Err() != nil && opts.Stopped != nil {
+		// Interrupted: the report first, then (if Stopped returns at all)
+		// the slow part, stopping every node.
+		elapsed := time.Since(start)
+		r.finish(elapsed, wallNow().Sub(wallStart))
+		r.hl.report(r.rep, start.Add(elapsed))
+		var werr error
+		if opts.ReportDir != "" {
+			werr = r.rep.WriteHTML(opts.ReportDir)
+		}
+		if ownDir {
+			_ = os.RemoveAll(dir) // Stopped may exit the process
+		}
+		opts.Stopped(*r.rep, errors.Join(runErr, werr))
+	}
 	closeErr := r.cl.closeAll()
 	elapsed, wall := time.Since(start), wallNow().Sub(wallStart)
 	if opts.Drain > 0 {

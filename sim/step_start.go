@@ -43,6 +43,9 @@ func (s *StartStep) run(ctx context.Context, r *runner, i int) error {
 		return err
 	}
 	for _, h := range idx {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted after %d of %d nodes: %w", h-idx[0], len(idx), err)
+		}
 		if err := r.startHost(ctx, h); err != nil {
 			return err
 		}

@@ -36,6 +36,10 @@ const (
 	exitInterrupted = 4 // stopped by a signal; the partial report was written
 )
 
+// exitNow ends the process (tests replace it: the run then goes on to stop
+// its nodes and returns).
+var exitNow = os.Exit
+
 func main() {
 	ctx, stop := signals()
 	defer stop()
@@ -235,24 +239,43 @@ func simRun(c *cli.Context) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	wall := time.Now()
+	wall := realNow()
+	printed := false
+	summary := func(rep sim.Report) error {
+		stopProgress()
+		if printed {
+			return nil
+		}
+		printed = true
+		if err := rep.WriteText(c.App.Writer); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wall time %v\n", realNow().Sub(wall).Round(10*time.Millisecond))
+		if report != "" {
+			fmt.Fprintf(stderr, "report: %s/index.html\n", report)
+		}
+		return nil
+	}
+	// Interrupted: print and exit once the partial report is written, without
+	// waiting for every simulated agent to stop (minutes with a thousand).
+	opts.Stopped = func(rep sim.Report, err error) {
+		_ = summary(rep)
+		fmt.Fprintf(c.App.ErrWriter, "grapevine-sim: scenario %s: interrupted; the report is partial\n", sc.Name)
+		exitNow(exitInterrupted)
+	}
 	var rep sim.Report
 	if c.Bool("realtime") {
 		rep, err = sim.Run(c.Context, sc, opts)
 	} else {
 		rep, err = sim.RunVirtual(c.Context, sc, opts)
 	}
-	stopProgress()
 	interrupted := errors.Is(err, context.Canceled) && c.Context.Err() != nil
 	if err != nil && !interrupted && rep.Scenario == "" {
+		stopProgress()
 		return &exitError{code: exitHarness, err: err}
 	}
-	if werr := rep.WriteText(c.App.Writer); werr != nil {
+	if werr := summary(rep); werr != nil {
 		return &exitError{code: exitHarness, err: werr}
-	}
-	fmt.Fprintf(stderr, "wall time %v\n", time.Since(wall).Round(10*time.Millisecond))
-	if report != "" {
-		fmt.Fprintf(stderr, "report: %s/index.html\n", report)
 	}
 	switch {
 	case interrupted:
@@ -263,4 +286,14 @@ func simRun(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("scenario %s: invariants failed", sc.Name)}
 	}
 	return nil
+}
+
+// realNow is the wall clock, also inside the simulation's bubble, where
+// time.Now is virtual (the interruption summary is printed from there).
+func realNow() time.Time {
+	var tv syscall.Timeval
+	if err := syscall.Gettimeofday(&tv); err != nil {
+		return time.Now()
+	}
+	return time.Unix(tv.Unix())
 }

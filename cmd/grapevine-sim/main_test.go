@@ -55,6 +55,9 @@ func TestRunInterrupted(t *testing.T) {
 	os.WriteFile(f, []byte("name: long\nnodes: 3\nsteps:\n  - register: {nodes: [all], service: web}\n  - wait: {for: 10h}\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	var exited []int
+	exitNow = func(code int) { exited = append(exited, code) }
+	defer func() { exitNow = os.Exit }()
 	var out, errb bytes.Buffer
 	code := run(ctx, []string{"grapevine-sim", "run", f, "-report", filepath.Join(dir, "rep")}, &out, &errb)
 	if code != exitInterrupted || !strings.Contains(out.String(), "scenario long") || !strings.Contains(errb.String(), "interrupted") {
@@ -62,6 +65,9 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rep", "index.html")); err != nil {
 		t.Errorf("partial report: %v", err)
+	}
+	if !slices.Equal(exited, []int{exitInterrupted}) || strings.Count(out.String(), "scenario long") != 1 {
+		t.Errorf("exits %v, want [%d] once the report was written; stdout %q", exited, exitInterrupted, out.String())
 	}
 }
 

@@ -100,9 +100,12 @@ func startProgress(mode string, raw io.Writer, out *lineWriter, p *sim.Progress)
 			}
 		}
 	})
+	var once sync.Once
 	return func() {
-		close(done)
-		wg.Wait()
-		out.clear()
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			out.clear()
+		})
 	}, nil
 }
