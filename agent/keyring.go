@@ -192,9 +192,11 @@ func (a *Agent) gossipKeys() (keys [][]byte, seed bool, err error) {
 	return keys, seed, nil
 }
 
-// saveKeyring persists the live keyring in data_dir (no-op without one).
+// saveKeyring persists the live keyring in data_dir (without one it warns:
+// a restart returns to the configured keys).
 func (a *Agent) saveKeyring(keys [][]byte) error {
 	if a.cfg.DataDir == "" {
+		a.log.Warn().Msg("keyring changed but not persisted: no data_dir, a restart returns to the configured keys")
 		return nil
 	}
 	return writeKeyringFile(filepath.Join(a.cfg.DataDir, keyringFile), keys)
