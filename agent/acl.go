@@ -5,10 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 )
 
 // Policy is what an HTTP route requires of the request's token, and what a
@@ -233,7 +234,7 @@ func (a *acl) load(c ACLConfig) ([]string, error) {
 	for _, tc := range c.Tokens {
 		secret := tc.Secret
 		if tc.SecretFile != "" {
-			b, err := readSmallFile(tc.SecretFile, maxTokenSecret+64)
+			b, err := safefile.Read(tc.SecretFile, maxTokenSecret+64)
 			if err != nil {
 				return nil, fmt.Errorf("acl token %q: secret_file: %w", tc.Name, err)
 			}
@@ -274,27 +275,4 @@ func (a *acl) lookup(secret string) *token {
 		}
 	}
 	return found
-}
-
-// readSmallFile reads a regular file of at most limit bytes (a FIFO or a
-// device would block or never end).
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	if fi, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return b, nil
 }

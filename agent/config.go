@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/agent/dnsserver"
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
@@ -345,7 +346,7 @@ func (g GossipConfig) cidrs() ([]net.IPNet, error) {
 // LoadFile reads a YAML config file over c. Unknown keys are errors, so a typo
 // never silently falls back to a default. Comments are allowed.
 func (c *Config) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := safefile.Read(path, maxConfigFile)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}

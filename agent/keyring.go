@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/grapevine-sd/grapevine/internal/atomicfile"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +13,8 @@ import (
 	"github.com/grapevine-sd/grapevine/api"
 	"github.com/grapevine-sd/grapevine/catalog"
 	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/grapevine-sd/grapevine/internal/atomicfile"
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 )
 
 // Gossip keyring files.
@@ -112,20 +112,15 @@ func DecodeKey(s string) ([]byte, error) {
 // others can read is accepted (the key is shared by design) but reported in
 // the returned warning.
 func ReadKeyringFile(path string) (keys [][]byte, warning string, err error) {
-	f, err := os.Open(path)
+	b, err := safefile.Read(path, maxKeyringFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyringFile+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s: %w", ErrKeyring, path, err)
 	}
 	keys, err = ParseKeyring(b)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		warning = fmt.Sprintf("keyring file %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
 	}
 	return keys, warning, nil

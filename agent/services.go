@@ -11,6 +11,7 @@ import (
 
 	"github.com/grapevine-sd/grapevine/api"
 	"github.com/grapevine-sd/grapevine/catalog"
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 	"github.com/grapevine-sd/grapevine/probe"
 	"go.yaml.in/yaml/v3"
 )
@@ -374,7 +375,7 @@ func (a *Agent) reloadDefinitions() error {
 
 // prepareFile reads and checks every definition of one file.
 func (a *Agent) prepareFile(path string) ([]prepared, error) {
-	b, err := readSmallFile(path, maxDefinitionFile)
+	b, err := safefile.Read(path, maxDefinitionFile)
 	if err != nil {
 		return nil, err
 	}

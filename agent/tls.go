@@ -5,8 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
+
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 )
 
 // TLSConfig puts the HTTP API behind TLS (docs/http.md, "TLS").
@@ -54,15 +55,26 @@ func newTLSState(c TLSConfig) (*tlsState, error) {
 	return s, nil
 }
 
+// maxPEMFile bounds a certificate, key or CA bundle file.
+const maxPEMFile = 4 << 20
+
 // reload re-reads the files; on error the old ones stay in use.
 func (s *tlsState) reload() error {
-	cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
+	certPEM, err := safefile.Read(s.cfg.CertFile, maxPEMFile)
+	if err != nil {
+		return fmt.Errorf("tls: cert_file: %w", err)
+	}
+	keyPEM, err := safefile.Read(s.cfg.KeyFile, maxPEMFile)
+	if err != nil {
+		return fmt.Errorf("tls: key_file: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
 	var pool *x509.CertPool
 	if s.cfg.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.CAFile)
+		pem, err := safefile.Read(s.cfg.CAFile, maxPEMFile)
 		if err != nil {
 			return fmt.Errorf("tls: ca_file: %w", err)
 		}

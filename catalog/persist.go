@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/internal/atomicfile"
+	"github.com/grapevine-sd/grapevine/internal/safefile"
 )
 
 // Files in Config.DataDir (docs/catalog.md, "Persistence").
@@ -190,6 +191,10 @@ func (c *Catalog) load() (loaded, error) {
 	return out, nil
 }
 
+// maxDataFile bounds a data file: far above what the limits let an agent
+// write, it only stops a device or a runaway file from exhausting memory.
+const maxDataFile = 1 << 30
+
 // readDoc reads data file name and hands its bytes to decode. It returns
 // (false, nil) for a missing file, and for a malformed one, which it adds to
 // aside with a warning; an error for a file it must not touch: unreadable, of
@@ -197,7 +202,7 @@ func (c *Catalog) load() (loaded, error) {
 // newer version, most likely). The error wraps ErrPersist.
 func (c *Catalog) readDoc(name string, aside *[]string, decode func([]byte) error) (bool, error) {
 	path := filepath.Join(c.cfg.DataDir, name)
-	b, err := os.ReadFile(path)
+	b, err := safefile.Read(path, maxDataFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil

@@ -1,0 +1,89 @@
+package agent_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/agent"
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+)
+
+// finishes runs f and fails the test if it has not returned within d: a
+// FIFO or a device at a file's path must never hang the agent.
+func finishes(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s blocked for %v", what, d)
+	}
+}
+
+// TestDataDirFileNotRegularRefused: a data directory file that is a FIFO
+// (no writer) or a directory stops agent.New with an error naming it, at
+// once: it neither hangs the start nor is renamed aside.
+func TestDataDirFileNotRegularRefused(t *testing.T) {
+	for _, file := range []string{"registrations.json", "checks.json", "epoch.json"} {
+		for _, kind := range []string{"fifo", "directory"} {
+			t.Run(file+"/"+kind, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, file)
+				var err error
+				if kind == "fifo" {
+					err = syscall.Mkfifo(path, 0o600)
+				} else {
+					err = os.Mkdir(path, 0o700)
+				}
+				if err != nil {
+					t.Skipf("cannot make a %s: %v", kind, err)
+				}
+				cfg := agenttest.Config(t, "node-a")
+				cfg.DataDir = dir
+				var a *agent.Agent
+				finishes(t, 10*time.Second, "agent.New", func() { a, err = agent.New(cfg) })
+				if err == nil {
+					a.Close()
+					t.Fatalf("agent.New started with %s a %s", file, kind)
+				}
+				if !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), file) {
+					t.Fatalf("error %v: want one naming %s, not a regular file", err, file)
+				}
+				if fi, serr := os.Lstat(path); serr != nil || fi.Mode().IsRegular() {
+					t.Fatalf("%s was moved or replaced: %v", file, serr)
+				}
+			})
+		}
+	}
+}
+
+// TestConfigFileNotRegularRefused: -config naming a device that never ends
+// (/dev/zero), a FIFO without a writer or a directory is a config error at
+// once, without reading it whole into memory.
+func TestConfigFileNotRegularRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "agent.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFOs: %v", err)
+	}
+	for _, path := range []string{"/dev/zero", fifo, dir} {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		cfg := agent.DefaultConfig()
+		var err error
+		finishes(t, 10*time.Second, "LoadFile("+path+")", func() { err = cfg.LoadFile(path) })
+		if !errors.Is(err, agent.ErrConfig) || !strings.Contains(err.Error(), "regular") {
+			t.Errorf("LoadFile(%s) = %v, want a config error saying it is not a regular file", path, err)
+		}
+	}
+}
