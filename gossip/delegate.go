@@ -71,7 +71,9 @@ func (d *delegate) NotifyMsg(b []byte) {
 		if from, err = decodeLeave(b); err == nil {
 			n.stats.received(kind, len(b))
 			n.mu.Lock()
-			n.leaving[from] = time.Now()
+			if _, live := n.members[from]; live { // forged names must not grow the map
+				n.leaving[from] = time.Now()
+			}
 			n.mu.Unlock()
 		}
 	case msgForceLeave:

@@ -153,3 +153,18 @@ func TestNodeRateLimits(t *testing.T) {
 		t.Errorf("20 pushes from c: %d rate-limited, want 14 or 15", got)
 	}
 }
+
+// Leave announcements are remembered for live members only: forged names
+// cannot grow the node's memory.
+func TestLeaveOnlyForMembers(t *testing.T) {
+	n, _ := fuzzNode(t)
+	n.members["b"] = Member{Name: "b"}
+	d := &delegate{n: n}
+	for i := range 1000 {
+		d.NotifyMsg(must(encodeLeave(fmt.Sprint("ghost-", i))))
+	}
+	d.NotifyMsg(must(encodeLeave("b")))
+	if len(n.leaving) != 1 {
+		t.Errorf("%d leave intents remembered, want 1 (the member's)", len(n.leaving))
+	}
+}
