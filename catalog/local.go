@@ -343,7 +343,20 @@ func (c *Catalog) SyncFiles(insts []Instance) error {
 	}
 	c.mu.Unlock()
 	c.emit(ds)
-	return errors.Join(errs...)
+	return joinSome(errs, maxJoinedErrors)
+}
+
+// maxJoinedErrors bounds the errors SyncFiles reports one by one: a
+// definition file of thousands of instances over the quota must not turn
+// into one log line of thousands.
+const maxJoinedErrors = 10
+
+// joinSome joins the first n of errs and counts the rest.
+func joinSome(errs []error, n int) error {
+	if len(errs) <= n {
+		return errors.Join(errs...)
+	}
+	return errors.Join(append(errs[:n:n], fmt.Errorf("and %d more like these", len(errs)-n))...)
 }
 
 // SetHealth records the check result of a local instance. A health change is
