@@ -70,13 +70,29 @@ func newHostCheck(cfg Config, listen string) *hostCheck {
 	return h
 }
 
-// normalizeHost lowercases and strips a port, IPv6 brackets and a trailing dot.
+// normalizeHost lowercases and strips a port, IPv6 brackets and a trailing
+// dot. A "port" that is not a decimal port number stays part of the name, so
+// "127.0.0.1:80.evil.example" is not taken for 127.0.0.1.
 func normalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
+	if h, port, err := net.SplitHostPort(host); err == nil && validPort(port) {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return strings.TrimSuffix(strings.ToLower(host), ".")
+}
+
+// validPort reports whether p is a port as a Host header writes it: 1 to 5
+// decimal digits, nothing else (no sign, no letters).
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return p == "" // "host:" is allowed by RFC 3986
+	}
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed reports whether a request with this Host header is answered.
