@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -170,6 +171,12 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.hosts.allowed(r.Host) {
 			g.reject(w, http.StatusForbidden, "host", fmt.Sprintf("host %q is not one of this agent's names (add it to http_config.allowed_hosts)", r.Host))
+			return
+		}
+		// url.Values drops pairs it cannot decode: "?%zz&index=5" would
+		// silently lose a filter. Refuse the whole query instead.
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			api.WriteError(w, http.StatusBadRequest, "malformed query string: "+err.Error())
 			return
 		}
 		if err := g.cop.Check(r); err != nil {

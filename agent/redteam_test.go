@@ -2,6 +2,8 @@ package agent_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +87,37 @@ func TestConfigFileNotRegularRefused(t *testing.T) {
 		if !errors.Is(err, agent.ErrConfig) || !strings.Contains(err.Error(), "regular") {
 			t.Errorf("LoadFile(%s) = %v, want a config error saying it is not a regular file", path, err)
 		}
+	}
+}
+
+// TestMalformedQueryRefused: a query string that does not decode is a 400 on
+// every route, not a lookup that silently dropped the undecodable filter.
+func TestMalformedQueryRefused(t *testing.T) {
+	a := agenttest.Start(t, agenttest.Config(t, "node-a"))
+	base := "http://" + a.HTTPAddr()
+	for _, path := range []string{
+		"/v1/services/web?%zz",
+		"/v1/services/web?tag=a&%zz&health=any",
+		"/v1/services/web?tag=a%",
+		"/v1/services?x=%G0",
+		"/v1/members?a;b",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "malformed query") {
+			t.Errorf("GET %s: %d %s, want 400 malformed query", path, resp.StatusCode, body)
+		}
+	}
+	resp, err := http.Get(base + "/v1/services/web?tag=a%20b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a well-encoded query: %d, want 200", resp.StatusCode)
 	}
 }
