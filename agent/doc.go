@@ -69,12 +69,20 @@
 //
 // # Files in the data directory
 //
-//   - epoch.json, registrations.json: the catalog's (its epoch, so a restart
-//     takes a newer one; the API registrations with their maintenance flags);
-//   - checks.json: the check definitions of API registrations, so their checks
-//     restart too (written atomically: temp file, fsync, rename);
+//   - epoch.json, registrations.json, registrations.log: the catalog's (its
+//     epoch, so a restart takes a newer one; the API registrations with their
+//     maintenance flags and their check definitions, one record each, handed to
+//     catalog.RegisterWithChecks and read back from catalog.Registrations to
+//     restart the checks). A registration is acknowledged once it is appended
+//     to the log and fsynced; docs/catalog.md, "Persistence";
+//   - checks.json: the check definitions as versions before this one kept
+//     them; the catalog folds it into registrations.json at start and removes
+//     it (a read error refuses the start, a malformed file is set aside);
 //   - gossip-keyring: the live gossip keyring (mode 0600), seeded from
 //     encrypt_file and changed by key rotation.
+//
+// Every whole-file write goes through internal/atomicfile (temporary file,
+// fsync, rename, fsync of the directory).
 //
 // Registrations from definition files are not persisted: the files are the
 // source of truth and are re-read at start. Without a data directory nothing

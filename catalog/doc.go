@@ -15,7 +15,10 @@
 // # Leases
 //
 // Records live as long as their owner does, as membership reports it
-// (MemberAlive, MemberLeft, MemberFailed; Tick advances time):
+// (MemberAlive, MemberLeft, MemberFailed; Tick advances time). The rules are
+// one pure state machine, the lease table (lease.go: time passed in, events
+// returned, no lock or I/O), which the Catalog drives and whose events it
+// applies:
 //
 //	alive                    → served fresh
 //	failed, < LeaseGrace     → served, flagged Stale with Age
@@ -43,14 +46,18 @@
 //   - Views are immutable; a query reads one view and never sees a half-applied
 //     change. A service's Index grows with every visible change to it.
 //   - The own origin's epoch is persisted before use and never decreases.
-//   - An acknowledged API registration is on disk before it is applied.
+//   - An acknowledged API registration is on disk (appended to
+//     registrations.log and fsynced) before it is applied, and applied before
+//     it is acknowledged.
 //
 // # Concurrency
 //
-// A Catalog is safe for concurrent use. One mutex guards the crdt state,
+// A Catalog is safe for concurrent use. One mutex (mu) guards the crdt state,
 // records, leases and local registrations; writes, Merge, Tick and membership
-// calls take it briefly and never do network I/O under it (registration
-// writes fsync the data directory under it). Queries by service (Service,
+// calls take it briefly and never do I/O of any kind under it. Local changes
+// are queued under mu and written by one flusher at a time with mu released
+// (group commit, groupcommit.go); a rebase persists its epoch under emu, taken
+// before mu and never under it. See docs/catalog.md, "Locks". Queries by service (Service,
 // Services, Index, Wait) read an atomically swapped snapshot without the lock.
 // The publisher set by SetPublisher is called outside the lock. The Catalog
 // starts no goroutines; Close wakes waiters and closes subscriptions.

@@ -52,6 +52,11 @@ var rows = map[string]Rule{
 		From:    []string{p("api/...")},
 		StdOnly: true,
 	},
+	"internal/atomicfile": {
+		Name:    "internal/atomicfile imports the standard library only",
+		From:    []string{p("internal/atomicfile/...")},
+		StdOnly: true,
+	},
 	"internal/render": {
 		Name:  "internal/render imports nothing of the project but api",
 		From:  []string{p("internal/render/...")},
@@ -72,7 +77,7 @@ var more = []Rule{
 		Name: "the product does not link test helpers (they are for tests)",
 		From: []string{
 			p("agent"), p("agent/dnsserver"), p("api/..."), p("catalog"), p("crdt/..."), p("gossip"),
-			p("probe/..."), p("internal/render/..."), p("internal/sdnotify/..."), p("internal/msgpackcheck/..."), p("cmd/grapevine"),
+			p("probe/..."), p("internal/render/..."), p("internal/sdnotify/..."), p("internal/msgpackcheck/..."), p("internal/atomicfile/..."), p("cmd/grapevine"),
 		},
 		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), p("internal/leaktest"), "testing", "net/http/httptest"},
 	},
