@@ -79,7 +79,7 @@ bench:
 
 # Long simulator scenarios.
 sim: build
-	$(GO) test -count=1 -timeout 90m -v -run 'TestScenarioFull|TestConvergenceSeeds' -tags simfull ./sim/... | grep -v '^=== RUN'
+	$(GO) test -count=1 -timeout 180m -v -run 'TestScenarioFull|TestConvergenceSeeds|TestScenarioSeeds' -tags simfull ./sim/... | grep -v '^=== RUN'
 
 # A dev agent with a demo service; lookups work against it (see README).
 run: build
