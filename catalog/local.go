@@ -78,7 +78,9 @@ type Registration struct {
 	Reason      string   `json:"reason,omitempty"`
 	// Checks are the check definitions registered with it
 	// (RegisterWithChecks), persisted with it, for the agent to restart.
-	Checks []json.RawMessage `json:"checks,omitempty"`
+	// Not in JSON: definitions may hold secrets (headers), and no endpoint
+	// needs them.
+	Checks []json.RawMessage `json:"-"`
 }
 
 // Register registers (or replaces) a local instance from the API; it is
@@ -315,14 +317,20 @@ func (c *Catalog) SyncFiles(insts []Instance) error {
 			errs = append(errs, fmt.Errorf("instance %q: %w", in.ID, err))
 		}
 	}
+	// File registrations no longer defined, as the next change sees them
+	// (applied, or replaced by a queued change).
 	var gone []string
-	for id, r := range c.local {
-		if r.source == SourceFile && !keep[id] {
+	isGone := func(id string) bool {
+		r := c.cur(id)
+		return r != nil && r.source == SourceFile && !keep[id]
+	}
+	for id := range c.local {
+		if isGone(id) {
 			gone = append(gone, id)
 		}
 	}
-	for id, op := range c.ops.staged {
-		if op.reg != nil && op.reg.source == SourceFile && !keep[id] && c.local[id] == nil {
+	for id := range c.ops.staged {
+		if _, applied := c.local[id]; !applied && isGone(id) {
 			gone = append(gone, id)
 		}
 	}
