@@ -30,9 +30,12 @@ type Server struct {
 	udps []*net.UDPConn // every UDP socket: udp, and on Linux one more per worker (SO_REUSEPORT)
 	tcp  *net.TCPListener
 
-	mu     sync.Mutex // guards conns, closed
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu    sync.Mutex // guards conns, closed
+	conns map[net.Conn]struct{}
+	// perClient counts the open TCP connections of each client address, so
+	// one client cannot take every slot (RFC 7766 §6.2.2).
+	perClient map[netip.Addr]int
+	closed    bool
 
 	tcpSlots    chan struct{}
 	tcpRejected atomic.Uint64
@@ -44,6 +47,7 @@ type Server struct {
 // long one may stay idle or take to send a message or take our answer.
 const (
 	maxTCPConns    = 256
+	maxTCPPerIP    = 16
 	tcpIdleTimeout = 10 * time.Second
 	tcpIOTimeout   = 5 * time.Second
 	cacheEntries   = 1 << 14
@@ -68,14 +72,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.Resolver = net.DefaultResolver
 	}
 	s := &Server{
-		cfg:      cfg,
-		src:      cfg.Source,
-		serial:   uint32(cfg.Now().Unix()),
-		cache:    newCache(cacheEntries),
-		hosts:    newHostCache(cfg.Resolver, cfg.Now),
-		rrl:      newLimiter(cfg.RateLimit),
-		conns:    map[net.Conn]struct{}{},
-		tcpSlots: make(chan struct{}, maxTCPConns),
+		cfg:       cfg,
+		src:       cfg.Source,
+		serial:    uint32(cfg.Now().Unix()),
+		cache:     newCache(cacheEntries),
+		hosts:     newHostCache(cfg.Resolver, cfg.Now),
+		rrl:       newLimiter(cfg.RateLimit),
+		conns:     map[net.Conn]struct{}{},
+		perClient: map[netip.Addr]int{},
+		tcpSlots:  make(chan struct{}, maxTCPConns),
 	}
 	for _, d := range cfg.Domains {
 		s.domains = append(s.domains, newDomain(d))
@@ -235,6 +240,10 @@ func (s *Server) acceptTCP(st *stats) {
 			c.Close()
 			continue
 		}
+		var from netip.Addr
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			from = ap.Addr().Unmap()
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -242,31 +251,38 @@ func (s *Server) acceptTCP(st *stats) {
 			<-s.tcpSlots
 			return
 		}
+		if s.perClient[from] >= maxTCPPerIP {
+			s.mu.Unlock()
+			s.tcpRejected.Add(1)
+			c.Close()
+			<-s.tcpSlots
+			continue
+		}
+		s.perClient[from]++
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveTCP(c, st)
+		go s.serveTCP(c, from, st)
 	}
 }
 
 // serveTCP answers length-prefixed queries on one connection, in order,
 // until the client closes it, stays idle too long or sends garbage.
-func (s *Server) serveTCP(c net.Conn, st *stats) {
+func (s *Server) serveTCP(c net.Conn, from netip.Addr, st *stats) {
 	defer s.wg.Done()
 	defer func() {
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perClient[from]--; s.perClient[from] <= 0 {
+			delete(s.perClient, from)
+		}
 		s.mu.Unlock()
 		<-s.tcpSlots
 	}()
 	// Buffers start small and grow to the messages seen: an idle
 	// connection holds a few KiB, not 200.
 	w := newWorker(st, 4096)
-	var from netip.Addr
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		from = ap.Addr()
-	}
 	in := make([]byte, 512)
 	var out []byte
 	for {

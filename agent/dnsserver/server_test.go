@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -456,16 +457,14 @@ func TestTCPConnectionLimit(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for range maxTCPConns {
-		c, err := net.Dial("tcp", s.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
+	// From many client addresses: one address alone meets maxTCPPerIP first.
+	src := func(i int) string { return fmt.Sprintf("127.0.%d.%d", 1+i/maxTCPPerIP/200, 1+(i/maxTCPPerIP)%200) }
+	for i := range maxTCPConns {
+		conns = append(conns, dialFrom(t, src(i), s.Addr()))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for s.tcpRejected.Load() == 0 && time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", s.Addr())
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.9.9")}}).Dial("tcp", s.Addr())
 		if err == nil {
 			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			c.Read(make([]byte, 1))
