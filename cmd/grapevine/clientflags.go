@@ -149,10 +149,17 @@ func lookupFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
-// wantArgs checks the number of positional arguments.
+// wantArgs checks the number of positional arguments, none of them empty
+// (an empty NAME from an unset shell variable must not watch or look up
+// everything).
 func wantArgs(args []string, n int, usage string) error {
 	if len(args) != n {
 		return usageErr("want %s, got %d argument(s)", usage, len(args))
+	}
+	for i, a := range args {
+		if a == "" {
+			return usageErr("want %s, argument %d is empty", usage, i+1)
+		}
 	}
 	return nil
 }
