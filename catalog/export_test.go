@@ -167,3 +167,14 @@ func (c *Catalog) SetBeforeAppend(f func()) {
 	defer c.mu.Unlock()
 	c.store.beforeAppend = f
 }
+
+// BreakLog closes the registrations log's file under the catalog, so the next
+// append fails as a disk error would.
+func (c *Catalog) BreakLog() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.ops.flushing {
+		c.ops.cond.Wait()
+	}
+	c.store.f.Close()
+}

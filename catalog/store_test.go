@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -214,4 +215,30 @@ func TestDiskWriteOutsideTheLock(t *testing.T) {
 		t.Error("the registration is not visible once durable")
 	}
 	c.SetBeforeAppend(nil)
+}
+
+// TestPersistFailedWriteChangesNothing: a registration whose log append
+// fails is refused (ErrPersist) and not applied; the next one rewrites the log
+// from what is applied, so after a crash the refused one does not come back.
+func TestPersistFailedWriteChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c := openDir(t, dir)
+	mustRegister(t, c, catalogtest.Instance("web", "w1", 80))
+	c.BreakLog()
+	if err := c.Register(catalogtest.Instance("web", "w2", 81)); !errors.Is(err, catalog.ErrPersist) {
+		t.Fatalf("register with a broken log: %v, want ErrPersist", err)
+	}
+	if _, ok := c.Instance("a", "w2"); ok {
+		t.Fatal("a refused registration is served")
+	}
+	mustRegister(t, c, catalogtest.Instance("web", "w3", 82))
+	if got, want := describe(c), "w1:api, w3:api"; got != want {
+		t.Fatalf("registrations %s, want %s", got, want)
+	}
+	r := openDir(t, dir) // c never closes: a crash
+	defer r.Close()
+	if got, want := describe(r), "w1:api, w3:api"; got != want {
+		t.Fatalf("after the crash: %s, want %s", got, want)
+	}
+	c.Close()
 }
