@@ -8,9 +8,10 @@
 //
 // # Lifecycle
 //
-// New validates the Config, opens the data directory (the check store first,
-// then the catalog, which writes a new epoch) and builds the prober; it touches no
-// network. Start then, in this order: creates the gossip node over the catalog
+// New validates the Config, reads the gossip keys, opens the data directory
+// (the catalog, which writes a new epoch and restores the API registrations with
+// their check definitions) and builds the prober; it touches no network. Start
+// then, in this order: creates the gossip node over the catalog
 // (catalog.SetPublisher(node.Publish) makes every local change an eager push) and
 // announces the new epoch; restarts the checks of registrations the catalog
 // restored from disk; loads the service definition files of ConfigDir; registers
@@ -51,10 +52,11 @@
 //     deregister_critical_after. Neither holds a lock of the prober.
 //   - Registration: Register and reloadDefinitions call probe.Runner.Set once per
 //     instance; for an API registration its commit function registers the
-//     instance in the catalog with the health its checks give it, on the
-//     caller's goroutine, before any check starts. So a registration walks
-//     agent → probe and agent → catalog once each, and the instance exists in
-//     the catalog before its first health transition arrives.
+//     instance in the catalog (with its check definitions, persisted together)
+//     with the health its checks give it, on the caller's goroutine, before any
+//     check starts. So a registration walks agent → probe and agent → catalog
+//     once each, and the instance exists in the catalog before its first health
+//     transition arrives.
 //   - Replication: the catalog calls the gossip node's Publish with every local
 //     delta, after releasing its lock; gossip calls the catalog (its Store) from
 //     memberlist's goroutines to merge what peers send.
