@@ -22,6 +22,8 @@ var (
 	// ErrPersist wraps a failure to write the data directory; the change that
 	// needed it was not applied.
 	ErrPersist = errors.New("catalog: persist")
+	// ErrDataDirInUse means another running agent holds the data directory.
+	ErrDataDirInUse = errors.New("catalog: data directory in use")
 
 	// Rejections of Merge: a peer's delta that was not applied. Gossip counts
 	// them by reason (grapevine_gossip_rejected_total); docs/protocol.md has

@@ -130,6 +130,14 @@ func (c *Catalog) load() (loaded, error) {
 			return loaded{}, err
 		}
 	}
+	// Before the first write (a file set aside, the new epoch): a second
+	// agent on this directory would overwrite the first one's registrations
+	// and reuse its epoch. A start refused while reading wrote nothing.
+	lock, err := lockDataDir(c.cfg.DataDir)
+	if err != nil {
+		return loaded{}, err
+	}
+	c.store.lock = lock
 	for _, name := range aside {
 		if err := c.setAside(name); err != nil {
 			return loaded{}, err

@@ -1,7 +1,10 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,4 +49,43 @@ func TestJoinSome(t *testing.T) {
 			t.Errorf("%d errors: the first is not named: %v", tt.n, err)
 		}
 	}
+}
+
+// TestDataDirLocked: a second catalog on an open catalog's data directory is
+// refused at once with ErrDataDirInUse and changes nothing; once the first
+// closes, the directory opens again.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Node = "node-a"
+	cfg.DataDir = dir
+	first, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, epochFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg2 := cfg
+	cfg2.Node = "node-b"
+	if second, err := New(cfg2); err == nil {
+		second.Close()
+		first.Close()
+		t.Fatal("a second catalog opened a data directory in use")
+	} else if !errors.Is(err, ErrDataDirInUse) || !errors.Is(err, ErrPersist) {
+		t.Fatalf("second catalog: %v, want ErrDataDirInUse", err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, epochFile))
+	if err != nil || string(after) != string(before) {
+		t.Fatalf("the refused catalog changed %s: %v", epochFile, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := New(cfg2)
+	if err != nil {
+		t.Fatalf("after Close the directory stays locked: %v", err)
+	}
+	third.Close()
 }

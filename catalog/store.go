@@ -124,6 +124,9 @@ type regStore struct {
 	appends uint64 // log appends made (each one write and one fsync)
 	// beforeAppend, when set (tests), runs before each append's write.
 	beforeAppend func()
+	// lock holds the data directory's lock file (see lockDataDir) while the
+	// catalog is open; closed with the store.
+	lock *os.File
 }
 
 // reset makes snapshot the registrations file and starts an empty log: the
@@ -193,5 +196,9 @@ func (s *regStore) close() {
 	if s.f != nil {
 		s.f.Close()
 		s.f = nil
+	}
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+		s.lock = nil
 	}
 }

@@ -72,6 +72,7 @@ func TestPersistLogReplay(t *testing.T) {
 	}
 	f.WriteString(`1234abcd {"put":{"instance":{"id":"w9"`)
 	f.Close()
+	c.Crash()
 	r := openDir(t, dir)
 	if got := describe(r); got != want {
 		t.Fatalf("after the crash: %s\nwant %s", got, want)
@@ -142,6 +143,7 @@ func TestGroupCommit(t *testing.T) {
 	if appends >= n {
 		t.Errorf("%d appends for %d concurrent registrations: no group commit", appends, n)
 	}
+	c.Crash()
 	r := openDir(t, dir)
 	defer r.Close()
 	if got := len(r.Registrations()); got != n {
