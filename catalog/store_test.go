@@ -16,7 +16,8 @@ import (
 )
 
 // openDir opens a catalog on dir; the test closes nothing: a catalog left
-// open is a crash as far as its files go.
+// open is a crash as far as its files go. Call Crash on the catalog left
+// open before reopening its dir: a dead process no longer holds the lock.
 func openDir(t *testing.T, dir string) *catalog.Catalog {
 	t.Helper()
 	cfg := catalogtest.Config("a", catalogtest.NewClock())
@@ -237,6 +238,7 @@ func TestPersistFailedWriteChangesNothing(t *testing.T) {
 	if got, want := describe(c), "w1:api, w3:api"; got != want {
 		t.Fatalf("registrations %s, want %s", got, want)
 	}
+	c.Crash()
 	r := openDir(t, dir) // c never closes: a crash
 	defer r.Close()
 	if got, want := describe(r), "w1:api, w3:api"; got != want {
