@@ -309,14 +309,9 @@ func (c *Catalog) SyncFiles(insts []Instance) error {
 	keep := make(map[string]bool, len(insts))
 	for _, in := range insts {
 		keep[in.ID] = true
-		op, err := c.prepareRegister(in, SourceFile, nil)
-		if err == nil {
-			ds = append(ds, c.stage(op)...)
-			ops = append(ops, op)
-		} else {
-			errs = append(errs, fmt.Errorf("instance %q: %w", in.ID, err))
-		}
 	}
+	// The instances that go are staged before those that come, so they do
+	// not count against the quota of the new ones (a config_dir swapped whole).
 	// File registrations no longer defined, as the next change sees them
 	// (applied, or replaced by a queued change).
 	var gone []string
@@ -341,6 +336,15 @@ func (c *Catalog) SyncFiles(insts []Instance) error {
 			ops = append(ops, op)
 		} else {
 			errs = append(errs, err)
+		}
+	}
+	for _, in := range insts {
+		op, err := c.prepareRegister(in, SourceFile, nil)
+		if err == nil {
+			ds = append(ds, c.stage(op)...)
+			ops = append(ops, op)
+		} else {
+			errs = append(errs, fmt.Errorf("instance %q: %w", in.ID, err))
 		}
 	}
 	ds = append(ds, c.wait(ops)...)
