@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -119,5 +120,44 @@ func TestMalformedQueryRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a well-encoded query: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestReloadOverQuotaKeepsChecks: a definition file that pushes the agent
+// over its registration quota applies in part (the catalog takes what fits),
+// and every file instance the catalog then holds has its checks running: none
+// is served without them.
+func TestReloadOverQuotaKeepsChecks(t *testing.T) {
+	dir := t.TempDir()
+	cfg := agenttest.Config(t, "node-a")
+	cfg.ConfigDir = dir
+	cfg.Leases.MaxRecordsPerOrigin = 4
+	a := agenttest.Start(t, cfg)
+	var defs []string
+	for i := range 6 {
+		defs = append(defs, fmt.Sprintf(`{"name":"q","id":"q%d","port":%d,"checks":[{"type":"ttl","ttl":"1h"}]}`, i, 9000+i))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "q.json"), []byte("["+strings.Join(defs, ",")+"]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "quota") {
+		t.Fatalf("reload over the quota: %v, want a quota error", err)
+	}
+	checked := map[string]bool{}
+	for _, cs := range a.CheckStates() {
+		checked[cs.Instance] = true
+	}
+	held := 0
+	for _, in := range a.Catalog().Local() {
+		if in.Service != "q" {
+			continue
+		}
+		held++
+		if !checked[in.ID] {
+			t.Errorf("instance %s is held (%s) without its check", in.ID, in.Health)
+		}
+	}
+	if held == 0 {
+		t.Fatal("nothing of the file applied; the test needs a partial apply")
 	}
 }

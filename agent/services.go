@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -345,7 +346,22 @@ func (a *Agent) reloadDefinitions() error {
 		insts = append(insts, p.inst)
 	}
 	if err := a.cat.SyncFiles(insts); err != nil {
-		return errors.Join(append(errs, fmt.Errorf("agent: reload: %w", err))...)
+		// Some instances did not apply (the quota); the others did. Go on
+		// with exactly what the catalog holds, so each of those has its
+		// checks running and is tracked as a file instance.
+		errs = append(errs, fmt.Errorf("agent: reload: %w", err))
+		held := map[string]bool{}
+		for _, r := range a.cat.Registrations() {
+			if r.Source == catalog.SourceFile {
+				held[r.Instance.ID] = true
+			}
+		}
+		notHeld := func(p prepared) bool { return !held[p.inst.ID] }
+		ps = slices.DeleteFunc(ps, notHeld)
+		for file := range next {
+			next[file] = slices.DeleteFunc(next[file], notHeld)
+		}
+		maps.DeleteFunc(ids, func(id, _ string) bool { return !held[id] })
 	}
 	a.fileDefs = next
 	a.mu.Lock()
