@@ -83,6 +83,9 @@ func (a *Agent) prepare(reg api.Registration, src catalog.Source) (prepared, err
 			a.countRejected("exec_checks_disabled")
 			return p, fmt.Errorf("check %d: %w", i+1, ErrExecChecksDisabled)
 		}
+		if src != catalog.SourceFile {
+			c.OmitBody = true // the body stays on this host: see probe.Check.OmitBody
+		}
 		if seen[c.ID] {
 			return p, fmt.Errorf("%w: check id %q twice", ErrInvalidRegistration, c.ID)
 		}
@@ -265,6 +268,7 @@ func (a *Agent) restoreChecks() error {
 				errs = append(errs, fmt.Errorf("instance %s check %q not restarted: %w", r.Instance.ID, c.ID, ErrExecChecksDisabled))
 				continue
 			}
+			c.OmitBody = true
 			checks = append(checks, c)
 		}
 		if err := a.probes.Set(r.Instance.ID, checks, nil); err != nil {

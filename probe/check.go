@@ -82,6 +82,12 @@ type Check struct {
 	ExpectStatus *StatusRange
 	// TLSSkipVerify (http, grpc): do not verify the server certificate.
 	TLSSkipVerify bool
+	// OmitBody (http): the output is the status line only, never the
+	// response body. The agent sets it for checks registered over the HTTP
+	// API, so a write token cannot read another service's answers (or a
+	// metadata endpoint's) through a check's published output. Not part of
+	// the JSON definition.
+	OmitBody bool `json:"-"`
 	// TLS (grpc): connect with TLS (default plaintext, as gRPC health
 	// servers on the local host usually are).
 	TLS bool

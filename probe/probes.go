@@ -69,7 +69,10 @@ func httpProbe(c Check) probeFunc {
 		if err != nil {
 			return Critical, fmt.Sprintf("HTTP %s %s: %v", c.Method, c.Target, timeoutErr(ctx, err, c.Timeout))
 		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxOutput))
+		var body []byte
+		if !c.OmitBody {
+			body, _ = io.ReadAll(io.LimitReader(resp.Body, MaxOutput))
+		}
 		_ = resp.Body.Close()
 		st := Critical
 		switch code := resp.StatusCode; {
