@@ -81,6 +81,7 @@ type Node struct {
 	keyringMu sync.Mutex
 
 	sendq  chan sendJob
+	pushq  chan pushJob // encoded deltas for the eager push (pushLoop)
 	done   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -146,6 +147,7 @@ func New(cfg Config, store Store) (*Node, error) {
 	}
 	n.ml.Store(ml)
 	n.start(func() { n.events.run(n.done) })
+	n.start(n.pushLoop)
 	for range reliableWorkers {
 		n.start(n.sendLoop)
 	}
@@ -166,6 +168,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		store:       store,
 		log:         cfg.Logger.With().Str("component", "gossip").Str("node", cfg.Name).Logger(),
 		sendq:       make(chan sendJob, reliableQueue),
+		pushq:       make(chan pushJob, reliableQueue),
 		done:        make(chan struct{}),
 		lastQueued:  make(map[string]*deltaBroadcast),
 		repairAt:    make(map[string]time.Time),
@@ -269,7 +272,10 @@ func (n *Node) Announce() {
 // live peers (one packet if it fits, else the reliable channel) and queued to
 // ride memberlist's gossip (if it fits a packet), where a newer delta of the
 // same origin supersedes it. The Store must already hold d. Publish does not
-// block on the network.
+// block on the network: the eager push goes out from the node's push goroutine,
+// in order, so the caller (an API write waiting to be acknowledged) does not
+// wait for a packet per peer, nor for the CPU the peers take to receive them.
+// When that queue is full the push is sent on the caller's goroutine.
 func (n *Node) Publish(d crdt.Delta) {
 	if n.closed.Load() {
 		return
@@ -279,8 +285,30 @@ func (n *Node) Publish(d crdt.Delta) {
 		n.log.Error().Err(err).Str("origin", d.Origin).Msg("encode delta")
 		return
 	}
-	n.push(msg, d.Origin, "")
 	n.queueBroadcast(d)
+	select {
+	case n.pushq <- pushJob{msg: msg, origin: d.Origin}:
+	default:
+		n.push(msg, d.Origin, "")
+	}
+}
+
+// pushJob is one eager push queued by Publish.
+type pushJob struct {
+	msg    []byte
+	origin string
+}
+
+// pushLoop sends the eager pushes Publish queued, in order.
+func (n *Node) pushLoop() {
+	for {
+		select {
+		case <-n.done:
+			return
+		case j := <-n.pushq:
+			n.push(j.msg, j.origin, "")
+		}
+	}
 }
 
 // Leave announces a graceful departure and waits for it to go out (until ctx's
