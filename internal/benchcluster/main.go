@@ -248,14 +248,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.
-func freePort() (int, error) {
+func freePort() (int, error) { return freePortAt("127.0.0.1") }
+
+// freePortAt returns a port free for both TCP and UDP on ip.
+func freePortAt(ip string) (int, error) {
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		l.Close()
 		if err != nil {
 			continue
@@ -270,18 +273,21 @@ func startAgents(ctx context.Context, cfg config, dir, keyFile, keyB64 string, p
 	gossipFlags := gossipKeyFlags(cfg.bin, keyFile, keyB64)
 	agents := make([]*agentProc, cfg.n)
 	for i := range agents {
-		gp, err := freePort()
+		// Each agent on its own loopback address, as hosts are: per-source
+		// limits (stream caps, rate limits) then apply per agent.
+		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250)
+		gp, err := freePortAt(ip)
 		if err != nil {
 			return nil, err
 		}
-		hp, err := freePort()
+		hp, err := freePortAt(ip)
 		if err != nil {
 			return nil, err
 		}
 		a := &agentProc{
 			name:   fmt.Sprintf("a%03d", i),
-			gossip: fmt.Sprintf("127.0.0.1:%d", gp),
-			http:   fmt.Sprintf("127.0.0.1:%d", hp),
+			gossip: fmt.Sprintf("%s:%d", ip, gp),
+			http:   fmt.Sprintf("%s:%d", ip, hp),
 		}
 		ddir := filepath.Join(dir, a.name)
 		if err := os.MkdirAll(ddir, 0o700); err != nil {
