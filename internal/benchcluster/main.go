@@ -677,19 +677,23 @@ func benchSerf(ctx context.Context, serf string, cfg config, dir, _ string, ps *
 	type sa struct{ name, bind, rpc string }
 	nodes := make([]sa, cfg.n)
 	for i := range nodes {
-		bp, err := freePort()
+		// Like the agents: each Serf agent on its own loopback address.
+		ip := fmt.Sprintf("127.1.%d.%d", 1+i/250, 1+i%250)
+		bp, err := freePortAt(ip)
 		if err != nil {
 			return nil, err
 		}
-		rp, err := freePort()
+		rp, err := freePortAt(ip)
 		if err != nil {
 			return nil, err
 		}
-		nodes[i] = sa{fmt.Sprintf("s%03d", i), fmt.Sprintf("127.0.0.1:%d", bp), fmt.Sprintf("127.0.0.1:%d", rp)}
+		nodes[i] = sa{fmt.Sprintf("s%03d", i), fmt.Sprintf("%s:%d", ip, bp), fmt.Sprintf("%s:%d", ip, rp)}
 		args := []string{"agent", "-node=" + nodes[i].name, "-bind=" + nodes[i].bind, "-rpc-addr=" + nodes[i].rpc,
 			"-encrypt=" + k, "-log-level=warn", "-event-handler=user:bench=" + handler + " " + nodes[i].name}
 		if i > 0 {
-			args = append(args, "-retry-join="+nodes[0].bind, "-retry-interval=1s")
+			// The first agent and the previous one: a chain as well as a star,
+			// so no single agent takes every join at once.
+			args = append(args, "-retry-join="+nodes[0].bind, "-retry-join="+nodes[i-1].bind, "-retry-interval=1s")
 		}
 		cmd := exec.CommandContext(ctx, serf, args...)
 		logf, err := os.Create(filepath.Join(sdir, nodes[i].name+".log"))
@@ -703,7 +707,7 @@ func benchSerf(ctx context.Context, serf string, cfg config, dir, _ string, ps *
 			return nil, err
 		}
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for i := 0; i < len(nodes); {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("serf agent %s did not see all members", nodes[i].name)
