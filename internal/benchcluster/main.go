@@ -247,9 +247,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// freePort returns a port free for both TCP and UDP on 127.0.0.1.
-func freePort() (int, error) { return freePortAt("127.0.0.1") }
-
 // freePortAt returns a port free for both TCP and UDP on ip.
 func freePortAt(ip string) (int, error) {
 	for range 50 {
