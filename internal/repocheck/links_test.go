@@ -12,10 +12,14 @@ import (
 	"testing"
 )
 
-// Names of files that live outside the repository (a planning workspace): nothing
-// in the repository may name them, because a reader cannot open them. What they
-// held that is true of the code is in docs/design.md and docs/hazards.md.
-var outside = regexp.MustCompile(`DESIGN\.md|HAZARDS\.md|STYLE\.md|\.\./shared\b|/work/shared\b`)
+// docName is a conventional upper-case document name (README.md, NOTES.md)
+// named in prose or comments: the repository must hold a file of that name, or
+// the reader is sent to a document they cannot open.
+var docName = regexp.MustCompile(`(?:^|[^\w./-])([A-Z][A-Z0-9_-]*\.md)\b`)
+
+// upPath is a relative path that climbs out of the file's directory in prose
+// or comments (../notes/x.md); links are checked separately.
+var upPath = regexp.MustCompile(`(?:^|[\s(\x60"'])((?:\.\./)+[\w.-][\w./-]*)`)
 
 // mdLink is a Markdown link or image target: [text](target) or ![alt](target).
 var mdLink = regexp.MustCompile(`\]\(([^()\s]+)(?:\s+"[^"]*")?\)`)
@@ -77,8 +81,9 @@ type problem struct {
 
 // check returns the references in content (the file name, relative to root) that
 // name a file that is not there or a file outside the repository. exists says
-// whether a slash-separated path relative to root exists.
-func check(name string, content []byte, exists func(string) bool) []problem {
+// whether a slash-separated path relative to root exists; named whether a file
+// of that base name is anywhere in the repository.
+func check(name string, content []byte, exists, named func(string) bool) []problem {
 	var out []problem
 	seen := map[string]bool{} // line:path, so a link is reported once
 	dir := filepath.ToSlash(filepath.Dir(name))
@@ -88,8 +93,20 @@ func check(name string, content []byte, exists func(string) bool) []problem {
 		add := func(format string, args ...any) {
 			out = append(out, problem{name, i + 1, fmt.Sprintf(format, args...)})
 		}
-		if m := outside.FindString(s); m != "" {
-			add("names %q, a file outside the repository (write what is needed into docs/)", m)
+		for _, m := range docName.FindAllStringSubmatch(s, -1) {
+			if !named(m[1]) {
+				add("names %q, which is not in the repository (write what is needed into docs/)", m[1])
+			}
+		}
+		for _, m := range upPath.FindAllStringSubmatch(mdLink.ReplaceAllString(s, "]"), -1) { // links: below
+			switch p := strings.TrimSuffix(joinRel(dir, strings.TrimRight(m[1], ".,;:")), "/"); {
+			case strings.HasPrefix(p, ".tools/") || strings.HasPrefix(p, "bin/"):
+				// build outputs (make deps, make build): not in a clean clone
+			case p == ".." || strings.HasPrefix(p, "../"):
+				add("names %q, a path outside the repository (write what is needed into docs/)", m[1])
+			case !exists(p):
+				add("names %q, which does not exist", m[1])
+			}
 		}
 		if strings.HasSuffix(name, ".go") {
 			// In Go, only comments: string literals hold fixtures and URL paths.
@@ -177,6 +194,11 @@ func TestNoDanglingReferences(t *testing.T) {
 	if len(files) < 50 {
 		t.Fatalf("found only %d files under %s", len(files), dir)
 	}
+	bases := map[string]bool{}
+	for _, f := range files {
+		bases[filepath.Base(f)] = true
+	}
+	named := func(base string) bool { return bases[base] }
 	for _, name := range files {
 		if name == "internal/repocheck/links_test.go" {
 			continue // its fixtures name missing files on purpose
@@ -185,7 +207,7 @@ func TestNoDanglingReferences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range check(name, b, exists) {
+		for _, p := range check(name, b, exists, named) {
 			t.Errorf("%s:%d: %s", p.file, p.line, p.msg)
 		}
 	}
@@ -195,6 +217,7 @@ func TestNoDanglingReferences(t *testing.T) {
 func TestCheckFindsDanglingReferences(t *testing.T) {
 	there := map[string]bool{"docs": true, "docs/img": true, "docs/a.md": true, "docs/img/x.svg": true, "README.md": true, "agent": true, "agent/agent.go": true}
 	exists := func(p string) bool { return there[p] }
+	named := func(base string) bool { return base == "README.md" }
 	tests := []struct {
 		name, file, content string
 		want                int
@@ -209,9 +232,13 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		{"go code is not checked", "agent/x.go", `write("crdt/crdt.go", "")`, 0},
 		{"go comment is", "agent/x.go", `x := 1 // see docs/nope.md`, 1},
 		{"route", "docs/b.md", "`agent/service/:id` and agent/check/update/:id", 0},
-		{"design", "agent/x.go", "// see DESIGN.md", 1},
-		{"hazards", "docs/b.md", "(HAZARDS.md)", 1},
-		{"shared dir", "docs/b.md", "[x](../shared/notes.md)", 2},
+		{"unknown document", "agent/x.go", "// see PLAN.md", 1},
+		{"unknown document in parentheses", "docs/b.md", "(NOTES.md)", 1},
+		{"known document", "docs/b.md", "see README.md", 0},
+		{"path out of the repository", "README.md", "as ../planning/notes.md says", 1},
+		{"link out of the repository", "docs/b.md", "[x](../planning/notes.md)", 1},
+		{"path up, still inside", "docs/b.md", "see ../README.md", 0},
+		{"path up, missing", "docs/b.md", "see ../planning/notes.md", 1},
 		{"repo path ok", "gossip/x.go", "// docs/a.md and agent/agent.go", 0},
 		{"repo path missing", "gossip/x.go", "// docs/nope.md", 1},
 		{"import path", "gossip/x.go", `"github.com/grapevine-sd/grapevine/agent/nope"`, 0},
@@ -221,7 +248,7 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		{"prose", "docs/b.md", "an agent/nginx comparison", 0},
 	}
 	for _, tc := range tests {
-		if got := check(tc.file, []byte(tc.content), exists); len(got) != tc.want {
+		if got := check(tc.file, []byte(tc.content), exists, named); len(got) != tc.want {
 			t.Errorf("%s: %q in %s: got %d problems %v, want %d", tc.name, tc.content, tc.file, len(got), got, tc.want)
 		}
 	}
