@@ -65,17 +65,12 @@ web.service IN A 10.0.0.3
 `
 
 func run(ctx context.Context, bin string, dur time.Duration, rounds, clients int, out io.Writer) error {
-	dnsperf, err1 := exec.LookPath("dnsperf")
-	nsd, err2 := exec.LookPath("nsd")
-	if err2 != nil {
-		if _, err := os.Stat("/usr/sbin/nsd"); err == nil {
-			nsd, err2 = "/usr/sbin/nsd", nil
-		}
-	}
-	if err1 != nil || err2 != nil {
+	progs, ok := benchproc.Programs("dnsperf", "nsd")
+	if !ok {
 		fmt.Fprintln(out, "benchdns: skipped: dnsperf and nsd are needed (make deps-dns installs them)")
 		return nil
 	}
+	dnsperf, nsd := progs[0], progs[1]
 	dir, err := os.MkdirTemp("", "benchdns-")
 	if err != nil {
 		return err
@@ -83,24 +78,16 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, clients int
 	defer os.RemoveAll(dir)
 
 	// The agent.
-	hp, gp, dp, np := benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort()
-	if hp == 0 || gp == 0 || dp == 0 || np == 0 {
+	dp, np := benchproc.FreePort(), benchproc.FreePort()
+	if dp == 0 || np == 0 {
 		return errors.New("no free port")
 	}
-	httpAddr, agentDNS := fmt.Sprintf("127.0.0.1:%d", hp), fmt.Sprintf("127.0.0.1:%d", dp)
-	stopAgent, err := benchproc.Start(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", agentDNS,
-		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
+	agentDNS := fmt.Sprintf("127.0.0.1:%d", dp)
+	c, stopAgent, err := benchproc.StartDevAgent(ctx, bin, agentDNS)
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
-	c, err := api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
-	if err != nil {
-		return err
-	}
-	if err := benchproc.WaitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
 	for i := range 3 {
 		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Address: fmt.Sprintf("10.0.0.%d", i+1), Port: 80}
 		if _, err := c.Register(ctx, reg); err != nil {

@@ -49,43 +49,27 @@ func main() {
 }
 
 func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, out io.Writer) error {
-	wrk, err1 := exec.LookPath("wrk")
-	nginx, err2 := exec.LookPath("nginx")
-	if err2 != nil {
-		if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-			nginx, err2 = "/usr/sbin/nginx", nil
-		}
-	}
-	if err1 != nil || err2 != nil {
+	progs, ok := benchproc.Programs("wrk", "nginx")
+	if !ok {
 		fmt.Fprintln(out, "benchhttp: skipped: wrk and nginx are needed (make deps-bench installs them)")
 		return nil
 	}
+	wrk, nginx := progs[0], progs[1]
 	dir, err := os.MkdirTemp("", "benchhttp-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 
-	hp, gp, np := benchproc.FreePort(), benchproc.FreePort(), benchproc.FreePort()
-	if hp == 0 || gp == 0 || np == 0 {
+	np := benchproc.FreePort()
+	if np == 0 {
 		return errors.New("no free port")
 	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
-	agentArgs := []string{"agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", "",
-		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error"}
-	stopAgent, err := benchproc.Start(ctx, bin, agentArgs...)
+	c, stopAgent, err := benchproc.StartDevAgent(ctx, bin, "")
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
-
-	c, err := api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
-	if err != nil {
-		return err
-	}
-	if err := benchproc.WaitUp(ctx, func() error { _, err := c.Self(ctx); return err }); err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
 	for i := range 3 {
 		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Port: 8080 + i, Tags: []string{"v2", "http"},
 			Meta: map[string]string{"version": "2.4.1"}}
@@ -93,7 +77,7 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 			return fmt.Errorf("register: %w", err)
 		}
 	}
-	url := "http://" + httpAddr + "/v1/services/web"
+	url := c.Address() + "/v1/services/web"
 	body, err := fetch(ctx, url)
 	if err != nil {
 		return err

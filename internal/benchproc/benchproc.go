@@ -5,15 +5,60 @@ package benchproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/api"
 )
+
+// Programs finds each named program on PATH or in /usr/sbin (where Debian
+// puts daemons such as nginx and nsd), in order; ok is false if one is missing.
+func Programs(names ...string) (paths []string, ok bool) {
+	for _, n := range names {
+		p, err := exec.LookPath(n)
+		if err != nil {
+			if _, serr := os.Stat("/usr/sbin/" + n); serr != nil {
+				return nil, false
+			}
+			p = "/usr/sbin/" + n
+		}
+		paths = append(paths, p)
+	}
+	return paths, true
+}
+
+// StartDevAgent starts `bin agent -dev` on free loopback ports (DNS on dnsAddr,
+// "" for none) and returns a client of its HTTP API once it answers, and the
+// function that stops it.
+func StartDevAgent(ctx context.Context, bin, dnsAddr string) (c *api.Client, stop func(), err error) {
+	hp, gp := FreePort(), FreePort()
+	if hp == 0 || gp == 0 {
+		return nil, nil, errors.New("no free port")
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
+	stop, err = Start(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", dnsAddr,
+		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err = api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
+	if err == nil {
+		err = WaitUp(ctx, func() error { _, err := c.Self(ctx); return err })
+	}
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, stop, nil
+}
 
 // Start runs bin with args in its own process group, killed with the
 // group when stop is called or the parent dies.
