@@ -33,11 +33,7 @@ func replica(b *testing.B, services, perService int) *catalog.Catalog {
 		}
 	}
 	for _, o := range owners {
-		for _, d := range o.DeltaSince(nil, 64<<10) {
-			if _, err := r.Merge(d); err != nil {
-				b.Fatal(err)
-			}
-		}
+		mustMergeAll(b, r, o.DeltaSince(nil, 64<<10))
 	}
 	return r
 }
@@ -98,11 +94,7 @@ func BenchmarkMerge(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for _, d := range ds {
-		if _, err := r.Merge(d); err != nil {
-			b.Fatal(err)
-		}
-	}
+	mustMergeAll(b, r, ds)
 }
 
 // BenchmarkMemoryPerInstance reports the heap one replica holds per
@@ -138,11 +130,7 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 		for i := range 10 {
 			r.MemberAlive(fmt.Sprintf("node-%02d", i))
 		}
-		for _, d := range ds {
-			if _, err := r.Merge(d); err != nil {
-				b.Fatal(err)
-			}
-		}
+		mustMergeAll(b, r, ds)
 		b.StopTimer()
 		ds = nil
 		runtime.GC()
@@ -150,6 +138,14 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 		b.ReportMetric(float64(int(after.HeapAlloc-before.HeapAlloc)+held)/n, "B/instance")
 		b.ReportMetric(float64(held)/n, "value-B/instance")
 		runtime.KeepAlive(r)
+	}
+}
+
+// mustMergeAll merges every delta of ds into c (mergeAll) and fails on error.
+func mustMergeAll(tb testing.TB, c *catalog.Catalog, ds []crdt.Delta) {
+	tb.Helper()
+	if err := mergeAll(c, ds); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -173,11 +169,7 @@ func bigService(b *testing.B, size, changes int) (*catalog.Catalog, []crdt.Delta
 		}
 	}
 	for _, o := range owners {
-		for _, d := range o.DeltaSince(nil, 64<<10) {
-			if _, err := r.Merge(d); err != nil {
-				b.Fatal(err)
-			}
-		}
+		mustMergeAll(b, r, o.DeltaSince(nil, 64<<10))
 	}
 	var ds []crdt.Delta
 	hot.SetPublisher(func(d crdt.Delta) { ds = append(ds, d) })
@@ -203,11 +195,7 @@ func BenchmarkMergeServiceSize(b *testing.B) {
 			r, ds := bigService(b, size, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
-			for _, d := range ds {
-				if _, err := r.Merge(d); err != nil {
-					b.Fatal(err)
-				}
-			}
+			mustMergeAll(b, r, ds)
 		})
 	}
 }
