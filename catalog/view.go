@@ -121,21 +121,24 @@ func (c *Catalog) classify(k recKey, r *rec) (class, *Entry) {
 		return classAbsent, nil
 	}
 	ph, since := c.phaseOf(k.origin)
-	stale := func() *Entry {
-		if p := r.served; p != nil && p.Stale && p.since.Equal(since) && p.Version == r.raw.Version && p.ID == r.raw.ID && p.Node == r.raw.Node {
-			return p
-		}
-		return staleCopy(r.raw, since)
-	}
 	switch ph {
 	case phaseLive:
 		return classLive, r.raw
 	case phaseStale:
-		return classLive, stale()
+		return classLive, r.staleServed(since)
 	case phaseExpired:
-		return classFallback, stale()
+		return classFallback, r.staleServed(since)
 	}
 	return classWithdrawn, nil
+}
+
+// staleServed returns the stale copy of r's record for an owner that failed
+// at since: the published one if it shows exactly that, else a new copy.
+func (r *rec) staleServed(since time.Time) *Entry {
+	if p := r.served; p != nil && p.Stale && p.since.Equal(since) && p.Version == r.raw.Version && p.ID == r.raw.ID && p.Node == r.raw.Node {
+		return p
+	}
+	return staleCopy(r.raw, since)
 }
 
 // count adds (d = 1) or removes (d = -1) one published state from a summary.
@@ -171,7 +174,8 @@ func (c *Catalog) commit(b *batch) {
 	}
 	index := c.index.Load() + 1
 	var changes []Change
-	var touched []string // services whose view changes, in first-change order
+	var touched []string          // services whose view changes, in first-change order
+	var inTouched map[string]bool // the same as a set, once touched is long
 	for _, m := range b.marks {
 		svc := c.byService[m.service]
 		if svc == nil {
@@ -188,8 +192,17 @@ func (c *Catalog) commit(b *batch) {
 			svc.sum.count(oldCl, old, -1)
 			svc.sum.count(cl, served, 1)
 			visible := cl == classLive || cl == classFallback || oldCl == classLive || oldCl == classFallback
-			if visible && (len(touched) == 0 || !slices.Contains(touched, m.service)) {
+			if visible && !contains(touched, inTouched, m.service) {
 				touched = append(touched, m.service)
+				if inTouched != nil || len(touched) > 8 {
+					if inTouched == nil {
+						inTouched = make(map[string]bool, 2*len(touched))
+						for _, t := range touched {
+							inTouched[t] = true
+						}
+					}
+					inTouched[m.service] = true
+				}
 			}
 			switch {
 			case oldCl == classLive && cl != classLive:
@@ -382,6 +395,15 @@ func (x *filterIndex) candidates(f *Filter) (list []*Entry, exact, ok bool) {
 		pick(x.meta[k][v])
 	}
 	return list, n == 1, ok
+}
+
+// contains reports whether name is in list, or in set once there is one (a
+// change that touches many services, e.g. an origin's failure, stays linear).
+func contains(list []string, set map[string]bool, name string) bool {
+	if set != nil {
+		return set[name]
+	}
+	return slices.Contains(list, name)
 }
 
 func sameEntry(a, b *Entry) bool {
