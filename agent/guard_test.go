@@ -2,14 +2,12 @@ package agent_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,23 +35,8 @@ func aclConfig(def string) agent.ACLConfig {
 	}}
 }
 
-// lockedBuffer is a log sink safe for the agent's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a log sink safe for concurrent writers and a reader.
+type lockedBuffer = agenttest.LockedBuffer
 
 // call performs one request; token "" sends none. Extra headers: "K: v".
 func call(t *testing.T, method, url, token, body string, headers ...string) (int, string) {

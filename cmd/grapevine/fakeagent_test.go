@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
 	"github.com/grapevine-sd/grapevine/api"
 )
 
@@ -164,20 +165,5 @@ func (f *fakeAgent) stream(w http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a polling reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a log sink safe for concurrent writers and a reader.
+type lockedBuffer = agenttest.LockedBuffer
