@@ -591,12 +591,18 @@ func (s *consulServer) writeOK(w http.ResponseWriter, body any) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	writeConsulJSON(w, http.StatusOK, body)
+}
+
+// writeConsulJSON answers with code and body as JSON and a newline, or a 500
+// if body does not marshal.
+func writeConsulJSON(w http.ResponseWriter, code int, body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		consulError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
 }

@@ -839,14 +839,7 @@ func writeHealth(w http.ResponseWriter, r *http.Request, status string, body any
 		_, _ = w.Write([]byte(status))
 		return
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		consulError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	writeConsulJSON(w, code, body)
 }
 
 func (s *consulServer) agentHealthByID(w http.ResponseWriter, r *http.Request, q *consulQuery) {
