@@ -119,11 +119,16 @@ func New(cfg Config) (*Server, error) {
 // a UDP port whose TCP twin may be taken: then it tries again. Where the
 // system allows it, each UDP worker gets its own socket on the same port
 // (SO_REUSEPORT), so workers never wait on each other's reads.
+//
+// The first UDP socket is bound without SO_REUSEPORT, which the kernel grants
+// only on a port no other socket holds; the option is set once it is bound,
+// for the workers' sockets to join. Bound with the option, a socket of the
+// same user may land in (or on a fixed port, silently share) another
+// process's group, which then gets part of this server's queries.
 func (s *Server) listen(workers int) error {
 	_, port, _ := net.SplitHostPort(s.cfg.Addr)
-	lc := net.ListenConfig{Control: reusePort}
 	for attempt := 0; ; attempt++ {
-		udp, err := lc.ListenPacket(context.Background(), "udp", s.cfg.Addr)
+		udp, err := net.ListenPacket("udp", s.cfg.Addr)
 		if err != nil {
 			return fmt.Errorf("dnsserver: listen udp %s: %w", s.cfg.Addr, err)
 		}
@@ -142,8 +147,12 @@ func (s *Server) listen(workers int) error {
 	if reusePort == nil {
 		return nil
 	}
+	if rc, err := s.udp.SyscallConn(); err != nil || reusePort("udp", s.Addr(), rc) != nil {
+		return nil // the workers share the one socket
+	}
+	lc := net.ListenConfig{Control: reusePort}
 	for len(s.udps) < workers {
-		c, err := lc.ListenPacket(context.Background(), "udp", s.udp.LocalAddr().String())
+		c, err := lc.ListenPacket(context.Background(), "udp", s.Addr())
 		if err != nil {
 			break // the workers share the sockets there are
 		}

@@ -53,7 +53,7 @@ type udpBatchState struct {
 	outLimit int
 }
 
-// reusePort sets SO_REUSEPORT on a socket before it is bound.
+// reusePort sets SO_REUSEPORT on a socket (see Server.listen for when).
 var reusePort = func(network, address string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
