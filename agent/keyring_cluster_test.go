@@ -187,8 +187,12 @@ func TestKeyringRotationUnderChurn(t *testing.T) {
 	}
 
 	// An agent restarted with its original (old-key) configuration uses the
-	// rotated keyring from its data_dir and rejoins.
-	cfgs[4].Bind = agenttest.GossipAddr(t, as[4]) // same address: peers accept it at once
+	// rotated keyring from its data_dir and rejoins. It leaves first, so the
+	// peers take it back at the new address its port 0 gets at once (its old
+	// port, once closed, may be taken by any other socket of the machine).
+	if err := as[4].Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	as[4].Close()
 	back := agenttest.Start(t, cfgs[4])
 	if got := back.Self().Gossip; got.Keys != 1 {

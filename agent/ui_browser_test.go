@@ -90,7 +90,13 @@ func TestUIInBrowser(t *testing.T) {
 	for i := range 55 {
 		mustRegister(t, cb, api.Registration{ID: fmt.Sprintf("fleet-%02d", i), Name: "fleet", Port: 6000 + i})
 	}
+	// The first page is counted at once below: every registration of node-b
+	// must have reached node-a (the last ones registered, not just db).
 	waitIDs(t, ca, "db", 10*time.Second, "node-b/db-1")
+	waitIDs(t, ca, "batch-21", 10*time.Second, "node-b/batch-21")
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		return a.Self().Catalog.Hash == b.Self().Catalog.Hash, "node-a and node-b catalogs differ"
+	})
 
 	shots := os.Getenv("GRAPEVINE_UI_SCREENSHOTS")
 	if shots == "" {
