@@ -14,7 +14,7 @@ import (
 
 // replica returns a catalog holding services×perService instances spread
 // over 10 origins, merged from peers.
-func replica(b *testing.B, services, perService int) *catalog.Catalog {
+func replica(b testing.TB, services, perService int) *catalog.Catalog {
 	b.Helper()
 	r := catalogtest.New(b, "r", nil)
 	owners := make([]*catalog.Catalog, 10)

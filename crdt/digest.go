@@ -102,9 +102,9 @@ func (s *State) appendOrigin(out []Delta, name string, peer Digest, budget int) 
 		from = pv.Applied + 1
 	}
 	var es []Entry
-	for k, r := range o.entries {
-		if r.seq >= from {
-			es = append(es, Entry{Key: k, Seq: r.seq, Value: r.value, Deleted: r.deleted})
+	for _, e := range o.entries.Entries() {
+		if r := e.Val; r.seq >= from {
+			es = append(es, Entry{Key: e.Key, Seq: r.seq, Value: r.value, Deleted: r.deleted()})
 		}
 	}
 	slices.SortFunc(es, func(a, b Entry) int { return cmp.Compare(b.Seq, a.Seq) })

@@ -38,8 +38,11 @@
 //
 // # Purity and concurrency
 //
-// The package uses the standard library only and does no I/O, starts no
-// goroutines, reads no clock and draws no random numbers. A State is not safe for
+// The package uses the standard library and internal/densemap (the compact
+// table its records live in) only, and does no I/O, starts no goroutines, reads
+// no clock and draws no random numbers (densemap's hash seed is random, as a
+// Go map's is, and changes no result: its iteration order follows the
+// operations, not the hashes). A State is not safe for
 // concurrent use; its owner serializes access. Values handed to Put and received in
 // deltas are treated as immutable and are shared, not copied.
 package crdt

@@ -91,14 +91,20 @@ func (w *world) truthState() *State {
 	return t
 }
 
+// version is a key's latest change as the log shows it.
+type version struct {
+	seq     uint64
+	deleted bool
+}
+
 // latest maps origin/epoch/key to the seq of the key's latest change, from the log.
-func (w *world) latest() map[string]record {
-	h := map[string]record{}
+func (w *world) latest() map[string]version {
+	h := map[string]version{}
 	for _, d := range w.sent {
 		for _, e := range d.Entries {
 			id := fmt.Sprintf("%s/%d/%s", d.Origin, d.Epoch, e.Key)
 			if e.Seq > h[id].seq {
-				h[id] = record{seq: e.Seq, deleted: e.Deleted}
+				h[id] = version{seq: e.Seq, deleted: e.Deleted}
 			}
 		}
 	}
@@ -115,11 +121,12 @@ func (w *world) checkPrefix(t *rapid.T, s *State) {
 		if origin == s.Self() {
 			continue
 		}
-		for k, r := range s.origins[origin].entries {
+		for _, e := range s.origins[origin].entries.Entries() {
+			k, r := e.Key, e.Val
 			last := h[fmt.Sprintf("%s/%d/%s", origin, v.Epoch, k)]
-			if r.seq < last.seq && last.seq <= v.Applied && !(r.deleted && last.deleted) {
+			if r.seq < last.seq && last.seq <= v.Applied && !(r.deleted() && last.deleted) {
 				t.Fatalf("%s holds %s/%s@%d (deleted %v) with applied %d, but its latest change is seq %d",
-					s.Self(), origin, k, r.seq, r.deleted, v.Applied, last.seq)
+					s.Self(), origin, k, r.seq, r.deleted(), v.Applied, last.seq)
 			}
 		}
 	}
@@ -131,11 +138,12 @@ type monotonic map[string]record
 
 func (m monotonic) check(t *rapid.T, s *State) {
 	for origin, v := range s.Origins() {
-		for k, r := range s.origins[origin].entries {
+		for _, e := range s.origins[origin].entries.Entries() {
+			k, r := e.Key, e.Val
 			id := fmt.Sprintf("%s/%d/%s", origin, v.Epoch, k)
-			if prev, ok := m[id]; ok && newer(prev.seq, prev.deleted, r) {
+			if prev, ok := m[id]; ok && newer(prev.seq, prev.deleted(), r) {
 				t.Fatalf("%s: %s went back from seq %d (deleted %v) to %d (deleted %v)",
-					s.Self(), id, prev.seq, prev.deleted, r.seq, r.deleted)
+					s.Self(), id, prev.seq, prev.deleted(), r.seq, r.deleted())
 			}
 			m[id] = r
 		}

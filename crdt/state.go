@@ -4,14 +4,36 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+
+	"github.com/grapevine-sd/grapevine/internal/densemap"
 )
 
-// record is an entry as a replica stores it (the key is the map key).
+// record is an entry as a replica stores it (the key is the map key): 32
+// bytes, the deletion folded into the value (docs/scaling.md, "Memory").
 type record struct {
-	seq     uint64
-	value   []byte
-	deleted bool
+	seq   uint64
+	value []byte // nil for a tombstone; never nil for a live entry
 }
+
+// empty is the value of a live entry that carries no bytes.
+var empty = []byte{}
+
+// newRecord returns the record of an entry: a tombstone when deleted, else a
+// live value (nil stored as empty).
+func newRecord(seq uint64, value []byte, deleted bool) record {
+	switch {
+	case deleted:
+		value = nil
+	case value == nil:
+		value = empty
+	}
+	return record{seq: seq, value: value}
+}
+
+func (r record) deleted() bool { return r.value == nil }
+
+// entries is an origin's records by key.
+type entries = densemap.Map[string, record]
 
 // originState is everything a replica holds of one origin.
 type originState struct {
@@ -23,7 +45,7 @@ type originState struct {
 	// chunks that continue it. A chunk that reaches below its sender's floor is
 	// only sound on top of such a prefix (or an applied prefix past that floor).
 	exact   struct{ through, floor uint64 }
-	entries map[string]record
+	entries entries
 	live    int    // entries that are not tombstones
 	hash    uint64 // sum of entryHash over live entries
 }
@@ -70,7 +92,7 @@ func New(self string, epoch uint64) *State {
 }
 
 func newOrigin(epoch uint64) *originState {
-	return &originState{epoch: epoch, entries: make(map[string]record)}
+	return &originState{epoch: epoch, entries: densemap.New[string, record](densemap.String)}
 }
 
 // newOwnOrigin starts an epoch of the replica's own origin. Seq 1 is spent on the
@@ -124,11 +146,11 @@ func (s *State) Get(origin, key string) (Entry, bool) {
 	if o == nil {
 		return Entry{}, false
 	}
-	r, ok := o.entries[key]
+	r, ok := o.entries.Get(key)
 	if !ok {
 		return Entry{}, false
 	}
-	return Entry{Key: key, Seq: r.seq, Value: r.value, Deleted: r.deleted}, true
+	return Entry{Key: key, Seq: r.seq, Value: r.value, Deleted: r.deleted()}, true
 }
 
 // Put sets key of the own origin to value and returns the delta to disseminate.
@@ -143,7 +165,7 @@ func (s *State) Put(key string, value []byte) Delta {
 // Delete tombstones key of the own origin. It returns false, and no delta, when
 // the key holds no live value.
 func (s *State) Delete(key string) (Delta, bool) {
-	if r, ok := s.origins[s.self].entries[key]; !ok || r.deleted {
+	if r, ok := s.origins[s.self].entries.Get(key); !ok || r.deleted() {
 		return Delta{}, false
 	}
 	return s.local(key, nil, true), true
@@ -152,7 +174,7 @@ func (s *State) Delete(key string) (Delta, bool) {
 func (s *State) local(key string, value []byte, deleted bool) Delta {
 	o := s.origins[s.self]
 	seq := o.cov.applied + 1
-	s.set(s.self, o, key, record{seq: seq, value: value, deleted: deleted})
+	s.set(s.self, o, key, newRecord(seq, value, deleted))
 	o.cov.add(seq, seq)
 	return Delta{
 		Origin: s.self, Epoch: o.epoch, From: seq, To: seq, Floor: o.floor,
@@ -169,22 +191,21 @@ func (s *State) Rebase(epoch uint64) (Delta, error) {
 	if epoch <= o.epoch {
 		return Delta{}, fmt.Errorf("crdt: rebase to epoch %d not above %d", epoch, o.epoch)
 	}
-	keys := make([]string, 0, o.live)
-	for k, r := range o.entries {
-		if !r.deleted {
-			keys = append(keys, k)
+	keep := make([]densemap.Entry[string, record], 0, o.live)
+	for _, e := range o.entries.Entries() {
+		if !e.Val.deleted() {
+			keep = append(keep, e)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool { return o.entries[keys[i]].seq < o.entries[keys[j]].seq })
-	old := o.entries
+	sort.Slice(keep, func(i, j int) bool { return keep[i].Val.seq < keep[j].Val.seq })
 	s.clearOrigin(s.self, o, nil)
 	*o = *newOwnOrigin(epoch)
 	d := Delta{Origin: s.self, Epoch: epoch, From: 1}
-	for _, k := range keys {
+	for _, e := range keep {
 		seq := o.cov.applied + 1
-		s.set(s.self, o, k, record{seq: seq, value: old[k].value})
+		s.set(s.self, o, e.Key, record{seq: seq, value: e.Val.value})
 		o.cov.add(seq, seq)
-		d.Entries = append(d.Entries, Entry{Key: k, Seq: seq, Value: old[k].value})
+		d.Entries = append(d.Entries, Entry{Key: e.Key, Seq: seq, Value: e.Val.value})
 	}
 	d.To = o.cov.applied
 	return d, nil
@@ -192,7 +213,7 @@ func (s *State) Rebase(epoch uint64) (Delta, error) {
 
 // removeHash takes a live record's contribution out of the hashes and counters.
 func (s *State) removeHash(origin string, o *originState, key string, r record) {
-	if r.deleted {
+	if r.deleted() {
 		return
 	}
 	h := entryHash(origin, o.epoch, key, r)
@@ -205,33 +226,28 @@ func (s *State) removeHash(origin string, o *originState, key string, r record) 
 // set stores r under key, keeping hashes and counts, and returns the visible
 // change (ok false if nothing visible changed).
 func (s *State) set(origin string, o *originState, key string, r record) (Change, bool) {
-	old, had := o.entries[key]
+	var old record
+	p := o.entries.Ptr(key)
+	had := p != nil
 	if had {
+		old = *p
 		s.removeHash(origin, o, key, old)
+		*p = r
+	} else {
+		o.entries.Set(key, r)
 	}
-	o.entries[key] = r
-	if !r.deleted {
+	if !r.deleted() {
 		h := entryHash(origin, o.epoch, key, r)
 		o.hash += h
 		s.hash += h
 		o.live++
 		s.live++
 	}
-	c := Change{Origin: origin, Key: key, Seq: r.seq, New: liveValue(r)}
+	c := Change{Origin: origin, Key: key, Seq: r.seq, New: r.value}
 	if had {
-		c.Old = liveValue(old)
+		c.Old = old.value
 	}
 	return c, c.Old != nil || c.New != nil
-}
-
-func liveValue(r record) []byte {
-	if r.deleted {
-		return nil
-	}
-	if r.value == nil {
-		return []byte{}
-	}
-	return r.value
 }
 
 // Merge joins a delta into the replica. An invalid delta returns an error and
@@ -281,7 +297,7 @@ func (s *State) Merge(d Delta) (MergeResult, error) {
 		res.Changes = s.removeAbsent(d, o, res.Changes)
 	}
 	for _, e := range d.Entries {
-		cur, ok := o.entries[e.Key]
+		cur, ok := o.entries.Get(e.Key)
 		if ok && !newer(e.Seq, e.Deleted, cur) {
 			continue
 		}
@@ -291,7 +307,7 @@ func (s *State) Merge(d Delta) (MergeResult, error) {
 			continue
 		}
 		res.New = true
-		if c, vis := s.set(d.Origin, o, e.Key, record{seq: e.Seq, value: e.Value, deleted: e.Deleted}); vis {
+		if c, vis := s.set(d.Origin, o, e.Key, newRecord(e.Seq, e.Value, e.Deleted)); vis {
 			res.Changes = append(res.Changes, c)
 		}
 	}
@@ -320,7 +336,7 @@ func (o *originState) divergent(d Delta) bool {
 		if e.Seq > o.cov.applied {
 			return true
 		}
-		r, ok := o.entries[e.Key]
+		r, ok := o.entries.Get(e.Key)
 		switch {
 		case !ok:
 			// Held keys are never forgotten except collected tombstones.
@@ -329,7 +345,7 @@ func (o *originState) divergent(d Delta) bool {
 			}
 		case r.seq < e.Seq:
 			return true
-		case r.seq == e.Seq && (r.deleted != e.Deleted || string(r.value) != string(e.Value)):
+		case r.seq == e.Seq && (r.deleted() != e.Deleted || string(r.value) != string(e.Value)):
 			return true
 		}
 	}
@@ -374,21 +390,21 @@ func (s *State) removeAbsent(d Delta, o *originState, changes []Change) []Change
 	for _, e := range d.Entries {
 		carried[e.Key] = e.Seq
 	}
-	var gone []string
-	for k, r := range o.entries {
-		if r.seq < d.From || r.seq > d.To {
+	var gone []densemap.Entry[string, record]
+	for _, e := range o.entries.Entries() {
+		if e.Val.seq < d.From || e.Val.seq > d.To {
 			continue
 		}
-		if seq, ok := carried[k]; ok && seq >= r.seq {
+		if seq, ok := carried[e.Key]; ok && seq >= e.Val.seq {
 			continue // the delta carries this key; the merge loop handles it
 		}
-		gone = append(gone, k)
+		gone = append(gone, e)
 	}
-	for _, k := range gone {
+	for _, e := range gone {
 		// Turn it into a tombstone at its own seq rather than forgetting it: the
 		// version held for a key never goes backward, so a late copy of an older
 		// value cannot come back. Compact collects it like any tombstone.
-		if c, vis := s.set(d.Origin, o, k, record{seq: o.entries[k].seq, deleted: true}); vis {
+		if c, vis := s.set(d.Origin, o, e.Key, record{seq: e.Val.seq}); vis {
 			changes = append(changes, c)
 		}
 	}
@@ -398,19 +414,20 @@ func (s *State) removeAbsent(d Delta, o *originState, changes []Change) []Change
 // newer orders versions of one key: by seq, and at equal seq a tombstone wins
 // (window removal tombstones a key at the seq it held).
 func newer(seq uint64, deleted bool, cur record) bool {
-	return seq > cur.seq || (seq == cur.seq && deleted && !cur.deleted)
+	return seq > cur.seq || (seq == cur.seq && deleted && !cur.deleted())
 }
 
 // clearOrigin removes every entry of o, appending the visible changes.
 func (s *State) clearOrigin(origin string, o *originState, changes []Change) []Change {
-	for k, r := range o.entries {
-		if !r.deleted {
-			changes = append(changes, Change{Origin: origin, Key: k, Old: liveValue(r)})
+	for _, e := range o.entries.Entries() {
+		if !e.Val.deleted() {
+			changes = append(changes, Change{Origin: origin, Key: e.Key, Old: e.Val.value})
 		}
 	}
 	s.hash -= o.hash
 	s.live -= o.live
-	o.entries, o.hash, o.live = nil, 0, 0
+	o.entries.Clear()
+	o.hash, o.live = 0, 0
 	return changes
 }
 
@@ -457,13 +474,7 @@ func (s *State) Compact(origin string, upTo uint64) int {
 	if upTo <= o.floor {
 		return 0
 	}
-	n := 0
-	for k, r := range o.entries {
-		if r.deleted && r.seq <= upTo {
-			delete(o.entries, k)
-			n++
-		}
-	}
+	n := o.entries.DeleteFunc(func(_ string, r record) bool { return r.deleted() && r.seq <= upTo })
 	o.floor = upTo
 	return n
 }
@@ -487,11 +498,11 @@ func (s *State) Entries(origin string) iter.Seq[Entry] {
 		if o == nil {
 			return
 		}
-		for k, r := range o.entries {
-			if r.deleted {
+		for _, e := range o.entries.Entries() {
+			if e.Val.deleted() {
 				continue
 			}
-			if !yield(Entry{Key: k, Seq: r.seq, Value: liveValue(r)}) {
+			if !yield(Entry{Key: e.Key, Seq: e.Val.seq, Value: e.Val.value}) {
 				return
 			}
 		}
@@ -517,5 +528,5 @@ func (s *State) Tombstones(origin string) int {
 	if o == nil {
 		return 0
 	}
-	return len(o.entries) - o.live
+	return o.entries.Len() - o.live
 }

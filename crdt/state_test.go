@@ -217,9 +217,9 @@ func FuzzMerge(f *testing.F) {
 		}
 		var sum uint64
 		for name, v := range r.Origins() {
-			for k, rec := range r.origins[name].entries {
-				if !rec.deleted {
-					sum += entryHash(name, v.Epoch, k, rec)
+			for _, e := range r.origins[name].entries.Entries() {
+				if !e.Val.deleted() {
+					sum += entryHash(name, v.Epoch, e.Key, e.Val)
 				}
 			}
 		}

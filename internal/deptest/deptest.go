@@ -86,7 +86,8 @@ type Rule struct {
 	// package may still be reached through another one: crdt may not import
 	// time, although strconv does nothing with clocks).
 	ForbidDirect []string
-	// StdOnly: From may reach the standard library only.
+	// StdOnly: From may reach the standard library only (and the packages
+	// matching Allow, which their own rules keep to the standard library).
 	StdOnly bool
 	// Scope and Allow: of the packages matching Scope, From may reach only
 	// those matching Allow (and From itself). With Scope the module, this says
@@ -135,7 +136,7 @@ func (r Rule) bad(g Graph, from, to string) bool {
 	if matchAny(r.Forbid, to) {
 		return true
 	}
-	if r.StdOnly && (g[to] == nil || !g[to].Standard) {
+	if r.StdOnly && (g[to] == nil || !g[to].Standard) && !matchAny(r.Allow, to) {
 		return true
 	}
 	return matchAny(r.Scope, to) && !matchAny(r.From, to) && !matchAny(r.Allow, to)

@@ -1,0 +1,187 @@
+// Package densemap is a hash map that keeps its entries in one dense slice,
+// found through an open-addressing index of 32-bit positions. It exists for
+// memory: an entry costs its own size (plus the slice's growth slack) and
+// about 7 bytes of index, where a Go map costs about 2.5 times its slot size
+// at the loads it runs at. The replica's per-record tables (crdt entries,
+// catalog records) are most of an agent's heap.
+//
+// Iteration visits entries in slice order, which depends only on the order of
+// inserts and deletes (a delete moves the last entry into the hole), never on
+// hashes: two maps fed the same operations iterate alike. The hash seed is
+// random per process, as a Go map's is; it changes no result, only which
+// collisions a crafted key set could cause.
+//
+// A Map is not safe for concurrent use. It imports the standard library only
+// and does no I/O.
+package densemap
+
+import "hash/maphash"
+
+var seed = maphash.MakeSeed()
+
+// String hashes s for a Map keyed by strings.
+func String(s string) uint64 { return maphash.String(seed, s) }
+
+// Entry is one key and its value, as the Map stores them.
+type Entry[K comparable, V any] struct {
+	Key K
+	Val V
+}
+
+// Map maps keys to values. The zero Map is not usable: make one with New.
+type Map[K comparable, V any] struct {
+	ents []Entry[K, V]
+	idx  []uint32 // power-of-two length or nil; 0 is empty, else position+1
+	hash func(K) uint64
+}
+
+// New returns an empty Map hashing keys with hash (for strings, String).
+func New[K comparable, V any](hash func(K) uint64) Map[K, V] {
+	return Map[K, V]{hash: hash}
+}
+
+// Len is the number of entries.
+func (m *Map[K, V]) Len() int { return len(m.ents) }
+
+// find returns the index slot holding k, or -1.
+func (m *Map[K, V]) find(k K) int {
+	if len(m.ents) == 0 {
+		return -1
+	}
+	mask := len(m.idx) - 1
+	for i := int(m.hash(k)) & mask; ; i = (i + 1) & mask {
+		p := m.idx[i]
+		if p == 0 {
+			return -1
+		}
+		if m.ents[p-1].Key == k {
+			return i
+		}
+	}
+}
+
+// Get returns k's value and whether k is present.
+func (m *Map[K, V]) Get(k K) (V, bool) {
+	if i := m.find(k); i >= 0 {
+		return m.ents[m.idx[i]-1].Val, true
+	}
+	var zero V
+	return zero, false
+}
+
+// Ptr returns a pointer to k's value, or nil. It is valid until the next Set
+// or Delete.
+func (m *Map[K, V]) Ptr(k K) *V {
+	if i := m.find(k); i >= 0 {
+		return &m.ents[m.idx[i]-1].Val
+	}
+	return nil
+}
+
+// Set stores v under k and returns a pointer to the stored value, valid until
+// the next Set or Delete.
+func (m *Map[K, V]) Set(k K, v V) *V {
+	if i := m.find(k); i >= 0 {
+		e := &m.ents[m.idx[i]-1]
+		e.Val = v
+		return &e.Val
+	}
+	if 4*(len(m.ents)+1) > 3*len(m.idx) { // load at most 3/4
+		m.rehash(max(8, 2*len(m.idx)))
+	}
+	m.ents = append(m.ents, Entry[K, V]{k, v})
+	m.place(len(m.ents) - 1)
+	return &m.ents[len(m.ents)-1].Val
+}
+
+// place indexes the entry at position p.
+func (m *Map[K, V]) place(p int) {
+	mask := len(m.idx) - 1
+	i := int(m.hash(m.ents[p].Key)) & mask
+	for m.idx[i] != 0 {
+		i = (i + 1) & mask
+	}
+	m.idx[i] = uint32(p + 1)
+}
+
+// rehash rebuilds the index with n slots.
+func (m *Map[K, V]) rehash(n int) {
+	m.idx = make([]uint32, n)
+	for p := range m.ents {
+		m.place(p)
+	}
+}
+
+// Delete removes k and returns its value and whether it was present. The last
+// entry moves into its place.
+func (m *Map[K, V]) Delete(k K) (V, bool) {
+	var zero V
+	i := m.find(k)
+	if i < 0 {
+		return zero, false
+	}
+	p := int(m.idx[i] - 1)
+	v := m.ents[p].Val
+	m.unindex(i)
+	if last := len(m.ents) - 1; p != last {
+		m.idx[m.find(m.ents[last].Key)] = uint32(p + 1)
+		m.ents[p] = m.ents[last]
+	}
+	m.ents[len(m.ents)-1] = Entry[K, V]{} // no stale references for the GC
+	m.ents = m.ents[:len(m.ents)-1]
+	m.shrink()
+	return v, true
+}
+
+// unindex empties slot i, shifting back the entries of its probe run that
+// would otherwise no longer be found (linear probing without tombstones).
+func (m *Map[K, V]) unindex(i int) {
+	mask := len(m.idx) - 1
+	for j := (i + 1) & mask; m.idx[j] != 0; j = (j + 1) & mask {
+		h := int(m.hash(m.ents[m.idx[j]-1].Key)) & mask
+		// The entry at j may move to i unless its home h lies cyclically
+		// in (i, j].
+		if (i < j && (h <= i || h > j)) || (i > j && h <= i && h > j) {
+			m.idx[i] = m.idx[j]
+			i = j
+		}
+	}
+	m.idx[i] = 0
+}
+
+// shrink gives memory back once the map holds a quarter of what it did.
+func (m *Map[K, V]) shrink() {
+	n := len(m.ents)
+	if n == 0 {
+		m.ents, m.idx = nil, nil
+		return
+	}
+	if c := cap(m.ents); c >= 64 && 4*n < c {
+		m.ents = append(make([]Entry[K, V], 0, 2*n), m.ents...)
+	}
+	if len(m.idx) >= 64 && 8*n < len(m.idx) {
+		m.rehash(len(m.idx) / 4)
+	}
+}
+
+// Entries returns the entries in iteration order. The slice is the Map's own:
+// values may be modified through it, keys must not be, and it is valid until
+// the next Set or Delete.
+func (m *Map[K, V]) Entries() []Entry[K, V] { return m.ents }
+
+// DeleteFunc deletes every entry for which del returns true and returns how
+// many it deleted.
+func (m *Map[K, V]) DeleteFunc(del func(K, V) bool) int {
+	n := 0
+	// Backwards: a delete moves the last entry, already visited, into the hole.
+	for p := len(m.ents) - 1; p >= 0; p-- {
+		if p < len(m.ents) && del(m.ents[p].Key, m.ents[p].Val) {
+			m.Delete(m.ents[p].Key)
+			n++
+		}
+	}
+	return n
+}
+
+// Clear removes every entry.
+func (m *Map[K, V]) Clear() { m.ents, m.idx = nil, nil }
