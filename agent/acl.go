@@ -204,29 +204,42 @@ func (t *token) covers(service string) bool {
 	return false
 }
 
-// acl holds the loaded tokens; swapped whole on reload (SIGHUP re-reads
-// secret files), read without a lock.
+// acl holds the loaded tokens and the anonymous policy; both are swapped
+// whole on reload (SIGHUP re-reads the config file's acl section and the
+// secret files) and read without a lock. Enabled is fixed at start: turning
+// the ACL on or off takes a restart (the listeners' safety checks depend on it).
 type acl struct {
 	enabled bool
-	anon    Policy // what a request without a token gets
-	tokens  atomic.Pointer[[]*token]
+	state   atomic.Pointer[aclState]
+}
+
+type aclState struct {
+	anon   Policy // what a request without a token gets
+	tokens []*token
 }
 
 // newACL loads c (validated) and reads the secret files. Secrets shorter than
 // weakSecretLen come back as warnings.
 func newACL(c ACLConfig) (*acl, []string, error) {
-	a := &acl{enabled: c.Enabled, anon: PolicyNone}
-	if c.DefaultPolicy == "allow" {
-		a.anon = PolicyRead
-	}
+	a := &acl{enabled: c.Enabled}
 	warns, err := a.load(c)
 	return a, warns, err
 }
 
-// load (re)reads the tokens; on error nothing changes.
+// anonymous is what a request without a token may do.
+func (a *acl) anonymous() Policy { return a.state.Load().anon }
+
+// load (re)reads the tokens and the default policy; on error nothing changes.
 func (a *acl) load(c ACLConfig) ([]string, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
+	}
+	if c.Enabled != a.enabled {
+		return nil, fmt.Errorf("acl.enabled %v: the agent runs with %v; turning the ACL on or off takes a restart", c.Enabled, a.enabled)
+	}
+	next := &aclState{anon: PolicyNone}
+	if c.DefaultPolicy == "allow" {
+		next.anon = PolicyRead
 	}
 	var warns []string
 	toks := make([]*token, 0, len(c.Tokens))
@@ -260,7 +273,8 @@ func (a *acl) load(c ACLConfig) ([]string, error) {
 		seen[t.hash] = tc.Name
 		toks = append(toks, t)
 	}
-	a.tokens.Store(&toks)
+	next.tokens = toks
+	a.state.Store(next)
 	return warns, nil
 }
 
@@ -269,7 +283,7 @@ func (a *acl) load(c ACLConfig) ([]string, error) {
 func (a *acl) lookup(secret string) *token {
 	h := sha256.Sum256([]byte(secret))
 	var found *token
-	for _, t := range *a.tokens.Load() {
+	for _, t := range a.state.Load().tokens {
 		if subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1 {
 			found = t
 		}

@@ -32,7 +32,7 @@ func FuzzACLConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for i, tok := range *a.tokens.Load() {
+		for i, tok := range a.state.Load().tokens {
 			tc := cfg.ACL.Tokens[i]
 			if tok.name != tc.Name || tok.policy == PolicyNone {
 				t.Fatalf("token %d loaded as %+v from %+v", i, tok, tc)

@@ -93,6 +93,11 @@ type Config struct {
 
 	// Logger receives the agent's logs (built from LogLevel/LogJSON by the CLI).
 	Logger zerolog.Logger `yaml:"-"`
+	// ConfigFile is the YAML file the config was read from (LoadFile sets
+	// it): Reload (SIGHUP) reads its acl section again, so tokens and the
+	// default policy change without a restart. Empty: Reload re-reads only
+	// the tokens' secret files.
+	ConfigFile string `yaml:"-"`
 	// Transport replaces memberlist's network (the simulator sets it).
 	Transport memberlist.Transport `yaml:"-"`
 	// Now is the agent's clock (the simulator skews it). Default time.Now.
@@ -343,14 +348,19 @@ func (g GossipConfig) cidrs() ([]net.IPNet, error) {
 	return out, nil
 }
 
-// LoadFile reads a YAML config file over c. Unknown keys are errors, so a typo
-// never silently falls back to a default. Comments are allowed.
+// LoadFile reads a YAML config file over c and records it as c.ConfigFile.
+// Unknown keys are errors, so a typo never silently falls back to a default.
+// Comments are allowed.
 func (c *Config) LoadFile(path string) error {
 	b, err := safefile.Read(path, maxConfigFile)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return c.load(b, path)
+	if err := c.load(b, path); err != nil {
+		return err
+	}
+	c.ConfigFile = path
+	return nil
 }
 
 // maxConfigFile bounds a config file; real ones are a few KiB.

@@ -579,7 +579,7 @@ func (s *consulServer) setStaleness(h http.Header, st staleness) {
 	h.Set("X-Consul-LastContact", strconv.FormatInt(st.maxAge.Milliseconds(), 10))
 	h.Set("X-Consul-Effective-Consistency", "stale")
 	policy := "allow"
-	if s.a.acl != nil && s.a.acl.enabled && s.a.acl.anon == PolicyNone {
+	if s.a.acl != nil && s.a.acl.enabled && s.a.acl.anonymous() == PolicyNone {
 		policy = "deny"
 	}
 	h.Set("X-Consul-Default-ACL-Policy", policy)

@@ -17,7 +17,8 @@
 // restored from disk; loads the service definition files of ConfigDir; registers
 // the dev demo service; opens the HTTP, Consul-compatible and DNS listeners; joins
 // the seeds (failure is not fatal: the rejoin loop retries); starts the tick loop.
-// Reload (SIGHUP) re-reads the definition files and the HTTP security files.
+// Reload (SIGHUP) re-reads the definition files, the config file's acl section
+// and the HTTP security files (secret files, TLS).
 // Leave tells the cluster this agent goes away, so peers withdraw its records at
 // once; Close then stops the listeners, the prober, the gossip node, the tick
 // loop and the catalog, in that order, and waits for all of them. Close without

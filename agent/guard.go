@@ -279,7 +279,7 @@ func (g *Guard) Require(p Policy, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if g.acl.enabled {
-			have := g.acl.anon
+			have := g.acl.anonymous()
 			if ac.tok != nil {
 				have = ac.tok.policy
 			}

@@ -32,16 +32,21 @@ func (a *Agent) setupHTTPSecurity() error {
 	return nil
 }
 
-// reloadSecurity re-reads token secret files and TLS files (SIGHUP). What
-// fails to load keeps its previous value.
+// reloadSecurity re-reads the acl section of the config file (tokens,
+// default policy), the token secret files and the TLS files (SIGHUP). What
+// fails to load keeps its previous value: a config file that does not parse
+// or an acl section that does not validate leaves every token as it was.
 func (a *Agent) reloadSecurity() error {
 	var errs []error
-	warns, err := a.acl.load(a.cfg.ACL)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("agent: reload acl: %w", err))
-	}
-	for _, w := range warns {
-		a.log.Warn().Msg(w)
+	if c, err := a.aclConfig(); err != nil {
+		errs = append(errs, fmt.Errorf("agent: reload acl (the tokens in force stay): %w", err))
+	} else if warns, err := a.acl.load(c); err != nil {
+		errs = append(errs, fmt.Errorf("agent: reload acl (the tokens in force stay): %w", err))
+	} else {
+		for _, w := range warns {
+			a.log.Warn().Msg(w)
+		}
+		a.log.Info().Int("tokens", len(c.Tokens)).Bool("enabled", c.Enabled).Msg("acl reloaded")
 	}
 	if a.tls != nil {
 		if err := a.tls.reload(); err != nil {
@@ -49,6 +54,19 @@ func (a *Agent) reloadSecurity() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// aclConfig is the acl section to load on a reload: the config file's as it
+// is now, or the one the agent started with when it has no file.
+func (a *Agent) aclConfig() (ACLConfig, error) {
+	if a.cfg.ConfigFile == "" {
+		return a.cfg.ACL, nil
+	}
+	c := DefaultConfig()
+	if err := c.LoadFile(a.cfg.ConfigFile); err != nil {
+		return ACLConfig{}, err
+	}
+	return c.ACL, nil
 }
 
 // authorizeInstance authorizes a write of the local instance id: the token

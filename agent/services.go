@@ -280,8 +280,9 @@ func (a *Agent) restoreChecks() error {
 	return errors.Join(errs...)
 }
 
-// Reload re-reads token secret files, TLS files and the service definition
-// files of ConfigDir (SIGHUP). Files are independent: a file that cannot be
+// Reload re-reads the acl section of Config.ConfigFile, token secret files,
+// TLS files and the service definition files of ConfigDir (SIGHUP). Files
+// are independent: a file that cannot be
 // read or holds an invalid definition is reported by name and keeps what it
 // registered before (nothing, at startup); the other files apply.
 func (a *Agent) Reload() error {

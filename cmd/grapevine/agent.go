@@ -29,7 +29,8 @@ func agentCommand() *cli.Command {
 		Usage: "run the agent daemon",
 		Description: "Runs a Grapevine agent: joins the cluster, serves the HTTP API and DNS, health-checks\n" +
 			"this host's services. Flags override the config file. SIGINT/SIGTERM leave the cluster\n" +
-			"and exit 0; SIGHUP reloads the service definitions of -config-dir.",
+			"and exit 0; SIGHUP reloads the service definitions of -config-dir, the acl section of\n" +
+			"-config (tokens) and the token and TLS files.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "YAML config `FILE` (docs/config.md)"},
 			&cli.StringFlag{Name: "node", Usage: "node `NAME` (default: hostname)"},
@@ -150,7 +151,7 @@ func colorTerminal(w io.Writer) bool {
 }
 
 // runAgent runs until SIGINT/SIGTERM (or ctx ends): then it leaves the cluster,
-// closes, and returns nil (exit 0). SIGHUP reloads service definitions. Under
+// closes, and returns nil (exit 0). SIGHUP reloads (Agent.Reload). Under
 // systemd (Type=notify, $NOTIFY_SOCKET set) it reports READY=1 once listening,
 // RELOADING=1 and READY=1 around a reload, and STOPPING=1 when it leaves.
 func runAgent(ctx context.Context, cfg agent.Config, stderr io.Writer) error {
