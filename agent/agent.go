@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -506,8 +505,6 @@ func (a *Agent) instanceAddress(in *catalog.Instance) string {
 
 // hostPort joins an address and port for logs and tables.
 func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
-
-var _ http.Handler = (*httpServer)(nil)
 
 // requestContext is ctx, also cancelled when the agent closes.
 func (a *Agent) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -99,10 +99,10 @@ func (a *Agent) startConsul() error {
 	}
 	addr := a.cfg.Consul.HTTP
 	s := &consulServer{a: a, dc: a.cfg.Consul.datacenter(), mux: http.NewServeMux(), stop: make(chan struct{})}
-	s.g = a.newGuard(addr, HeaderToken("X-Consul-Token"), QueryToken("token"))
+	s.g = a.newGuard(addr, "consul ", HeaderToken("X-Consul-Token"), QueryToken("token"))
 	s.feed.init()
 	s.routes()
-	gs, err := a.serveGuarded(addr, s.g, s)
+	gs, err := a.serveGuarded(addr, s.g, s.mux)
 	if err != nil {
 		return fmt.Errorf("agent: consul %w", err)
 	}
@@ -280,20 +280,6 @@ func authorize(w http.ResponseWriter, r *http.Request, service, instance string)
 		return false
 	}
 	return true
-}
-
-// ServeHTTP routes, counts, and answers the mux's own 404/405 in Consul's
-// plain-text style.
-func (s *consulServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	_, pattern := s.mux.Handler(r)
-	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
-	route := "consul " + pattern
-	if pattern == "" {
-		route = "consul unmatched"
-	}
-	s.a.observeHTTP(route, rec.code, time.Since(start))
 }
 
 // consulError writes a Consul-style error: a plain-text body.

@@ -1,7 +1,32 @@
 package agent
 
+import (
+	"context"
+	"net/http"
+)
+
 // FingerprintMetaForTest is the gossip metadata of a member whose catalog
 // fingerprint has the given hash (for tests of disagreeing members).
 func FingerprintMetaForTest(zone string, hash uint64) []byte {
 	return encodeMeta(nodeMeta{Zone: zone, Version: "test", Fingerprint: &fingerprint{Hash: hash, Origins: 1}})
+}
+
+// HTTPHandlerForTest is the handler of the native API's listener and the
+// context of one connection to it, as net/http gives it to each request
+// (for benchmarks of the handler path without sockets).
+func (a *Agent) HTTPHandlerForTest() (http.Handler, context.Context) {
+	return a.http.srv.Handler, connContextForTest(a.http.srv)
+}
+
+// ConsulHandlerForTest is HTTPHandlerForTest for the Consul listener.
+func (a *Agent) ConsulHandlerForTest() (http.Handler, context.Context) {
+	return a.consul.gs.srv.Handler, connContextForTest(a.consul.gs.srv)
+}
+
+func connContextForTest(s *http.Server) context.Context {
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, s)
+	if s.ConnContext != nil {
+		ctx = s.ConnContext(ctx, nil)
+	}
+	return ctx
 }

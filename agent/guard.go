@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
@@ -90,9 +91,10 @@ func checkPresented(tok string) error {
 // HeaderToken reads the token from header name (X-Grapevine-Token,
 // X-Consul-Token).
 func HeaderToken(name string) TokenSource {
+	key, what := http.CanonicalHeaderKey(name), name+" header"
 	return func(r *http.Request) (string, bool, error) {
-		v, ok := r.Header[http.CanonicalHeaderKey(name)]
-		return onlyToken(v, ok, name+" header")
+		v, ok := r.Header[key]
+		return onlyToken(v, ok, what)
 	}
 }
 
@@ -100,9 +102,15 @@ func HeaderToken(name string) TokenSource {
 // ?token=). Tokens in URLs end up in proxies' logs: the native API does not
 // take them.
 func QueryToken(name string) TokenSource {
+	what := name + " parameter"
 	return func(r *http.Request) (string, bool, error) {
+		// Without name or an escape in the query it cannot hold the
+		// parameter: no need to decode it.
+		if q := r.URL.RawQuery; !strings.Contains(q, name) && !strings.Contains(q, "%") {
+			return "", false, nil
+		}
 		v, ok := r.URL.Query()[name]
-		return onlyToken(v, ok, name+" parameter")
+		return onlyToken(v, ok, what)
 	}
 }
 
@@ -138,12 +146,21 @@ type Guard struct {
 	sources []TokenSource
 	body    time.Duration // body read timeout
 	log     zerolog.Logger
+	// routePrefix starts the route label of this listener's request
+	// metrics ("consul " on the Consul listener).
+	routePrefix string
+	// jsonErrors: the mux's own plain-text 404 and 405 are answered as
+	// {"error": ...} (the native API; Consul's errors are plain text).
+	jsonErrors bool
+	// unmatched are the metrics of requests no route served.
+	unmatched *routeMetrics
 }
 
 // newGuard returns the guard of a listener on addr: Authorization: Bearer and
 // X-Grapevine-Token carry tokens, plus the extra sources given.
-func (a *Agent) newGuard(addr string, extra ...TokenSource) *Guard {
+func (a *Agent) newGuard(addr, routePrefix string, extra ...TokenSource) *Guard {
 	return &Guard{
+		routePrefix: routePrefix, unmatched: a.newRouteMetrics("", routePrefix+"unmatched"),
 		a: a, acl: a.acl, hosts: newHostCheck(a.cfg, addr), cop: http.NewCrossOriginProtection(),
 		sources: append([]TokenSource{BearerToken, HeaderToken(TokenHeader)}, extra...),
 		body:    a.cfg.HTTPConfig.BodyTimeout,
@@ -151,7 +168,9 @@ func (a *Agent) newGuard(addr string, extra ...TokenSource) *Guard {
 	}
 }
 
-// access is what the guard learned about a request, kept in its context.
+// access is what the guard learned about a request: the guardWriter of the
+// request carries it to the route (route.go), and a write's context carries
+// a copy to Authorize.
 type access struct {
 	g        *Guard
 	tok      *token // nil: no token
@@ -166,16 +185,23 @@ func accessOf(r *http.Request) *access {
 	return ac
 }
 
-// Wrap applies the per-request checks of every route to next.
+// Wrap applies the per-request checks of every route to next, and counts
+// what next answers (grapevine_http_requests_total and _duration_seconds,
+// by the route that served it). next receives a *guardWriter, which the
+// routes (Require, Public) need: a route reached any other way answers 500.
+// A client that stops reading its answer holds the connection at most
+// writeTimeout (serveGuarded sets it per request; streams extend it per
+// event, see stream.go).
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		if !g.hosts.allowed(r.Host) {
 			g.reject(w, http.StatusForbidden, "host", fmt.Sprintf("host %q is not one of this agent's names (add it to http_config.allowed_hosts)", r.Host))
 			return
 		}
 		// url.Values drops pairs it cannot decode: "?%zz&index=5" would
 		// silently lose a filter. Refuse the whole query instead.
-		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		if err := checkQuery(r.URL.RawQuery); err != nil {
 			api.WriteError(w, http.StatusBadRequest, "malformed query string: "+err.Error())
 			return
 		}
@@ -183,7 +209,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			g.reject(w, http.StatusForbidden, "cross_origin", "cross-origin browser requests may not change anything")
 			return
 		}
-		ac := &access{g: g}
+		var tok *token
 		if g.acl.enabled { // without the ACL tokens are ignored, even malformed ones
 			secret, found, err := g.token(r)
 			if err != nil {
@@ -191,7 +217,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 				return
 			}
 			if found {
-				if ac.tok = g.acl.lookup(secret); ac.tok == nil {
+				if tok = g.acl.lookup(secret); tok == nil {
 					g.unauthorized(w, "unknown token")
 					return
 				}
@@ -200,11 +226,39 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if !g.readBody(w, r) {
 			return
 		}
-		// A client that stops reading its answer holds the connection at
-		// most this long (streams extend it per event, see stream.go).
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accessKey{}, ac)))
+		gw := g.writer(w, r, tok)
+		next.ServeHTTP(gw, r)
+		gw.done(time.Since(start))
 	})
+}
+
+// checkQuery reports whether url.ParseQuery would fail on a raw query,
+// without building the url.Values: a query without ';' whose '%' escapes
+// are all two hex digits decodes (url.ParseQuery's only other refusal, more
+// than its parameter limit, is left to it).
+func checkQuery(q string) error {
+	if q == "" {
+		return nil
+	}
+	ok := strings.Count(q, "&") < 1000
+	for i := 0; ok && i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			ok = false
+		case '%':
+			ok = i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2])
+			i += 2
+		}
+	}
+	if ok {
+		return nil
+	}
+	_, err := url.ParseQuery(q)
+	return err
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // token finds the request's token: the first source that has one.
@@ -257,7 +311,7 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (g *Guard) reject(w http.ResponseWriter, code int, reason, msg string) {
-	g.a.guardMetrics.rejected.WithLabelValues(reason).Inc()
+	g.a.countRejected(reason)
 	api.WriteError(w, code, msg)
 }
 
@@ -272,37 +326,74 @@ func (g *Guard) unauthorized(w http.ResponseWriter, msg string) {
 // and status. A PolicyWrite handler must call Authorize before it changes
 // anything.
 func (g *Guard) Require(p Policy, h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ac := accessOf(r)
-		if ac == nil { // not behind Wrap: a programming error, fail closed
-			api.WriteError(w, http.StatusInternalServerError, "route not guarded")
+	return &route{g: g, policy: p, h: h}
+}
+
+// Public lets every request that passed Wrap through to h, token or not: for
+// routes that hold no data (the web console's static files, a redirect).
+func (g *Guard) Public(h http.HandlerFunc) http.Handler {
+	return &route{g: g, public: true, h: h}
+}
+
+// route is one route behind a Guard: its policy, and its request metrics
+// resolved once (no label lookup per request).
+type route struct {
+	g       *Guard
+	policy  Policy
+	public  bool
+	h       http.HandlerFunc
+	metrics atomic.Pointer[routeMetrics]
+}
+
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	gw, ok := w.(*guardWriter)
+	if !ok || gw.ac.g != rt.g { // not behind this guard's Wrap: a programming error, fail closed
+		api.WriteError(w, http.StatusInternalServerError, "route not guarded")
+		return
+	}
+	gw.route = rt.metricsFor(r.Pattern)
+	if rt.public {
+		rt.h(gw, r)
+		return
+	}
+	g, p, ac := rt.g, rt.policy, &gw.ac
+	if g.acl.enabled {
+		have := g.acl.anonymous()
+		if ac.tok != nil {
+			have = ac.tok.policy
+		}
+		if have < p {
+			code := http.StatusForbidden
+			if ac.tok == nil {
+				code = http.StatusUnauthorized
+				g.unauthorized(gw, fmt.Sprintf("this request needs a token with policy %s", p))
+			} else {
+				g.reject(gw, code, "forbidden", fmt.Sprintf("token %q has policy %s; this request needs %s", ac.tok.name, ac.tok.policy, p))
+			}
+			g.audit(r, ac, p, code)
 			return
 		}
-		if g.acl.enabled {
-			have := g.acl.anonymous()
-			if ac.tok != nil {
-				have = ac.tok.policy
-			}
-			if have < p {
-				code := http.StatusForbidden
-				if ac.tok == nil {
-					code = http.StatusUnauthorized
-					g.unauthorized(w, fmt.Sprintf("this request needs a token with policy %s", p))
-				} else {
-					g.reject(w, code, "forbidden", fmt.Sprintf("token %q has policy %s; this request needs %s", ac.tok.name, ac.tok.policy, p))
-				}
-				g.audit(r, ac, p, code)
-				return
-			}
-		}
-		if p < PolicyWrite {
-			h(w, r)
-			return
-		}
-		rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
-		h(rec, r)
-		g.audit(r, ac, p, rec.code)
-	})
+	}
+	if p < PolicyWrite {
+		rt.h(gw, r)
+		return
+	}
+	// A write's own copy of the access, for Authorize and the audit line
+	// (gw's is reused by the connection's next request).
+	wac := *ac
+	rt.h(gw, r.WithContext(context.WithValue(r.Context(), accessKey{}, &wac)))
+	g.audit(r, &wac, p, gw.code)
+}
+
+// metricsFor is the route's metrics under pattern (the mux's pattern for
+// it), resolved on its first request.
+func (rt *route) metricsFor(pattern string) *routeMetrics {
+	if m := rt.metrics.Load(); m != nil && m.pattern == pattern {
+		return m
+	}
+	m := rt.g.a.newRouteMetrics(pattern, rt.g.routePrefix+pattern)
+	rt.metrics.Store(m)
+	return m
 }
 
 // audit logs one write (or refused write) request. Never the secret.
@@ -354,17 +445,3 @@ func Authorize(r *http.Request, service, instance string) error {
 	}
 	return err
 }
-
-// codeRecorder remembers the status a handler answered.
-type codeRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (c *codeRecorder) WriteHeader(code int) {
-	c.code = code
-	c.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }

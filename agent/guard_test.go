@@ -2,11 +2,13 @@ package agent_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -329,4 +331,146 @@ func TestConnectionCaps(t *testing.T) {
 		ok := strings.Contains(string(b), line) && !strings.Contains(string(b), line+"0\n")
 		return ok, "metrics lack the refused connection"
 	})
+}
+
+// TestGuardStateIsPerRequest sends requests with different tokens one after
+// the other on one keep-alive connection (whose requests share the guard's
+// per-connection writer): each is judged and audited by its own token only.
+func TestGuardStateIsPerRequest(t *testing.T) {
+	logs := &lockedBuffer{}
+	a, _, _ := single(t, func(c *agent.Config) {
+		c.ACL = aclConfig("deny")
+		c.Logger = zerolog.New(logs)
+	})
+	conn, err := net.Dial("tcp", a.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	steps := []struct {
+		method, path, token, body string
+		want                      int
+	}{
+		{"PUT", "/v1/agent/services", secWeb, `{"name":"web","id":"web-1","port":80}`, 200},
+		{"PUT", "/v1/agent/services", "", `{"name":"web","id":"web-2","port":80}`, 401},
+		{"GET", "/v1/services/web", secOper, "", 200},
+		{"GET", "/v1/services/web", "", "", 401},
+		{"GET", "/v1/operator/keyring", secOper, "", 409}, // allowed; gossip has no keyring
+		{"GET", "/v1/operator/keyring", secRead, "", 403},
+		{"GET", "/v1/operator/keyring", "", "", 401},
+		{"DELETE", "/v1/agent/services/web-1", secAPI, "", 403},
+		{"GET", "/v1/nope", secRead, "", 404},
+		{"DELETE", "/v1/agent/services/web-1", secWeb, "", 204},
+		{"GET", "/v1/services/web", secRead, "", 200},
+	}
+	for i, s := range steps {
+		req, err := http.NewRequest(s.method, "http://"+a.HTTPAddr()+s.path, strings.NewReader(s.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.token != "" {
+			req.Header.Set("Authorization", "Bearer "+s.token)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := req.Write(conn); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != s.want || resp.Close {
+			t.Errorf("step %d %s %s token %q: %d (close %v) %s, want %d on the same connection", i, s.method, s.path, s.token, resp.StatusCode, resp.Close, body, s.want)
+		}
+	}
+	var audit []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"audit":"write"`) {
+			var m struct{ Token, Method, Path, Service string }
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatal(err)
+			}
+			audit = append(audit, fmt.Sprintf("%s %s %s %s", m.Token, m.Method, m.Path, m.Service))
+		}
+	}
+	want := []string{
+		"web-deployer PUT /v1/agent/services web",
+		"anonymous PUT /v1/agent/services ",
+		"ops GET /v1/operator/keyring ",
+		"reader GET /v1/operator/keyring ",
+		"anonymous GET /v1/operator/keyring ",
+		"api-deployer DELETE /v1/agent/services/web-1 web",
+		"web-deployer DELETE /v1/agent/services/web-1 web",
+	}
+	if !slices.Equal(audit, want) {
+		t.Errorf("audit lines\n%s\nwant\n%s", strings.Join(audit, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestHTTPMetricsRoutes checks the route label of the request metrics: the
+// pattern of the route that answered, "unmatched" for everything else (a
+// 404, a 405, the mux's redirect of an unclean path: clients choose those
+// paths, and must not grow the label set), on both listeners.
+func TestHTTPMetricsRoutes(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	cfg.Consul.HTTP = "127.0.0.1:0"
+	a := agenttest.Start(t, cfg)
+	base, consul := "http://"+a.HTTPAddr(), "http://"+a.ConsulAddr()
+	for _, r := range []struct {
+		url    string
+		method string
+		want   int
+	}{
+		{base + "/v1/services/web", "GET", 200},
+		{base + "/v1/services/web", "GET", 200},
+		{base + "/v1/services", "POST", 405},
+		{base + "/v1/nope-a", "GET", 404},
+		{base + "/v1/nope-b", "GET", 404},
+		{base + "/v1//services/../services/web", "GET", 307},
+		{base + "/ui/nope.css", "GET", 404},
+		{base + "/", "GET", 302},
+		{consul + "/v1/health/service/web", "GET", 200},
+		{consul + "/v1/nope", "GET", 404},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), r.method, r.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != r.want {
+			t.Fatalf("%s %s: %d %s, want %d", r.method, r.url, resp.StatusCode, b, r.want)
+		}
+		if r.want == 404 && strings.HasPrefix(r.url, base+"/v1/") && !strings.HasPrefix(string(b), `{"error":`) {
+			t.Errorf("%s: not a JSON error: %s", r.url, b)
+		}
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	_, metrics := call(t, "GET", base+"/metrics", "", "")
+	var got []string
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "grapevine_http_requests_total{") && !strings.HasSuffix(line, " 0") { // a route's 200 series exists from its first request
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		`grapevine_http_requests_total{code="200",route="GET /v1/services/{name}"} 2`,
+		`grapevine_http_requests_total{code="200",route="consul GET /v1/health/service/{name}"} 1`,
+		`grapevine_http_requests_total{code="302",route="GET /{$}"} 1`,
+		`grapevine_http_requests_total{code="307",route="unmatched"} 1`,
+		`grapevine_http_requests_total{code="404",route="GET /ui/{file...}"} 1`,
+		`grapevine_http_requests_total{code="404",route="consul unmatched"} 1`,
+		`grapevine_http_requests_total{code="404",route="unmatched"} 2`,
+		`grapevine_http_requests_total{code="405",route="unmatched"} 1`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("request metrics\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -58,8 +58,9 @@ type guardedServer struct {
 
 // serveGuarded listens on addr and serves h behind g: g.Wrap on every
 // request, the connection caps, TLS when configured (mutual with
-// verify_incoming), header and idle timeouts. HTTP/2 is off (the body
-// deadline is per connection). Close it with close.
+// verify_incoming), header, write and idle timeouts. HTTP/2 is off (the body
+// deadline is per connection, and guardWriter relies on a connection's
+// requests being served in turn). Close it with close.
 func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -78,10 +79,14 @@ func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedSer
 	s.srv = &http.Server{
 		Handler:           g.Wrap(h),
 		ReadHeaderTimeout: hc.HeaderTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
-		ErrorLog:          newStdLogger(g.log),
+		// Set anew per request, once its header is read: a client that stops
+		// reading its answer holds the connection at most this long.
+		WriteTimeout:   writeTimeout,
+		ConnContext:    connContext,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		TLSNextProto:   map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
+		ErrorLog:       newStdLogger(g.log),
 	}
 	go func() {
 		defer close(s.done)

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,14 +24,15 @@ type httpServer struct {
 	a   *Agent
 	g   *Guard
 	mux *http.ServeMux
-	// cache maps a service name to its *lookupCache.
+	// cache maps a service name to its default *lookupAnswer.
 	cache sync.Map
 }
 
 func startHTTP(addr string, a *Agent) (*httpServer, error) {
-	h := &httpServer{a: a, g: a.newGuard(addr), mux: http.NewServeMux()}
+	h := &httpServer{a: a, g: a.newGuard(addr, ""), mux: http.NewServeMux()}
+	h.g.jsonErrors = true
 	h.routes()
-	s, err := a.serveGuarded(addr, h.g, h)
+	s, err := a.serveGuarded(addr, h.g, h.mux)
 	if err != nil {
 		return nil, err
 	}
@@ -56,66 +57,14 @@ func (h *httpServer) routes() {
 	m.Handle("GET /metrics", g.Require(PolicyRead, promhttp.HandlerFor(h.a.metrics, promhttp.HandlerOpts{}).ServeHTTP))
 	for _, cr := range h.clusterRoutes() { // clusterapi.go
 		if cr.public {
-			m.HandleFunc(cr.pattern, cr.handler)
+			m.Handle(cr.pattern, g.Public(cr.handler))
 		} else {
 			m.Handle(cr.pattern, g.Require(cr.policy, cr.handler))
 		}
 	}
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
+	m.Handle("GET /{$}", g.Public(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) }))
 	h.keyringRoutes()
 }
-
-// ServeHTTP routes, counts, and turns the mux's own 404/405 into JSON errors.
-func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	_, pattern := h.mux.Handler(r)
-	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	if pattern == "" {
-		rec.jsonErrors = true
-	}
-	h.mux.ServeHTTP(rec, r)
-	route := pattern
-	if route == "" {
-		route = "unmatched"
-	}
-	h.a.observeHTTP(route, rec.code, time.Since(start))
-}
-
-// statusRecorder remembers the status; for unmatched routes it rewrites the
-// mux's plain-text errors as {"error": ...}.
-type statusRecorder struct {
-	http.ResponseWriter
-	code       int
-	jsonErrors bool
-	swallow    bool
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	if s.jsonErrors && code >= 400 {
-		s.swallow = true
-		s.Header().Del("X-Content-Type-Options")
-		api.WriteError(s.ResponseWriter, code, strings.ToLower(http.StatusText(code)))
-		return
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.swallow {
-		return len(b), nil
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection (SSE deadlines).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // writeErr maps agent errors to statuses.
 func writeErr(w http.ResponseWriter, err error) {
@@ -221,7 +170,11 @@ func (h *httpServer) services(w http.ResponseWriter, r *http.Request) {
 // service answers a lookup, blocking when asked to (index + wait).
 func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	opts, err := api.ParseQueryOptions(r.URL.Query())
+	var q url.Values // nil: no parameters, and no map made for none
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
+	opts, err := api.ParseQueryOptions(q)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -255,22 +208,32 @@ func (h *httpServer) service(w http.ResponseWriter, r *http.Request) {
 		// it to appear (0 would make clients poll without blocking).
 		index = global
 	}
-	w.Header().Set(api.IndexHeader, strconv.FormatUint(index, 10))
-	w.Header().Set("Content-Type", "application/json")
+	ans := h.encodeLookup(name, res, index, len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Health == catalog.HealthDefault)
+	// Set without Header.Set: the keys are canonical already, and the
+	// values are the answer's own (net/http copies them when it writes).
+	hdr := w.Header()
+	hdr[api.IndexHeader] = ans.index
+	hdr["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(h.encodeLookup(name, res, len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Health == catalog.HealthDefault))
+	_, _ = w.Write(ans.body)
 }
 
-// lookupCache holds the encoded default answer of a service at an index: the
-// common lookup is then one map read and one write, no encoding.
-type lookupCache struct {
-	index uint64
+// jsonContentType is the Content-Type header value of JSON answers. Never
+// modified: Header.Set and Add replace or copy it.
+var jsonContentType = []string{"application/json"}
+
+// lookupAnswer is an encoded lookup answer: the body and the index header's
+// value. The cache holds the default answer of each service at its index:
+// the common lookup is then one map read and one write, no encoding.
+type lookupAnswer struct {
+	at    uint64   // the catalog's index of the service, for the cache
+	index []string // X-Grapevine-Index
 	body  []byte
 }
 
 // encodeLookup encodes a lookup answer, from the cache when it is the default
 // query and nothing in it is stale (a stale entry's age changes with time).
-func (h *httpServer) encodeLookup(name string, res catalog.Result, cacheable bool) []byte {
+func (h *httpServer) encodeLookup(name string, res catalog.Result, index uint64, cacheable bool) *lookupAnswer {
 	cacheable = cacheable && res.Index != 0 && !res.Fallback
 	for _, e := range res.Entries {
 		if e.Stale {
@@ -279,8 +242,8 @@ func (h *httpServer) encodeLookup(name string, res catalog.Result, cacheable boo
 		}
 	}
 	if cacheable {
-		if c, ok := h.cache.Load(name); ok && c.(*lookupCache).index == res.Index {
-			return c.(*lookupCache).body
+		if c, ok := h.cache.Load(name); ok && c.(*lookupAnswer).at == res.Index {
+			return c.(*lookupAnswer)
 		}
 	}
 	out := make([]api.Instance, 0, len(res.Entries))
@@ -291,11 +254,11 @@ func (h *httpServer) encodeLookup(name string, res catalog.Result, cacheable boo
 	if err != nil {
 		body = []byte("[]") // unreachable: the types always encode
 	}
-	body = append(body, '\n')
+	ans := &lookupAnswer{at: res.Index, index: []string{strconv.FormatUint(index, 10)}, body: append(body, '\n')}
 	if cacheable {
-		h.cache.Store(name, &lookupCache{index: res.Index, body: body})
+		h.cache.Store(name, ans)
 	}
-	return body
+	return ans
 }
 
 // toFilter maps the API's query options to a catalog filter.

@@ -39,9 +39,30 @@ func (a *Agent) newMetrics() *prometheus.Registry {
 	return reg
 }
 
-func (a *Agent) observeHTTP(route string, code int, d time.Duration) {
-	a.metricsHTTP.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	a.metricsHTTP.httpDuration.WithLabelValues(route).Observe(d.Seconds())
+// routeMetrics are the request metrics of one route, resolved when the route
+// is first served: counting a request looks no label up, except for a status
+// other than 200.
+type routeMetrics struct {
+	pattern string // the mux's pattern ("" for requests no route served)
+	label   string // route label: pattern with the listener's prefix
+	reqs    *prometheus.CounterVec
+	ok      prometheus.Counter // status 200
+	dur     prometheus.Observer
+}
+
+func (a *Agent) newRouteMetrics(pattern, label string) *routeMetrics {
+	m := a.metricsHTTP
+	return &routeMetrics{pattern: pattern, label: label, reqs: m.httpRequests,
+		ok: m.httpRequests.WithLabelValues(label, "200"), dur: m.httpDuration.WithLabelValues(label)}
+}
+
+func (m *routeMetrics) observe(code int, d time.Duration) {
+	if code == 200 {
+		m.ok.Inc()
+	} else {
+		m.reqs.WithLabelValues(m.label, strconv.Itoa(code)).Inc()
+	}
+	m.dur.Observe(d.Seconds())
 }
 
 // catalogCollector reports the catalog's counts from one Stats call per
