@@ -83,17 +83,20 @@ func FuzzTokenHeaders(f *testing.F) {
 
 func TestClientKey(t *testing.T) {
 	cases := map[string]string{
-		"127.0.0.1:5":              "127.0.0.1",
+		"127.0.0.1:5":              "127.0.0.0/8",
+		"127.3.2.1:5":              "127.0.0.0/8",
+		"[::1]:5":                  "127.0.0.0/8",
+		"10.0.0.1:5":               "10.0.0.1/32",
 		"[2001:db8:1:2:3:4:5:6]:9": "2001:db8:1:2::/64",
 		"[2001:db8:1:2:ff::1]:9":   "2001:db8:1:2::/64",
-		"[::ffff:10.0.0.1]:7":      "10.0.0.1",
+		"[::ffff:10.0.0.1]:7":      "10.0.0.1/32",
 	}
 	for in, want := range cases {
 		a, err := net.ResolveTCPAddr("tcp", in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := clientKey(a); got != want {
+		if got := clientKey(a).String(); got != want {
 			t.Errorf("clientKey(%s) = %s, want %s", in, got, want)
 		}
 	}

@@ -59,7 +59,7 @@ func TestAttackDribblingPUTs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes body_timeout (10 s)")
 	}
-	a, _, _ := single(t)
+	a, _, _ := single(t, agent.PerAddressClientsForTest) // 127.0.0.2 stands for another host
 	def := agent.DefaultConfig().HTTPConfig
 	const n = 2000
 	conns := make([]net.Conn, 0, n)

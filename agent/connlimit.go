@@ -3,13 +3,17 @@ package agent
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/clientkey"
 )
 
 // connLimiter wraps a listener so that at most max connections are open at
-// once, and at most perClient from one client IP address. A connection over
+// once, and at most perClient from one client (clientKey: an address, an
+// IPv6 /64, or all of loopback). A connection over
 // a cap is answered "429 Too Many Requests" (plain HTTP only; a TLS listener
 // just closes it) and closed at once, and counted.
 type connLimiter struct {
@@ -18,14 +22,15 @@ type connLimiter struct {
 	plain          bool // write an HTTP answer before closing a refused conn
 	onReject       func(reason string)
 	onOpen         func(delta int)
+	key            func(net.Addr) netip.Prefix // clientKey
 
 	mu     sync.Mutex // guards total, byAddr
 	total  int
-	byAddr map[string]int
+	byAddr map[netip.Prefix]int // by clientkey.Of
 }
 
 func newConnLimiter(ln net.Listener, max, perClient int, plain bool, onReject func(string), onOpen func(int)) *connLimiter {
-	return &connLimiter{Listener: ln, max: max, perClient: perClient, plain: plain, onReject: onReject, onOpen: onOpen, byAddr: map[string]int{}}
+	return &connLimiter{Listener: ln, max: max, perClient: perClient, plain: plain, onReject: onReject, onOpen: onOpen, byAddr: map[netip.Prefix]int{}, key: clientKey}
 }
 
 // Answers to refused connections.
@@ -48,7 +53,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := clientKey(c.RemoteAddr())
+		key := l.key(c.RemoteAddr())
 		l.mu.Lock()
 		reason := ""
 		switch {
@@ -80,7 +85,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *connLimiter) release(key string) {
+func (l *connLimiter) release(key netip.Prefix) {
 	l.mu.Lock()
 	l.total--
 	if l.byAddr[key]--; l.byAddr[key] <= 0 {
@@ -90,27 +95,23 @@ func (l *connLimiter) release(key string) {
 	l.onOpen(-1)
 }
 
-// clientKey is the client's IP address (ports differ per connection); for
-// IPv6 its /64, which one host usually holds whole.
-func clientKey(a net.Addr) string {
+// clientKey is the client a connection counts against: its address, its /64
+// for IPv6, and one client for every loopback address (see clientkey).
+func clientKey(a net.Addr) netip.Prefix {
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		if ta.IP.To4() == nil && len(ta.IP) == net.IPv6len {
-			return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
-		}
-		return ta.IP.String()
+		ip = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
+	return clientkey.Of(ip)
 }
 
 // limitedConn gives its slot back when closed (once).
 type limitedConn struct {
 	net.Conn
 	l    *connLimiter
-	key  string
+	key  netip.Prefix
 	once sync.Once
 }
 

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
 )
 
 // FingerprintMetaForTest is the gossip metadata of a member whose catalog
@@ -29,4 +31,14 @@ func connContextForTest(s *http.Server) context.Context {
 		ctx = s.ConnContext(ctx, nil)
 	}
 	return ctx
+}
+
+// PerAddressClientsForTest makes every client address count apart for
+// http_config.max_conns_per_client, so loopback addresses can stand for
+// several hosts.
+func PerAddressClientsForTest(c *Config) {
+	c.HTTPConfig.clientKey = func(a net.Addr) netip.Prefix {
+		ap, _ := netip.ParseAddrPort(a.String())
+		return netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen())
+	}
 }

@@ -69,9 +69,13 @@ func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedSer
 	hc := a.cfg.HTTPConfig
 	gm := a.guardMetrics
 	tlsOn := a.tls != nil
-	var l net.Listener = newConnLimiter(ln, hc.MaxConns, hc.MaxConnsPerClient, !tlsOn,
+	cl := newConnLimiter(ln, hc.MaxConns, hc.MaxConnsPerClient, !tlsOn,
 		func(reason string) { gm.rejected.WithLabelValues(reason).Inc() },
 		func(d int) { gm.conns.Add(float64(d)) })
+	if hc.clientKey != nil {
+		cl.key = hc.clientKey
+	}
+	var l net.Listener = cl
 	if tlsOn {
 		l = tls.NewListener(l, a.tls.serverConfig())
 	}

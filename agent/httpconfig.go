@@ -23,9 +23,10 @@ type HTTPConfig struct {
 	// MaxConns caps the open connections of the listener (default 1024);
 	// beyond it a new connection is answered 503 and closed.
 	MaxConns int `yaml:"max_conns"`
-	// MaxConnsPerClient caps the open connections from one client IP address
-	// (default 200: render and watch with many templates stay far below);
-	// beyond it a new connection is answered 429 and closed.
+	// MaxConnsPerClient caps the open connections from one client (default
+	// 200: render and watch with many templates stay far below); beyond it a
+	// new connection is answered 429 and closed. A client is an IPv4 address,
+	// an IPv6 /64, and all of loopback together (internal/clientkey).
 	MaxConnsPerClient int `yaml:"max_conns_per_client"`
 	// BodyTimeout is how long a request body may take to arrive in full
 	// (default 10s); a slower one is answered 408 and its connection closed.
@@ -33,6 +34,9 @@ type HTTPConfig struct {
 	// HeaderTimeout is how long the request line and headers may take
 	// (default 10s); a slower client's connection is closed.
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// clientKey replaces clientKey for MaxConnsPerClient (tests that stand
+	// for several hosts with loopback addresses).
+	clientKey func(net.Addr) netip.Prefix
 }
 
 // LimitsConfig bounds what the API (and definition files) can make an agent

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type Config struct {
 	Registerer prometheus.Registerer `yaml:"-"`
 	// Now is the clock. Default time.Now.
 	Now func() time.Time `yaml:"-"`
+	// clientKey is the client a TCP connection counts against (tests).
+	// Default clientkey.Of: all of loopback is one client.
+	clientKey func(netip.Addr) netip.Prefix
 }
 
 // RateLimitConfig is response rate limiting (RRL) of UDP answers per client

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/grapevine-sd/grapevine/internal/clientkey"
 	"io"
 	"net"
 	"net/netip"
@@ -32,9 +33,10 @@ type Server struct {
 
 	mu    sync.Mutex // guards conns, closed
 	conns map[net.Conn]struct{}
-	// perClient counts the open TCP connections of each client address, so
-	// one client cannot take every slot (RFC 7766 §6.2.2).
-	perClient map[netip.Addr]int
+	// perClient counts the open TCP connections of each client (an
+	// address, an IPv6 /64, all of loopback: clientkey), so one client
+	// cannot take every slot (RFC 7766 §6.2.2).
+	perClient map[netip.Prefix]int
 	closed    bool
 
 	tcpSlots    chan struct{}
@@ -68,6 +70,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.clientKey == nil {
+		cfg.clientKey = clientkey.Of
+	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
@@ -79,7 +84,7 @@ func New(cfg Config) (*Server, error) {
 		hosts:     newHostCache(cfg.Resolver, cfg.Now),
 		rrl:       newLimiter(cfg.RateLimit),
 		conns:     map[net.Conn]struct{}{},
-		perClient: map[netip.Addr]int{},
+		perClient: map[netip.Prefix]int{},
 		tcpSlots:  make(chan struct{}, maxTCPConns),
 	}
 	for _, d := range cfg.Domains {
@@ -260,31 +265,32 @@ func (s *Server) acceptTCP(st *stats) {
 			<-s.tcpSlots
 			return
 		}
-		if s.perClient[from] >= maxTCPPerIP {
+		key := s.cfg.clientKey(from)
+		if s.perClient[key] >= maxTCPPerIP {
 			s.mu.Unlock()
 			s.tcpRejected.Add(1)
 			c.Close()
 			<-s.tcpSlots
 			continue
 		}
-		s.perClient[from]++
+		s.perClient[key]++
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveTCP(c, from, st)
+		go s.serveTCP(c, from, key, st)
 	}
 }
 
 // serveTCP answers length-prefixed queries on one connection, in order,
 // until the client closes it, stays idle too long or sends garbage.
-func (s *Server) serveTCP(c net.Conn, from netip.Addr, st *stats) {
+func (s *Server) serveTCP(c net.Conn, from netip.Addr, key netip.Prefix, st *stats) {
 	defer s.wg.Done()
 	defer func() {
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
-		if s.perClient[from]--; s.perClient[from] <= 0 {
-			delete(s.perClient, from)
+		if s.perClient[key]--; s.perClient[key] <= 0 {
+			delete(s.perClient, key)
 		}
 		s.mu.Unlock()
 		<-s.tcpSlots

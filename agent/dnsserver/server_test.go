@@ -450,7 +450,9 @@ func TestCloseStopsEverything(t *testing.T) {
 
 // TestTCPConnectionLimit: connections beyond the limit are closed at once.
 func TestTCPConnectionLimit(t *testing.T) {
-	s := startServer(t, testConfig(testSource()))
+	cfg := testConfig(testSource())
+	cfg.clientKey = perAddress // loopback addresses as distinct clients
+	s := startServer(t, cfg)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
