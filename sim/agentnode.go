@@ -108,6 +108,9 @@ func AgentScenarioBounds(c agent.Config) func(*AgentSettings) func(n int) Bounds
 	}
 }
 
+// errNoGossip: the agent has no gossip node (not started, or closed).
+var errNoGossip = errors.New("sim: agent has no gossip node")
+
 type agentNode struct {
 	catalogNode
 	name string
@@ -268,6 +271,16 @@ func (h memberlistHook) Run(_ *zerolog.Event, _ zerolog.Level, msg string) {
 	case strings.HasPrefix(msg, "Refuting a suspect message (from: "):
 		h.fn(MemberEvent{Kind: EventRefute, Observer: h.self, Subject: strings.TrimSuffix(strings.TrimPrefix(msg, "Refuting a suspect message (from: "), ")")})
 	}
+}
+
+// Join implements Joiner: a gossip join (memberlist push/pull, then the
+// catalog's digest exchange) with addrs.
+func (n *agentNode) Join(ctx context.Context, addrs []string) (int, error) {
+	g := n.a.Node()
+	if g == nil {
+		return 0, errNoGossip
+	}
+	return g.Join(ctx, addrs)
 }
 
 func (n *agentNode) Members() int {

@@ -93,6 +93,14 @@ type Seen struct {
 	Age    time.Duration // how long since the owner was last known alive; 0 if fresh
 }
 
+// Joiner is optionally implemented by a Node to let a start step settle
+// membership (StartStep.Settle): Join contacts addrs as a joining node does
+// (for an agent, a memberlist push/pull, which merges both sides' member
+// lists) and returns how many answered.
+type Joiner interface {
+	Join(ctx context.Context, addrs []string) (int, error)
+}
+
 // NodeSpec is what a Factory needs to build one node.
 type NodeSpec struct {
 	Name      string

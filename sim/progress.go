@@ -16,7 +16,8 @@ type Progress struct {
 	live    atomic.Int64
 	total   atomic.Int64
 	kind    atomic.Pointer[string]
-	fails   atomic.Int64 // invariant violations so far
+	phase   atomic.Pointer[string] // what the step is doing, "" if nothing to say
+	fails   atomic.Int64           // invariant violations so far
 }
 
 // ProgressSnapshot is one reading of a Progress.
@@ -24,6 +25,7 @@ type ProgressSnapshot struct {
 	Elapsed     time.Duration // simulated time since the start
 	Step, Steps int           // running step (from 0; -1 while the first nodes start) and how many
 	Kind        string        // the running step's kind
+	Phase       string        // what it is doing ("starting 120/1000"), if it says
 	Live, Nodes int           // live nodes, hosts created
 	Violations  int           // invariant violations so far
 }
@@ -37,6 +39,9 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 	if k := p.kind.Load(); k != nil {
 		s.Kind = *k
 	}
+	if ph := p.phase.Load(); ph != nil {
+		s.Phase = *ph
+	}
 	return s
 }
 
@@ -45,6 +50,9 @@ func (s ProgressSnapshot) String() string {
 	step := "starting"
 	if s.Step >= 0 {
 		step = fmt.Sprintf("step %d/%d %s", s.Step+1, s.Steps, s.Kind)
+	}
+	if s.Phase != "" {
+		step += " (" + s.Phase + ")"
 	}
 	return fmt.Sprintf("simulated %v, %s, %d/%d nodes live, %d violations",
 		s.Elapsed.Truncate(100*time.Millisecond), step, s.Live, s.Nodes, s.Violations)
@@ -56,6 +64,19 @@ func (p *Progress) setStep(i int, kind string) {
 	}
 	p.step.Store(int64(i))
 	p.kind.Store(&kind)
+	p.phase.Store(nil)
+}
+
+// setPhase says what the running step is doing ("" for nothing).
+func (p *Progress) setPhase(phase string) {
+	if p == nil {
+		return
+	}
+	if phase == "" {
+		p.phase.Store(nil)
+		return
+	}
+	p.phase.Store(&phase)
 }
 
 func (p *Progress) setSteps(n int) {

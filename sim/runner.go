@@ -35,7 +35,8 @@ type Options struct {
 	// ReportDir, if set, receives index.html (the report with plots).
 	ReportDir string
 	// DataDir is the root of the nodes' data directories. Default: a temporary
-	// directory removed at the end.
+	// directory removed at the end, in memory where the system has a tmpfs
+	// for it (memTempDir).
 	DataDir string
 	// Log receives one line per step, every random choice and the seed.
 	// Default io.Discard.
@@ -122,7 +123,10 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	}
 	dir, ownDir := opts.DataDir, opts.DataDir == ""
 	if ownDir {
-		d, err := os.MkdirTemp("", "grapevine-sim-")
+		d, err := os.MkdirTemp(memTempDir, "grapevine-sim-")
+		if err != nil && memTempDir != "" {
+			d, err = os.MkdirTemp("", "grapevine-sim-")
+		}
 		if err != nil {
 			return Report{}, fmt.Errorf("sim: data dir: %w", err)
 		}
@@ -206,6 +210,21 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	return *r.rep, runErr
 }
 
+// memTempDir is where a run's own data directories go: /dev/shm (a tmpfs on
+// Linux), else (or if it cannot be written) the default temporary directory.
+// In virtual time a goroutine in a system call holds the clock, so every
+// fsync of an agent's data directory (its epoch file, its registration log)
+// on a disk costs a real disk flush in which no simulated time passes: 200
+// agents started in 24 s of wall time with the data on disk and in 9 s in
+// memory, with the same CPU. The data directories are small (a few KiB per
+// node; tmpfs pages do not count in the process's RSS).
+var memTempDir = func() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}()
+
 // now is the time of the run (virtual inside a synctest bubble).
 func (r *runner) now() time.Time { return time.Now() }
 
@@ -228,7 +247,7 @@ func (r *runner) startTime() time.Time {
 func (r *runner) steps(ctx context.Context) error {
 	r.opts.Progress.setStep(-1, "start")
 	if r.sc.Nodes > 0 {
-		if err := (&StartStep{Count: r.sc.Nodes}).run(ctx, r, -1); err != nil {
+		if err := (&StartStep{Count: r.sc.Nodes, Settle: true}).run(ctx, r, -1); err != nil {
 			return err
 		}
 	}
@@ -370,7 +389,7 @@ func (r *runner) sampler(ctx context.Context) {
 		}
 		r.sampleNow()
 		now := time.Now()
-		r.opts.Progress.update(now.Sub(r.ck.start), r.cl.count(stateLive), r.cl.count(stateLive, statePaused, stateCrashed, stateLeft), r.ck.violationCount())
+		r.progress()
 		if now.Sub(lastTraffic) >= time.Second {
 			lastTraffic = now
 			r.countNodes()
@@ -378,6 +397,14 @@ func (r *runner) sampler(ctx context.Context) {
 			r.ck.addTraffic(now, r.cl.count(stateLive), tot.PacketsSent, tot.BytesSent+tot.StreamBytesSent)
 		}
 	}
+}
+
+// progress brings Options.Progress up to date.
+func (r *runner) progress() {
+	if r.opts.Progress == nil {
+		return
+	}
+	r.opts.Progress.update(time.Since(r.ck.start), r.cl.count(stateLive), r.cl.count(stateLive, statePaused, stateCrashed, stateLeft), r.ck.violationCount())
 }
 
 // removal runs op, a removal and its acknowledgement to the checker, marked

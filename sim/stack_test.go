@@ -11,6 +11,13 @@ import (
 // runStack runs a scenario over real agents in a synctest bubble.
 func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	t.Helper()
+	rep, _ := runStackLog(t, sc, mustPass)
+	return rep
+}
+
+// runStackLog is runStack that also returns the run's log.
+func runStackLog(t *testing.T, sc Scenario, mustPass bool) (Report, string) {
+	t.Helper()
 	var rep Report
 	var err error
 	var log bytes.Buffer
@@ -31,7 +38,7 @@ func runStack(t *testing.T, sc Scenario, mustPass bool) Report {
 	if mustPass && !rep.Passed() {
 		t.Errorf("invariants failed")
 	}
-	return rep
+	return rep, log.String()
 }
 
 func TestAgentBasic(t *testing.T) {
