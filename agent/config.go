@@ -106,9 +106,11 @@ type Config struct {
 
 // GossipConfig tunes dissemination; see docs/config.md for the trade-offs.
 type GossipConfig struct {
-	// Fanout is how many random peers get each new change at once (eager push).
-	// 0 (default) is automatic: ⌈ln N⌉ + 5, so under 1% of changes miss a node
-	// and wait for repair; a fixed 3 misses ~5% (e^-3).
+	// Fanout is how many random peers get a change this agent learned from
+	// piggyback or anti-entropy and did not have (its own changes go out on
+	// relay trees that reach every agent: docs/protocol.md). 0 (default) is
+	// automatic: ⌈ln N⌉ + 5, so under 1% of such changes miss a node and wait
+	// for repair; a fixed 3 misses ~5% (e^-3).
 	Fanout int `yaml:"fanout"`
 	// PushPullInterval is how often digests are swapped with a random peer
 	// (anti-entropy). Lower converges faster after loss; costs O(nodes) bytes.

@@ -40,10 +40,13 @@ const (
 	msgKeyring msgType = 8
 	// msgKeyringAck answers a msgKeyring: the request id, an error or the keys.
 	msgKeyringAck msgType = 9
-	msgLimit      msgType = 10 // one past the last type
+	// msgRelay: a local change on a relay tree; the receiver passes it on to
+	// the members of its part of the tree (relay.go).
+	msgRelay msgType = 10
+	msgLimit msgType = 11 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack", "relay"}
 
 func (t msgType) String() string {
 	if t < msgLimit {

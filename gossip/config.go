@@ -45,14 +45,14 @@ type Config struct {
 	// them is a live member. Join does not use them implicitly. Default none.
 	Seeds []string
 
-	// Fanout is how many random live peers a new delta is pushed to at once, by
-	// its origin and by every node receiving it first. 0 (the default) means
-	// automatic: ⌈ln N⌉ + 5 for N live members. With first-receipt forwarding the
-	// chance that a given node is missed is about e^-fanout, so the chance that
-	// any of N is missed (and waits for piggyback or repair) is about
-	// N·e^-fanout = e^-5 < 1%: p99 propagation stays a few network hops. A
-	// positive value is used as is (3 misses ~5% of nodes, which the 200 ms
-	// piggyback ticks then reach); negative disables eager push (comparison).
+	// Fanout is how many random live peers a delta learned from piggyback or
+	// anti-entropy is pushed to when it is new here; each peer receiving it
+	// first forwards it the same way. (Local changes go out on relay trees,
+	// which reach every member once per tree: relay.go.) 0 (the default)
+	// means automatic: ⌈ln N⌉ + 5 for N live members, so that the chance that
+	// any of N nodes is missed is about N·e^-fanout = e^-5 < 1%. A positive
+	// value is used as is; negative disables eager push altogether, relay
+	// trees included (piggyback only; comparison).
 	Fanout int
 	// ChunkBytes is the budget of one reliable sync message (bytes, estimated by
 	// crdt.Delta.Size): anti-entropy and repair answers are cut into messages of

@@ -48,6 +48,12 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onPush(m, b)
 		}
+	case msgRelay:
+		var m relayMsg
+		if m, err = decodeRelay(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onRelay(m)
+		}
 	case msgSync:
 		var m syncMsg
 		if m, err = decodeSync(b); err == nil {
@@ -254,18 +260,28 @@ func (n *Node) answer(to string, what msgType) bool {
 	return false
 }
 
+// take admits (SenderRecordRate) and merges one delta pushed or relayed by
+// from, counting it fresh when it brought something new; ok is false when it
+// was refused.
+func (n *Node) take(from string, d crdt.Delta) (crdt.MergeResult, bool) {
+	if !n.admit(from, d) {
+		return crdt.MergeResult{}, false
+	}
+	res, ok := n.merge(d, from)
+	if ok && res.New {
+		n.stats.fresh.Add(1)
+	}
+	return res, ok
+}
+
 // onPush merges an eager or piggybacked delta; the first time it brings
 // something new, it is forwarded to Fanout peers and queued for piggyback.
 func (n *Node) onPush(m pushMsg, raw []byte) {
-	if !n.admit(m.From, m.Delta) {
-		return
-	}
-	res, ok := n.merge(m.Delta, m.From)
+	res, ok := n.take(m.From, m.Delta)
 	if !ok {
 		return
 	}
 	if res.New {
-		n.stats.fresh.Add(1)
 		msg, err := encodePush(n.cfg.Name, m.Delta)
 		if err != nil {
 			msg = raw

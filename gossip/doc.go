@@ -4,14 +4,18 @@
 // A Node wraps one memberlist instance and a consumer's Store (the catalog).
 // Changes travel four ways, fastest first:
 //
-//  1. Eager push: Publish sends a local delta at once to Config.Fanout random
-//     live peers; a peer receiving a delta that is new to it (MergeResult.New)
-//     forwards it the same way, so a change reaches N nodes in about
-//     log_fanout(N) network hops. A delta that fits one packet goes best-effort
-//     (UDP); a bigger one over the reliable channel (TCP).
-//  2. Piggyback: the same deltas ride memberlist's gossip messages through a
-//     TransmitLimitedQueue; a newer window of an origin supersedes (or is
-//     coalesced with) the queued older one.
+//  1. Relay trees: Publish sends a local change at once on two trees that
+//     span every live member (relay.go): the origin sends it to ⌈√m⌉ relays,
+//     each relay to its arc of the ring of members, so every member gets it
+//     in two hops, once per tree (2(N−1) messages per change), and a member
+//     that died unnoticed costs nobody both copies. A delta that fits one
+//     packet goes best-effort (UDP); a bigger one over the reliable channel
+//     (TCP). Deltas learned otherwise (piggyback, anti-entropy) that are new
+//     here are pushed to Config.Fanout random live peers, which forward them
+//     the same way on first receipt (epidemic, about log_fanout(N) hops).
+//  2. Piggyback: the origin's deltas also ride memberlist's gossip messages
+//     through a TransmitLimitedQueue; a newer window of an origin supersedes
+//     (or is coalesced with) the queued older one.
 //  3. Anti-entropy: memberlist's push/pull carries our digest only (O(origins));
 //     each side then sends the other exactly what it lacks (Store.DeltaSince) as
 //     sync messages over the reliable channel, cut at Config.ChunkBytes. The node
@@ -47,8 +51,10 @@
 //     changes nothing and is counted (Stats.Rejected).
 //   - What a node sends any one peer in answer to digests and repair requests
 //     is bounded by Config.ReplyRate and ReplyBytesRate, whatever it receives.
-//   - Only deltas that were new to this node are forwarded, so each node pushes
-//     each change at most once (plus its piggyback retransmits).
+//   - A relay tree is passed on once per node (its salt is remembered), and a
+//     random push only for deltas that were new here: each node sends each
+//     change a bounded number of times (plus the origin's piggyback
+//     retransmits), whatever it receives.
 //   - Push/pull state is a digest, never catalog entries: steady-state traffic
 //     does not grow with the number of records.
 //

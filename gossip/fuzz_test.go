@@ -28,7 +28,18 @@ func seeds() [][]byte {
 		must(encodeDepartures("n1", []crdt.Departure{{Origin: "a", Epoch: 7, AgeMs: 5000}, {Origin: "b", Epoch: 1, Left: true}})),
 		must(encodeKeyring(keyringMsg{From: "n1", ID: "abc", Op: KeyRemove, Key: bytes.Repeat([]byte{7}, 16)})),
 		must(encodeKeyringAck(keyringAckMsg{From: "n2", ID: "abc", Keys: [][]byte{bytes.Repeat([]byte{7}, 16)}})),
+		mustRelay("n1", 7, 1<<63, d),
+		mustRelay("n1", 0, 0, crdt.Delta{Origin: "a", Epoch: 1, From: 3, To: 3}),
+		{byte(msgRelay), ProtocolVersion, 0x94, 0xa1, 'n', 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff},
 	}
+}
+
+func mustRelay(from string, salt, limit uint64, d crdt.Delta) []byte {
+	f, err := encodeRelay(from, salt, limit, d)
+	if err != nil {
+		panic(err)
+	}
+	return f.msg
 }
 
 func fuzzDecoder[T any](f *testing.F, decode func([]byte) (T, error)) {
@@ -61,6 +72,29 @@ func FuzzDecodePush(f *testing.F) {
 }
 
 func FuzzDecodeSync(f *testing.F) { fuzzDecoder(f, decodeSync) }
+
+func FuzzDecodeRelay(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeRelay(b)
+		if err != nil {
+			return
+		}
+		if err := m.Delta.Validate(); err != nil {
+			t.Fatalf("decoded an invalid delta: %v", err)
+		}
+		fr, err := encodeRelay(m.From, m.Salt, m.Limit, m.Delta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeRelay(fr.msg)
+		if err != nil || again.From != m.From || again.Salt != m.Salt || again.Limit != m.Limit || len(again.Delta.Entries) != len(m.Delta.Entries) {
+			t.Fatalf("re-encode: %+v, %v; want %+v", again, err, m)
+		}
+	})
+}
 
 func FuzzDecodeDepartures(f *testing.F) {
 	for _, s := range seeds() {
@@ -109,7 +143,8 @@ func FuzzNotifyMsg(f *testing.F) {
 		(&delegate{n: n}).NotifyMsg(b)
 		_, e1 := decodePush(b)
 		_, e2 := decodeSync(b)
-		if e1 != nil && e2 != nil && (st.Hash() != h || !maps.Equal(st.Digest(), dg)) {
+		_, e3 := decodeRelay(b)
+		if e1 != nil && e2 != nil && e3 != nil && (st.Hash() != h || !maps.Equal(st.Digest(), dg)) {
 			t.Fatalf("undecodable message changed the store")
 		}
 	})

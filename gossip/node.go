@@ -80,12 +80,14 @@ type Node struct {
 	keyring   *memberlist.Keyring
 	keyringMu sync.Mutex
 
-	sendq  chan sendJob
-	pushq  chan pushJob // encoded deltas for the eager push (pushLoop)
-	done   chan struct{}
-	wg     sync.WaitGroup
-	closed atomic.Bool
-	once   sync.Once
+	sendq chan sendJob
+	pushq chan crdt.Delta // local changes for the relay trees (pushLoop)
+	// relayed remembers the relay trees this node passed on (relay.go).
+	relayed relayed
+	done    chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	once    sync.Once
 
 	mu         sync.Mutex                 // guards the fields below; never held across I/O or memberlist calls
 	lastQueued map[string]*deltaBroadcast // newest queued piggyback broadcast per origin
@@ -168,7 +170,7 @@ func newNode(cfg Config, store Store) (*Node, *memberlist.Config) {
 		store:       store,
 		log:         cfg.Logger.With().Str("component", "gossip").Str("node", cfg.Name).Logger(),
 		sendq:       make(chan sendJob, reliableQueue),
-		pushq:       make(chan pushJob, reliableQueue),
+		pushq:       make(chan crdt.Delta, reliableQueue),
 		done:        make(chan struct{}),
 		lastQueued:  make(map[string]*deltaBroadcast),
 		repairAt:    make(map[string]time.Time),
@@ -268,45 +270,37 @@ func (n *Node) Announce() {
 	}
 }
 
-// Publish disseminates a local change: it is pushed at once to Fanout random
-// live peers (one packet if it fits, else the reliable channel) and queued to
-// ride memberlist's gossip (if it fits a packet), where a newer delta of the
-// same origin supersedes it. The Store must already hold d. Publish does not
-// block on the network: the eager push goes out from the node's push goroutine,
-// in order, so the caller (an API write waiting to be acknowledged) does not
-// wait for a packet per peer, nor for the CPU the peers take to receive them.
-// When that queue is full the push is sent on the caller's goroutine.
+// Publish disseminates a local change: it is sent at once on relay trees that
+// span every live member (relay.go) and queued to ride memberlist's gossip
+// (if it fits a packet), where a newer delta of the same origin supersedes
+// it. The Store must already hold d. Publish does not block on the network:
+// the trees are sent from the node's push goroutine, in order, so the caller
+// (an API write waiting to be acknowledged) does not wait for a packet per
+// peer, nor for the CPU the peers take to receive them. When that queue is
+// full the trees are sent on the caller's goroutine.
 func (n *Node) Publish(d crdt.Delta) {
 	if n.closed.Load() {
 		return
 	}
-	msg, err := encodePush(n.cfg.Name, d)
-	if err != nil {
-		n.log.Error().Err(err).Str("origin", d.Origin).Msg("encode delta")
-		return
-	}
 	n.queueBroadcast(d)
+	if n.cfg.Fanout < 0 {
+		return // eager push disabled: piggyback only
+	}
 	select {
-	case n.pushq <- pushJob{msg: msg, origin: d.Origin}:
+	case n.pushq <- d:
 	default:
-		n.push(msg, d.Origin, "")
+		n.relayRoot(d)
 	}
 }
 
-// pushJob is one eager push queued by Publish.
-type pushJob struct {
-	msg    []byte
-	origin string
-}
-
-// pushLoop sends the eager pushes Publish queued, in order.
+// pushLoop sends the relay trees of the deltas Publish queued, in order.
 func (n *Node) pushLoop() {
 	for {
 		select {
 		case <-n.done:
 			return
-		case j := <-n.pushq:
-			n.push(j.msg, j.origin, "")
+		case d := <-n.pushq:
+			n.relayRoot(d)
 		}
 	}
 }

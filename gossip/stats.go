@@ -18,7 +18,7 @@ type Counter struct {
 type Stats struct {
 	Sent     map[string]Counter
 	Received map[string]Counter
-	Fresh    uint64 // pushed deltas that brought something new (and were forwarded)
+	Fresh    uint64 // pushed or relayed deltas that brought something new
 	Invalid  uint64 // rejections of every reason: the sum of Rejected
 	Dropped  uint64 // sends that failed or found their queue full or their peer gone
 	Rejoins  uint64 // nodes contacted successfully by the rejoin loop

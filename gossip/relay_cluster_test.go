@@ -1,0 +1,72 @@
+package gossip_test
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/grapevine-sd/grapevine/gossip"
+	"github.com/grapevine-sd/grapevine/sim/simnet"
+)
+
+// sentOf sums the messages of kind sent by every node of group.
+func sentOf(group []*tnode, kind string) uint64 {
+	var n uint64
+	for _, tn := range group {
+		n += tn.node.Stats().Sent[kind].Messages
+	}
+	return n
+}
+
+// A local change travels on the two relay trees only: 2·(N−1) messages in a
+// cluster whose members agree on the membership, no random push, every member
+// reached within a few link latencies; and when a member has died unnoticed,
+// the others still get every change at once.
+func TestRelayTreesCarryLocalChanges(t *testing.T) {
+	const n = 30
+	synctest.Test(t, func(t *testing.T) {
+		nw := newNet(t, simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		group := c.start(n, func(cfg *gossip.Config) {
+			cfg.SyncInterval = 0 // dissemination only, no anti-entropy rounds
+			cfg.PushPullInterval = time.Hour
+		})
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+		// Announcements made while the membership was still spreading may
+		// miss a member (a relay did not know it yet; anti-entropy, off here,
+		// repairs that): announce again now that every member knows all.
+		time.Sleep(2 * time.Second)
+		for _, tn := range group {
+			tn.node.Announce()
+		}
+		waitFor(t, 5*time.Second, "announcements", func() bool { return converged(group) })
+		time.Sleep(5 * time.Second) // let the join traffic end
+
+		relay0, push0 := sentOf(group, "relay"), sentOf(group, "push")
+		for i := range 5 {
+			group[i].put("svc", fmt.Sprintf("v%d", i))
+			took := waitFor(t, 2*time.Second, "the change everywhere", func() bool { return converged(group) })
+			if took > 200*time.Millisecond {
+				t.Errorf("change %d reached every member after %v (virtual), want a few link latencies", i, took)
+			}
+		}
+		if got, want := sentOf(group, "relay")-relay0, uint64(5*2*(n-1)); got != want {
+			t.Errorf("relay messages for 5 changes: %d, want %d (2 trees of N-1)", got, want)
+		}
+		if got := sentOf(group, "push") - push0; got != 0 {
+			t.Errorf("random pushes: %d, want 0", got)
+		}
+
+		// One member dies; until SWIM notices, it is a relay on some trees.
+		// Each tree misses at most the dead relay's arc, and the other tree
+		// covers it: no live member waits for anti-entropy (there is none).
+		nw.Crash(group[n-1].addr)
+		live := group[:n-1]
+		for i := range 10 {
+			live[i].put("svc2", fmt.Sprintf("w%d", i))
+			waitFor(t, 2*time.Second, "the change at every live member", func() bool { return converged(live) })
+		}
+		c.close()
+	})
+}
