@@ -5,14 +5,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
 )
-
-// recKey names one record: the owning origin (the instance's Node) and the key
-// (the instance's ID).
-type recKey struct{ origin, key string }
 
 // Catalog is the replicated registry of one agent. See the package comment for
 // the concurrency contract.
@@ -31,17 +28,17 @@ type Catalog struct {
 	mu sync.Mutex
 	// Guarded by mu:
 	state     *crdt.State
-	records   map[string]map[string]*Entry // origin → key → decoded record (never stale-flagged)
-	byService map[string]*svcState         // service → its records and what was published of them
-	lease     *leases                      // membership news and self-preservation (pure table)
-	rereap    map[string]bool              // reaped origins whose records peers sent again: reaped next Tick
-	compacted time.Time                    // last walk of compact
-	held      map[string]*held             // quarantine: deltas of origins without membership news
-	heldBytes int                          // sum of held[].bytes
-	maxEpoch  uint64                       // highest epoch accepted (Config.MaxEpochAhead), set by Tick
-	local     map[string]*registration     // own registrations by ID, as applied (durable)
-	ops       localOps                     // local changes waiting for the disk (groupcommit.go)
-	samples   map[string][]sample          // per origin: applied seqs recorded over time, for Compact
+	byService map[string]*svcState     // service → its records and what was published of them
+	counts    map[string]int           // origin → records it holds that decode (the others are ignored)
+	lease     *leases                  // membership news and self-preservation (pure table)
+	rereap    map[string]bool          // reaped origins whose records peers sent again: reaped next Tick
+	compacted time.Time                // last walk of compact
+	held      map[string]*held         // quarantine: deltas of origins without membership news
+	heldBytes int                      // sum of held[].bytes
+	maxEpoch  uint64                   // highest epoch accepted (Config.MaxEpochAhead), set by Tick
+	local     map[string]*registration // own registrations by ID, as applied (durable)
+	ops       localOps                 // local changes waiting for the disk (groupcommit.go)
+	samples   map[string][]sample      // per origin: applied seqs recorded over time, for Compact
 	subs      map[*Subscription]struct{}
 	intern    interner
 	invalid   uint64   // records from the network that failed to decode
@@ -67,8 +64,8 @@ func New(cfg Config) (*Catalog, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With().Str("component", "catalog").Logger(),
 		done:      make(chan struct{}),
-		records:   make(map[string]map[string]*Entry),
 		byService: make(map[string]*svcState),
+		counts:    make(map[string]int),
 		lease:     newLeases(cfg),
 		rereap:    make(map[string]bool),
 		held:      make(map[string]*held),
@@ -214,7 +211,8 @@ func (c *Catalog) rebaseAbove(seen uint64) {
 	b := c.newBatch()
 	var chs []crdt.Change
 	for e := range c.state.Entries(c.cfg.Node) {
-		chs = append(chs, crdt.Change{Origin: c.cfg.Node, Key: e.Key, Seq: e.Seq, New: e.Value})
+		// Same values under new seqs: each record is replaced by itself.
+		chs = append(chs, crdt.Change{Origin: c.cfg.Node, Key: e.Key, Seq: e.Seq, Old: e.Value, New: e.Value})
 	}
 	c.applyChanges(b, chs)
 	c.commit(b)
@@ -292,23 +290,15 @@ func (c *Catalog) warn(msg string) {
 	c.log.Error().Msg(msg)
 }
 
-// applyChanges folds visible crdt changes into the decoded records and marks
-// the services they touch. mu held.
+// applyChanges folds visible crdt changes into the services' records and
+// marks the records they touch. Every change that replaces or removes a live
+// value carries it (Old): the record is found through the service it names.
+// mu held.
 func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 	for _, ch := range chs {
-		recs := c.records[ch.Origin]
-		if old := recs[ch.Key]; old != nil {
-			delete(recs, ch.Key)
-			if len(recs) == 0 {
-				delete(c.records, ch.Origin)
-				recs = nil
-			}
-			// The record stays in its service until commit publishes its removal.
-			if r := c.byService[old.Service].recs[recKey{ch.Origin, ch.Key}]; r != nil {
-				r.raw = nil
-			}
-			b.mark(old.Service, recKey{ch.Origin, ch.Key})
-			c.intern.release(&old.Instance)
+		k := svcKey{unique.Make(ch.Origin), ch.Key}
+		if ch.Old != nil {
+			c.dropRecord(b, k, ch.Old, ch.OldSeq)
 		}
 		if ch.New == nil {
 			continue
@@ -319,32 +309,69 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 			c.log.Warn().Err(err).Str("origin", ch.Origin).Str("key", ch.Key).Msg("ignoring undecodable record")
 			continue
 		}
-		in.Version = Version{Epoch: c.state.Position(ch.Origin).Epoch, Seq: ch.Seq}
-		c.intern.hold(&in)
-		e := &Entry{Instance: in}
-		if recs == nil {
-			recs = make(map[string]*Entry)
-			c.records[ch.Origin] = recs
-		}
-		recs[ch.Key] = e
 		svc := c.byService[in.Service]
 		if svc == nil {
-			svc = &svcState{recs: make(map[recKey]*rec)}
-			c.byService[in.Service] = svc
+			svc = newSvcState(unique.Make(in.Service).Value())
+			c.byService[svc.name] = svc
 		}
-		k := recKey{ch.Origin, ch.Key}
-		if r := svc.recs[k]; r != nil {
-			r.raw = e
-		} else {
-			svc.recs[k] = &rec{raw: e}
+		r := svc.recs.Ptr(k)
+		if r == nil {
+			r = svc.recs.Set(k, rec{})
 		}
-		b.mark(in.Service, k)
+		r.set(recPresent|recDirty, true)
+		r.health, r.raw = in.Health, nil
+		if svc.hot || len(c.subs) > 0 {
+			// The commit publishes an entry of it: keep this decoding.
+			in.Version = Version{Epoch: c.state.Position(ch.Origin).Epoch, Seq: ch.Seq}
+			c.intern.hold(&in, 2*c.state.Len())
+			r.raw = &Entry{Instance: in}
+		}
+		c.counts[ch.Origin]++
+		b.mark(svc.name, k)
 	}
+}
+
+// dropRecord removes the record k whose value was old, written at oldSeq
+// (the commit publishes the removal). mu held.
+func (c *Catalog) dropRecord(b *batch, k svcKey, old []byte, oldSeq uint64) {
+	svc := c.byService[string(valueService(old))]
+	if svc == nil {
+		return // never decoded (or its service went with it)
+	}
+	r := svc.recs.Ptr(k)
+	if r == nil || !r.has(recPresent) {
+		return
+	}
+	if r.served == nil && !r.has(recDirty) && r.class == classLive && len(c.subs) > 0 {
+		// The delete notice shows the record as it was served, which the
+		// crdt no longer holds. (Its epoch is the origin's current one: a
+		// record a new epoch replaced shows that epoch.)
+		if e := c.decode(k, old, oldSeq); e != nil {
+			r.served = e
+			if r.has(recPubStale) {
+				_, since := c.phaseOf(k.originName())
+				r.served = staleCopy(e, since)
+			}
+		}
+	}
+	r.set(recPresent, false)
+	r.set(recDirty, true)
+	r.raw = nil
+	if c.counts[k.originName()]--; c.counts[k.originName()] <= 0 {
+		delete(c.counts, k.originName())
+	}
+	b.mark(svc.name, k)
 }
 
 // markOrigin marks every record of origin: its phase changed. mu held.
 func (c *Catalog) markOrigin(b *batch, origin string) {
-	for k, e := range c.records[origin] {
-		b.mark(e.Service, recKey{origin, k})
+	var h unique.Handle[string] // made once needed: an origin without records makes none
+	for e := range c.state.Entries(origin) {
+		if svc := c.byService[string(valueService(e.Value))]; svc != nil {
+			if h == (unique.Handle[string]{}) {
+				h = unique.Make(origin)
+			}
+			b.mark(svc.name, svcKey{h, e.Key})
+		}
 	}
 }

@@ -194,3 +194,56 @@ func decodeValue(origin, key string, b []byte) (Instance, error) {
 	}
 	return in, nil
 }
+
+// valueService returns the service name of encoded record b (its third
+// element) without decoding the rest, or nil if b is not a decodable record.
+// It reads the forms this package's encoder writes directly and leaves any
+// other encoding to the decoder, so it names the service decodeValue would.
+func valueService(b []byte) []byte {
+	i, ok := skipHeader(b)
+	if ok && i < len(b) {
+		if n, at, ok := strHeader(b[i:]); ok && i+at+n <= len(b) {
+			return b[i+at : i+at+n]
+		}
+	}
+	var w wireInstance
+	if err := msgpackcheck.Unmarshal(b, &w); err != nil {
+		return nil
+	}
+	return []byte(w.Service)
+}
+
+// skipHeader returns where the service starts in b when b opens with an
+// array header and the format as a positive fixint (what encodeValue writes).
+func skipHeader(b []byte) (int, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	i := 0
+	switch c := b[0]; {
+	case c >= 0x90 && c <= 0x9f: // fixarray
+		i = 1
+	case c == 0xdc: // array 16
+		i = 3
+	default:
+		return 0, false
+	}
+	if i >= len(b) || b[i] != valueFormat {
+		return 0, false
+	}
+	return i + 1, true
+}
+
+// strHeader decodes a msgpack str header: the string's length and where its
+// bytes start.
+func strHeader(b []byte) (n, at int, ok bool) {
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf: // fixstr
+		return int(c & 0x1f), 1, true
+	case c == 0xd9 && len(b) >= 2: // str 8
+		return int(b[1]), 2, true
+	case c == 0xda && len(b) >= 3: // str 16
+		return int(b[1])<<8 | int(b[2]), 3, true
+	}
+	return 0, 0, false
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/grapevine-sd/grapevine/internal/msgpackcheck"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -105,6 +106,28 @@ func FuzzDecodeValue(f *testing.F) {
 		again, err := decodeValue("n1", "id", encodeValue(&got))
 		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("re-encode: %v, %+v vs %+v", err, again, got)
+		}
+	})
+}
+
+// FuzzValueService: the service read from a record's first bytes is the one
+// the decoder reads, for every input the decoder accepts.
+func FuzzValueService(f *testing.F) {
+	in := Instance{Service: "web", Address: "10.0.0.1", Port: 80, Tags: []string{"a"}, Meta: map[string]string{"k": "v"}, Health: HealthPassing}
+	f.Add(encodeValue(&in))
+	in.Service = "a-service-name-longer-than-thirty-one-bytes"
+	f.Add(encodeValue(&in))
+	odd, _ := msgpack.Marshal([]any{uint16(1), []byte("web"), "", 80, nil, nil, "", 1, ""}) // bin service, wide format
+	f.Add(odd)
+	f.Add([]byte{0x99, 0x01, 0xa3, 'w'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := valueService(b)
+		var w wireInstance
+		if err := msgpackcheck.Unmarshal(b, &w); err != nil {
+			return // not a record: no service is looked up under it
+		}
+		if string(got) != w.Service {
+			t.Fatalf("valueService %q, decoder %q", got, w.Service)
 		}
 	})
 }

@@ -3,80 +3,66 @@ package catalog
 import (
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
+	"unique"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 )
 
-// CheckInvariants verifies that the decoded records, the service index, the
-// interner and the views agree with the crdt state. For tests.
+// CheckInvariants verifies that the services' records, the counts and the
+// views agree with the crdt state. For tests.
 func (c *Catalog) CheckInvariants() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
+	perOrigin := map[string]int{}
 	for origin, e := range c.state.All() {
-		r := c.records[origin][e.Key]
-		if _, err := decodeValue(origin, e.Key, e.Value); err != nil {
-			if r != nil {
-				return fmt.Errorf("undecodable %s/%s indexed", origin, e.Key)
-			}
+		in, err := decodeValue(origin, e.Key, e.Value)
+		if err != nil {
 			continue
 		}
 		n++
-		if r == nil {
-			return fmt.Errorf("record %s/%s missing", origin, e.Key)
+		perOrigin[origin]++
+		svc := c.byService[in.Service]
+		if svc == nil {
+			return fmt.Errorf("record %s/%s: no service %s", origin, e.Key, in.Service)
 		}
-		if r.Version.Seq != e.Seq || r.Version.Epoch != c.state.Position(origin).Epoch {
-			return fmt.Errorf("record %s/%s version %+v, crdt seq %d", origin, e.Key, r.Version, e.Seq)
+		r, ok := svc.recs.Get(svcKey{unique.Make(origin), e.Key})
+		switch {
+		case !ok:
+			return fmt.Errorf("record %s/%s not in service %s", origin, e.Key, in.Service)
+		case !r.has(recPresent) || r.has(recDirty) || r.raw != nil:
+			return fmt.Errorf("record %s/%s: flags %b, raw %v after commit", origin, e.Key, r.flags, r.raw != nil)
+		case r.health != in.Health || r.pubHealth != in.Health:
+			return fmt.Errorf("record %s/%s: health %v, published %v, crdt %v", origin, e.Key, r.health, r.pubHealth, in.Health)
 		}
-		if svc := c.byService[r.Service]; svc == nil || svc.recs[recKey{origin, e.Key}] == nil || svc.recs[recKey{origin, e.Key}].raw != r {
-			return fmt.Errorf("record %s/%s not in service %s", origin, e.Key, r.Service)
-		}
-	}
-	m, tags, meta := 0, 0, 0
-	for _, recs := range c.records {
-		m += len(recs)
-		for _, r := range recs {
-			if len(r.Tags) > 0 {
-				tags++
-			}
-			if len(r.Meta) > 0 {
-				meta++
-			}
+		shown := r.class == classLive || r.class == classFallback
+		switch {
+		case svc.hot && shown && r.served == nil:
+			return fmt.Errorf("record %s/%s of hot service %s has no entry", origin, e.Key, in.Service)
+		case !svc.hot && r.served != nil:
+			return fmt.Errorf("record %s/%s of cold service %s keeps an entry", origin, e.Key, in.Service)
+		case r.served != nil && (r.served.Version.Seq != e.Seq || r.served.Version.Epoch != c.state.Position(origin).Epoch || r.served.Stale != r.has(recPubStale)):
+			return fmt.Errorf("record %s/%s serves version %+v (stale %v), crdt seq %d", origin, e.Key, r.served.Version, r.served.Stale, e.Seq)
 		}
 	}
 	s := 0
 	for name, svc := range c.byService {
-		s += len(svc.recs)
-		if len(svc.recs) == 0 {
+		s += svc.recs.Len()
+		if svc.recs.Len() == 0 {
 			return fmt.Errorf("empty service %s kept", name)
 		}
-		for k, r := range svc.recs {
-			if r.raw == nil {
-				return fmt.Errorf("removed record %s/%s of %s not published", k.origin, k.key, name)
-			}
-		}
 	}
-	if m != n || s != n {
-		return fmt.Errorf("%d decodable entries, %d records, %d indexed", n, m, s)
+	if s != n {
+		return fmt.Errorf("%d decodable entries, %d indexed", n, s)
 	}
-	it, im := 0, 0
-	for _, t := range c.intern.tags {
-		it += t.n
-	}
-	for _, x := range c.intern.meta {
-		im += x.n
-	}
-	if it != tags || im != meta {
-		return fmt.Errorf("interner refs %d/%d, records with tags/meta %d/%d", it, im, tags, meta)
+	if !maps.Equal(perOrigin, c.counts) {
+		return fmt.Errorf("counts %v, records per origin %v", c.counts, perOrigin)
 	}
 	for name, sl := range c.snap.Load().services {
 		v := sl.view.Load()
 		live, fallback, sum := c.recompute(name)
-		got := c.buildData(name)
-		if !sameEntries(got.live, live) || !sameEntries(got.fallback, fallback) {
-			return fmt.Errorf("published state of %s differs from its records", name)
-		}
 		if d := v.data.Load(); d != nil && (!sameEntries(d.live, live) || !sameEntries(d.fallback, fallback)) {
 			return fmt.Errorf("view of %s is stale", name)
 		}
@@ -93,27 +79,32 @@ func (c *Catalog) CheckInvariants() error {
 }
 
 // recompute derives a service's served set, fallback and counts from the
-// records and their origins' phases, as a full rebuild would. mu held.
+// crdt and the origins' phases, as a full rebuild would. mu held.
 func (c *Catalog) recompute(name string) (live, fallback []*Entry, sum ServiceSummary) {
 	if svc := c.byService[name]; svc != nil {
-		for k, r := range svc.recs {
-			ph, since := c.phaseOf(k.origin)
-			e := r.raw
+		for _, ent := range svc.recs.Entries() {
+			k := ent.Key
+			ph, since := c.phaseOf(k.originName())
+			cur, _ := c.state.Get(k.originName(), k.key)
+			e := c.decode(k, cur.Value, cur.Seq)
+			if e == nil {
+				continue
+			}
 			switch ph {
 			case phaseLive:
 			case phaseStale, phaseExpired:
 				e = staleCopy(e, since)
 			default:
-				sum.count(classWithdrawn, nil, 1)
+				sum.count(classWithdrawn, false, e.Health, 1)
 				continue
 			}
 			if ph == phaseExpired {
 				fallback = append(fallback, e)
-				sum.count(classFallback, e, 1)
+				sum.count(classFallback, true, e.Health, 1)
 				continue
 			}
 			live = append(live, e)
-			sum.count(classLive, e, 1)
+			sum.count(classLive, e.Stale, e.Health, 1)
 		}
 	}
 	slices.SortFunc(live, less)

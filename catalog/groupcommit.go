@@ -166,11 +166,12 @@ func (c *Catalog) applyOp(b *batch, op *localOp) []crdt.Delta {
 		return nil
 	}
 	delete(c.local, op.id)
+	cur, _ := c.state.Get(c.cfg.Node, op.id)
 	d, ok := c.state.Delete(op.id)
 	if !ok {
 		return nil
 	}
-	c.applyChanges(b, []crdt.Change{{Origin: c.cfg.Node, Key: op.id, Seq: d.To}})
+	c.applyChanges(b, []crdt.Change{{Origin: c.cfg.Node, Key: op.id, Seq: d.To, OldSeq: cur.Seq, Old: cur.Value}})
 	return []crdt.Delta{d}
 }
 

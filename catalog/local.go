@@ -262,12 +262,13 @@ func (c *Catalog) putLocal(b *batch, r *registration) []crdt.Delta {
 	if cur, ok := c.state.Get(c.cfg.Node, eff.ID); ok && !cur.Deleted && bytes.Equal(cur.Value, val) {
 		return nil
 	}
-	var old []byte
+	ch := crdt.Change{Origin: c.cfg.Node, Key: eff.ID, New: val}
 	if cur, ok := c.state.Get(c.cfg.Node, eff.ID); ok && !cur.Deleted {
-		old = cur.Value
+		ch.Old, ch.OldSeq = cur.Value, cur.Seq
 	}
 	d := c.state.Put(eff.ID, val)
-	c.applyChanges(b, []crdt.Change{{Origin: c.cfg.Node, Key: eff.ID, Seq: d.To, Old: old, New: val}})
+	ch.Seq = d.To
+	c.applyChanges(b, []crdt.Change{ch})
 	return []crdt.Delta{d}
 }
 

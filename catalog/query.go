@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 )
 
 // HealthFilter selects instances by health: a set of healths. The zero value,
@@ -233,9 +234,13 @@ func (c *Catalog) Instance(node, id string) (Entry, bool) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.records[node][id]
-	if e == nil {
+	cur, ok := c.state.Get(node, id)
+	if !ok || cur.Deleted {
 		return Entry{}, false
+	}
+	e := c.decode(svcKey{unique.Make(node), id}, cur.Value, cur.Seq)
+	if e == nil {
+		return Entry{}, false // undecodable records are not served
 	}
 	ph, since := c.phaseOf(node)
 	out := *e
@@ -280,7 +285,7 @@ func (c *Catalog) Nodes() []NodeInfo {
 	for name, v := range c.state.Origins() {
 		n := get(name)
 		n.Epoch, n.Applied = v.Epoch, v.Applied
-		n.Instances = len(c.records[name])
+		n.Instances = c.counts[name]
 	}
 	get(c.cfg.Node).State = "alive"
 	for name, m := range c.lease.members {

@@ -39,7 +39,7 @@ func (c *Catalog) Stats() Stats {
 	for name := range c.state.Origins() {
 		s.Origins++
 		s.Tombstones += c.state.Tombstones(name)
-		n := len(c.records[name])
+		n := c.counts[name]
 		s.Instances += n
 		switch ph, _ := c.phaseOf(name); ph {
 		case phaseStale:

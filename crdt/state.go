@@ -69,6 +69,7 @@ type Change struct {
 	Origin string
 	Key    string
 	Seq    uint64 // seq of the new entry; 0 when the key was removed without one
+	OldSeq uint64 // seq of the old value; 0 when Old is nil
 	Old    []byte
 	New    []byte
 }
@@ -246,6 +247,9 @@ func (s *State) set(origin string, o *originState, key string, r record) (Change
 	c := Change{Origin: origin, Key: key, Seq: r.seq, New: r.value}
 	if had {
 		c.Old = old.value
+		if c.Old != nil {
+			c.OldSeq = old.seq
+		}
 	}
 	return c, c.Old != nil || c.New != nil
 }
@@ -421,7 +425,7 @@ func newer(seq uint64, deleted bool, cur record) bool {
 func (s *State) clearOrigin(origin string, o *originState, changes []Change) []Change {
 	for _, e := range o.entries.Entries() {
 		if !e.Val.deleted() {
-			changes = append(changes, Change{Origin: origin, Key: e.Key, Old: e.Val.value})
+			changes = append(changes, Change{Origin: origin, Key: e.Key, OldSeq: e.Val.seq, Old: e.Val.value})
 		}
 	}
 	s.hash -= o.hash

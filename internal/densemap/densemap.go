@@ -15,12 +15,20 @@
 // and does no I/O.
 package densemap
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"math/bits"
+)
 
 var seed = maphash.MakeSeed()
 
 // String hashes s for a Map keyed by strings.
 func String(s string) uint64 { return maphash.String(seed, s) }
+
+// Pair hashes the pair (a, b) for a Map keyed by two strings.
+func Pair(a, b string) uint64 {
+	return maphash.String(seed, a) ^ bits.RotateLeft64(maphash.String(seed, b), 32)
+}
 
 // Entry is one key and its value, as the Map stores them.
 type Entry[K comparable, V any] struct {
