@@ -42,6 +42,8 @@ type Agent struct {
 	acl          *acl
 	tls          *tlsState
 	guardMetrics *guardMetrics
+	// targets restricts checks registered over the API (check_targets).
+	targets *targetPolicy
 
 	mu     sync.Mutex // guards node, http, dns, consul, shutdown, started, closed, fileIDs
 	node   *gossip.Node

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,9 @@ type Config struct {
 	EnableAPIExecChecks bool `yaml:"enable_api_exec_checks"`
 	// Limits bounds what registrations can make this agent hold.
 	Limits LimitsConfig `yaml:"limits"`
+	// CheckTargets restricts where checks registered over the API may
+	// connect (default: not link-local, not cloud metadata addresses).
+	CheckTargets CheckTargetsConfig `yaml:"check_targets"`
 	// Consul is the Consul-compatible HTTP listener (off by default).
 	Consul ConsulConfig `yaml:"consul"`
 
@@ -187,6 +191,9 @@ func DefaultConfig() Config {
 		LogLevel:   "info",
 		HTTPConfig: defaultHTTPConfig(),
 		Limits:     defaultLimits(),
+		CheckTargets: CheckTargetsConfig{
+			Deny: slices.Clone(DefaultCheckTargetsDeny),
+		},
 		Gossip: GossipConfig{
 			Fanout:           0,                // automatic, grows with ln N
 			PushPullInterval: 10 * time.Second, // memberlist's LAN 30 s is too slow to repair loss
@@ -268,6 +275,9 @@ func (c *Config) Validate() error {
 		return bad("%v", err)
 	}
 	if err := c.Gossip.Limits.validate(); err != nil {
+		return bad("%v", err)
+	}
+	if _, err := c.CheckTargets.policy(); err != nil {
 		return bad("%v", err)
 	}
 	if err := c.validateHTTPSecurity(); err != nil {

@@ -26,14 +26,14 @@ type guardMetrics struct {
 // created at zero so a dashboard sees them before the first refusal.
 var rejectReasons = []string{
 	"host", "cross_origin", "unauthenticated", "forbidden", "body_timeout", "body_too_large", "body_read",
-	"conn_total", "conn_per_client", "exec_checks_disabled", "instance_limit", "check_limit",
+	"conn_total", "conn_per_client", "exec_checks_disabled", "instance_limit", "check_limit", "check_target",
 }
 
 func newGuardMetrics(reg *prometheus.Registry) *guardMetrics {
 	m := &guardMetrics{
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "grapevine_http_rejected_total",
-			Help: "HTTP API requests and connections refused, by reason (host, cross_origin, unauthenticated, forbidden, body_timeout, body_too_large, conn_total, conn_per_client, exec_checks_disabled, instance_limit, check_limit).",
+			Help: "HTTP API requests and connections refused, by reason (host, cross_origin, unauthenticated, forbidden, body_timeout, body_too_large, conn_total, conn_per_client, exec_checks_disabled, instance_limit, check_limit, check_target).",
 		}, []string{"reason"}),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "grapevine_http_connections",

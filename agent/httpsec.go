@@ -14,6 +14,9 @@ func (a *Agent) setupHTTPSecurity() error {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	a.acl = acl
+	if a.targets, err = a.cfg.CheckTargets.policy(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	for _, w := range warns {
 		a.log.Warn().Msg(w)
 	}

@@ -85,6 +85,10 @@ func (a *Agent) prepare(reg api.Registration, src catalog.Source) (prepared, err
 		}
 		if src != catalog.SourceFile {
 			c.OmitBody = true // the body stays on this host: see probe.Check.OmitBody
+			if err := a.targets.restrict(&c); err != nil {
+				a.countRejected("check_target")
+				return p, fmt.Errorf("%w: check %d: %v", ErrInvalidRegistration, i+1, err)
+			}
 		}
 		if seen[c.ID] {
 			return p, fmt.Errorf("%w: check id %q twice", ErrInvalidRegistration, c.ID)
@@ -269,6 +273,11 @@ func (a *Agent) restoreChecks() error {
 				continue
 			}
 			c.OmitBody = true
+			if err := a.targets.restrict(&c); err != nil {
+				// Kept (a registration is never lost), critical at every
+				// probe with the same reason.
+				a.log.Warn().Err(err).Str("instance", r.Instance.ID).Str("check", c.ID).Msg("restored check's target is denied")
+			}
 			checks = append(checks, c)
 		}
 		if err := a.probes.Set(r.Instance.ID, checks, nil); err != nil {

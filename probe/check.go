@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -88,6 +89,16 @@ type Check struct {
 	// metadata endpoint's) through a check's published output. Not part of
 	// the JSON definition.
 	OmitBody bool `json:"-"`
+	// AllowAddr (http, tcp, grpc), if set, is asked about every address a
+	// probe is about to connect to, after name resolution (in the dialer's
+	// Control hook, so a name that resolves elsewhere at connect time than
+	// at registration, DNS rebinding, is judged by where it goes). An error
+	// refuses the connection: the probe is critical and its output says why.
+	// The agent sets it for checks registered over the HTTP API
+	// (check_targets). Not part of the JSON definition.
+	AllowAddr func(netip.Addr) error `json:"-"`
+	// resolver replaces the system resolver (tests).
+	resolver *net.Resolver
 	// TLS (grpc): connect with TLS (default plaintext, as gRPC health
 	// servers on the local host usually are).
 	TLS bool

@@ -44,6 +44,7 @@ func grpcProbe(c Check) probeFunc {
 	if c.TLS {
 		creds = credentials.NewTLS(&tls.Config{InsecureSkipVerify: c.TLSSkipVerify}) //nolint:gosec // operator's explicit choice
 	}
+	d := dialer(c)
 	return func(ctx context.Context) (Status, string) {
 		desc := "gRPC health " + c.Target
 		conn, err := grpc.NewClient("passthrough:///"+addr,
@@ -51,7 +52,7 @@ func grpcProbe(c Check) probeFunc {
 			grpc.WithNoProxy(),
 			grpc.WithUserAgent(userAgent),
 			grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "tcp", a)
+				return d.DialContext(ctx, "tcp", a)
 			}),
 		)
 		if err != nil {

@@ -3,7 +3,6 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 )
@@ -63,7 +62,7 @@ func (r *Runner) planLocked(owner string, checks []Check) (plan, error) {
 			if e.owner != owner {
 				return plan{}, fmt.Errorf("%w: check id %q belongs to %q", ErrCheckOwned, c.ID, e.owner)
 			}
-			if reflect.DeepEqual(e.check, c) {
+			if sameCheck(e.check, c) {
 				p.keep[c.ID] = true
 				st, output = e.state, e.output
 			}

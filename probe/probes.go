@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -41,7 +43,7 @@ func newProbe(c Check) probeFunc {
 func httpProbe(c Check) probeFunc {
 	tr := &http.Transport{
 		Proxy:             nil,
-		DialContext:       (&net.Dialer{}).DialContext,
+		DialContext:       dialer(c).DialContext,
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: c.TLSSkipVerify}, //nolint:gosec // operator's explicit choice
 	}
@@ -91,7 +93,7 @@ func httpProbe(c Check) probeFunc {
 
 // tcpProbe: a completed connect is passing, anything else critical.
 func tcpProbe(c Check) probeFunc {
-	var d net.Dialer
+	d := dialer(c)
 	return func(ctx context.Context) (Status, string) {
 		conn, err := d.DialContext(ctx, "tcp", c.Target)
 		if err != nil {
@@ -100,6 +102,22 @@ func tcpProbe(c Check) probeFunc {
 		_ = conn.Close()
 		return Passing, fmt.Sprintf("TCP connect %s: success", c.Target)
 	}
+}
+
+// dialer is the dialer of c's probes: its Control hook asks c.AllowAddr
+// about the address each connection is about to be made to.
+func dialer(c Check) *net.Dialer {
+	d := &net.Dialer{Resolver: c.resolver}
+	if allow := c.AllowAddr; allow != nil {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("probe: dial %s: not an address", address)
+			}
+			return allow(ap.Addr())
+		}
+	}
+	return d
 }
 
 // execWaitDelay bounds how long a probe waits for the output pipes after its

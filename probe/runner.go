@@ -157,13 +157,24 @@ func (r *Runner) Add(owner string, c Check) error {
 	return r.addLocked(owner, c)
 }
 
+// sameCheck reports whether a and b define the same check: equal fields,
+// and both or neither restricted by AllowAddr (functions do not compare;
+// the agent gives every check of a kind the same one).
+func sameCheck(a, b Check) bool {
+	if (a.AllowAddr == nil) != (b.AllowAddr == nil) || a.resolver != b.resolver {
+		return false
+	}
+	a.AllowAddr, b.AllowAddr, a.resolver, b.resolver = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
 // addLocked starts c (validated, defaults applied) for owner. Caller holds r.mu.
 func (r *Runner) addLocked(owner string, c Check) error {
 	if r.closed {
 		return ErrClosed
 	}
 	if old, ok := r.checks[c.ID]; ok {
-		if old.owner == owner && reflect.DeepEqual(old.check, c) {
+		if old.owner == owner && sameCheck(old.check, c) {
 			return nil
 		}
 		r.removeLocked(old)
