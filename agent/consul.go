@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,6 +298,7 @@ type consulQuery struct {
 	nodeMeta map[string]string // ?node-meta=k:v, all must match
 	filter   *consulFilter     // ?filter=
 	pretty   bool
+	v        url.Values // all the parameters (nil: none)
 }
 
 // parseConsulQuery reads the parameters every endpoint shares. Consul
@@ -309,10 +309,15 @@ func parseConsulQuery(r *http.Request) (*consulQuery, error) {
 	if len(r.URL.RawQuery) > consulMaxQuery {
 		return nil, fmt.Errorf("query string longer than %d bytes", consulMaxQuery)
 	}
+	q := &consulQuery{}
+	if r.URL.RawQuery == "" {
+		return q, nil
+	}
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, fmt.Errorf("bad query string: %v", err)
 	}
+	q.v = v
 	n := 0
 	for _, vals := range v {
 		n += len(vals)
@@ -320,7 +325,6 @@ func parseConsulQuery(r *http.Request) (*consulQuery, error) {
 	if n > consulMaxParams {
 		return nil, fmt.Errorf("more than %d query parameters", consulMaxParams)
 	}
-	q := &consulQuery{}
 	if s := v.Get("index"); s != "" {
 		if q.index, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return nil, fmt.Errorf("invalid index %q", truncateString(s, 32))
@@ -437,8 +441,13 @@ type reading struct {
 	// service, when set, is the one service the answer depends on: a
 	// blocking query then wakes only on its changes.
 	service string
-	// raw, when set, is body already encoded (compact JSON, from the cache).
+	// raw, when set, is body already encoded (compact JSON and a newline,
+	// shared with the cache: never modified).
 	raw []byte
+	// indexHdr, when set, is the X-Consul-Index value of index indexAt
+	// (from the cache).
+	indexHdr []string
+	indexAt  uint64
 	// contentHash sets X-Consul-ContentHash (Consul sets it where hash
 	// blocking is offered: agent/service/:id); it is also computed for any
 	// query with ?hash=.
@@ -470,8 +479,12 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 		}
 		deadline = time.Now().Add(wait + rand.N(wait/16+1))
 	}
-	ctx, stop := s.a.requestContext(r.Context())
-	defer stop()
+	ctx := r.Context()
+	if blocking { // only a blocking query waits, and must end when the agent closes
+		var stop context.CancelFunc
+		ctx, stop = s.a.requestContext(ctx)
+		defer stop()
+	}
 	for {
 		changed := s.feed.wait() // before reading: no change can slip between
 		res := read()
@@ -514,10 +527,14 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 			continue // a change, or the deadline: read again and answer
 		}
 		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("X-Consul-Index", strconv.FormatUint(res.index, 10))
+		h["Content-Type"] = jsonContentType
+		if res.indexHdr != nil && res.index == res.indexAt {
+			h[hdrConsulIndex] = res.indexHdr
+		} else {
+			h[hdrConsulIndex] = []string{strconv.FormatUint(res.index, 10)}
+		}
 		if hash != "" {
-			h.Set("X-Consul-ContentHash", hash)
+			h[hdrConsulContentHash] = []string{hash}
 		}
 		s.setStaleness(h, res.st)
 		w.WriteHeader(http.StatusOK)
@@ -526,33 +543,48 @@ func (s *consulServer) serve(w http.ResponseWriter, r *http.Request, q *consulQu
 	}
 }
 
-// encodeConsul encodes an answer (indented with ?pretty) and, if asked, its
-// content hash (X-Consul-ContentHash).
+// encodeConsul encodes an answer (indented with ?pretty) and a newline and,
+// if asked, its content hash (X-Consul-ContentHash).
 func encodeConsul(res reading, pretty, withHash bool) ([]byte, string, error) {
 	body := res.raw
 	var err error
 	switch {
 	case body != nil && pretty:
 		var b bytes.Buffer
-		err = json.Indent(&b, body, "", "    ")
-		body = b.Bytes()
+		err = json.Indent(&b, body[:len(body)-1], "", "    ")
+		body = append(b.Bytes(), '\n')
 	case body != nil:
-		body = slices.Clip(body) // shared with the cache: append must copy
 	case pretty:
 		body, err = json.MarshalIndent(res.body, "", "    ")
+		body = append(body, '\n')
 	default:
 		body, err = json.Marshal(res.body)
+		body = append(body, '\n')
 	}
 	if err != nil {
 		return nil, "", err
 	}
 	hash := ""
 	if withHash {
-		sum := sha256.Sum256(body)
+		sum := sha256.Sum256(body[:len(body)-1])
 		hash = hex.EncodeToString(sum[:8])
 	}
-	return append(body, '\n'), hash, nil
+	return body, hash, nil
 }
+
+// Header names and values of Consul's answers, canonical already: set
+// without Header.Set, and never modified (Set and Add replace or copy them).
+var (
+	hdrConsulIndex       = http.CanonicalHeaderKey("X-Consul-Index")
+	hdrConsulContentHash = http.CanonicalHeaderKey("X-Consul-ContentHash")
+	hdrConsulKnownLeader = http.CanonicalHeaderKey("X-Consul-KnownLeader")
+	hdrConsulLastContact = http.CanonicalHeaderKey("X-Consul-LastContact")
+	hdrConsulConsistency = http.CanonicalHeaderKey("X-Consul-Effective-Consistency")
+	hdrConsulACLPolicy   = http.CanonicalHeaderKey("X-Consul-Default-ACL-Policy")
+	hdrTrue, hdrFalse    = []string{"true"}, []string{"false"}
+	hdrZero, hdrStale    = []string{"0"}, []string{"stale"}
+	hdrAllow, hdrDeny    = []string{"allow"}, []string{"deny"}
+)
 
 // setStaleness writes Consul's consistency headers honestly: no leader
 // exists, so KnownLeader says whether everything served is current (no
@@ -560,15 +592,19 @@ func encodeConsul(res reading, pretty, withHash bool) ([]byte, string, error) {
 // LastContact is the age in milliseconds of the oldest stale record served.
 // Every read is local, so the effective consistency is always "stale".
 func (s *consulServer) setStaleness(h http.Header, st staleness) {
-	known := !st.stale && !s.a.cat.Preservation().Active
-	h.Set("X-Consul-KnownLeader", strconv.FormatBool(known))
-	h.Set("X-Consul-LastContact", strconv.FormatInt(st.maxAge.Milliseconds(), 10))
-	h.Set("X-Consul-Effective-Consistency", "stale")
-	policy := "allow"
-	if s.a.acl != nil && s.a.acl.enabled && s.a.acl.anonymous() == PolicyNone {
-		policy = "deny"
+	h[hdrConsulKnownLeader] = hdrFalse
+	if !st.stale && !s.a.cat.Preservation().Active {
+		h[hdrConsulKnownLeader] = hdrTrue
 	}
-	h.Set("X-Consul-Default-ACL-Policy", policy)
+	h[hdrConsulLastContact] = hdrZero
+	if ms := st.maxAge.Milliseconds(); ms != 0 {
+		h[hdrConsulLastContact] = []string{strconv.FormatInt(ms, 10)}
+	}
+	h[hdrConsulConsistency] = hdrStale
+	h[hdrConsulACLPolicy] = hdrAllow
+	if s.a.acl != nil && s.a.acl.enabled && s.a.acl.anonymous() == PolicyNone {
+		h[hdrConsulACLPolicy] = hdrDeny
+	}
 }
 
 // writeOK answers a write as Consul does: 200 with an empty body (or JSON).

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,17 +141,17 @@ func TestAnswerCacheBounds(t *testing.T) {
 		}
 	}
 	c.put("x", 7, 2, []byte("[]"))
-	if _, ok := c.get("x", 8, 2); ok {
+	if _, ok := c.get([]byte("x"), 8, 2); ok {
 		t.Errorf("answered another index")
 	}
-	if _, ok := c.get("x", 7, 3); ok {
+	if _, ok := c.get([]byte("x"), 7, 3); ok {
 		t.Errorf("answered another membership generation")
 	}
-	if b, ok := c.get("x", 7, 2); !ok || string(b) != "[]" {
-		t.Errorf("get = %q %v", b, ok)
+	if a, ok := c.get([]byte("x"), 7, 2); !ok || string(a.raw) != "[]" || !slices.Equal(a.indexHdr, []string{"7"}) {
+		t.Errorf("get = %+v %v", a, ok)
 	}
 	c.put("huge", 1, 1, make([]byte, maxCachedBytes))
-	if _, ok := c.get("huge", 1, 1); ok {
+	if _, ok := c.get([]byte("huge"), 1, 1); ok {
 		t.Errorf("an answer above the per-answer bound was cached")
 	}
 }

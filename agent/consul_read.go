@@ -7,10 +7,10 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -211,12 +211,13 @@ func (s *consulServer) readService(kind, name string, q *consulQuery, tags []str
 	// The answer is cached while nothing in it is stale (a stale record's
 	// age changes with time) and no filter applies: the service's index and
 	// the membership generation (node addresses) then determine it.
-	var key string
+	var key []byte
 	gen := s.a.memberGen.Load()
 	if !stale && q.filter == nil {
-		key = answerKey(kind, name, q, tags, passing)
-		if raw, ok := s.answers.get(key, idx, gen); ok {
-			return reading{raw: raw, index: idx, service: name}
+		var buf [128]byte
+		key = appendAnswerKey(buf[:0], kind, name, q, tags, passing)
+		if a, ok := s.answers.get(key, idx, gen); ok {
+			return reading{raw: a.raw, indexHdr: a.indexHdr, indexAt: idx, index: idx, service: name}
 		}
 	}
 	nv := s.nodes()
@@ -235,26 +236,30 @@ func (s *consulServer) readService(kind, name string, q *consulQuery, tags []str
 		}
 	}
 	res := reading{body: out, index: idx, st: st, service: name}
-	if key != "" {
+	if key != nil {
 		if raw, err := json.Marshal(out); err == nil {
-			s.answers.put(key, idx, gen, raw)
+			raw = append(raw, '\n')
+			s.answers.put(string(key), idx, gen, raw)
 			res.raw = raw
 		}
 	}
 	return res
 }
 
-// answerKey identifies a service endpoint's query shape for the cache.
-func answerKey(kind, name string, q *consulQuery, tags []string, passing bool) string {
-	var b strings.Builder
-	b.WriteString(kind + "\x00" + name + "\x00" + q.zone + "\x00" + strconv.FormatBool(passing))
+// appendAnswerKey appends what identifies a service endpoint's query shape
+// for the cache to b.
+func appendAnswerKey(b []byte, kind, name string, q *consulQuery, tags []string, passing bool) []byte {
+	b = append(append(append(append(append(b, kind...), 0), name...), 0), q.zone...)
+	b = strconv.AppendBool(append(b, 0), passing)
 	for _, t := range tags {
-		b.WriteString("\x00t" + t)
+		b = append(append(b, "\x00t"...), t...)
 	}
-	for _, k := range slices.Sorted(maps.Keys(q.nodeMeta)) {
-		b.WriteString("\x00m" + k + "\x00" + q.nodeMeta[k])
+	if len(q.nodeMeta) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(q.nodeMeta)) {
+			b = append(append(append(append(b, "\x00m"...), k...), 0), q.nodeMeta[k]...)
+		}
 	}
-	return b.String()
+	return b
 }
 
 // answerCache holds encoded answers of service endpoints, each valid for one
@@ -262,13 +267,15 @@ func answerKey(kind, name string, q *consulQuery, tags []string, passing bool) s
 // starts over, so clients varying their queries cannot grow it.
 type answerCache struct {
 	mu    sync.Mutex // guards m and bytes
-	m     map[string]cachedAnswer
+	m     map[string]*cachedAnswer
 	bytes int
 }
 
+// cachedAnswer is one encoded answer; never modified once cached.
 type cachedAnswer struct {
 	index, gen uint64
-	raw        []byte
+	raw        []byte   // compact JSON and a newline
+	indexHdr   []string // X-Consul-Index: index
 }
 
 const (
@@ -276,14 +283,14 @@ const (
 	maxCachedBytes   = 32 << 20
 )
 
-func (c *answerCache) get(key string, index, gen uint64) ([]byte, bool) {
+func (c *answerCache) get(key []byte, index, gen uint64) (*cachedAnswer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	a, ok := c.m[key]
+	a, ok := c.m[string(key)]
 	if !ok || a.index != index || a.gen != gen {
 		return nil, false
 	}
-	return a.raw, true
+	return a, true
 }
 
 func (c *answerCache) put(key string, index, gen uint64, raw []byte) {
@@ -293,12 +300,12 @@ func (c *answerCache) put(key string, index, gen uint64, raw []byte) {
 		return // one huge answer would evict everything else
 	}
 	if c.m == nil || len(c.m) >= maxCachedAnswers || c.bytes+len(raw) > maxCachedBytes {
-		c.m, c.bytes = make(map[string]cachedAnswer), 0
+		c.m, c.bytes = make(map[string]*cachedAnswer), 0
 	}
 	if old, ok := c.m[key]; ok {
 		c.bytes -= len(old.raw)
 	}
-	c.m[key] = cachedAnswer{index: index, gen: gen, raw: raw}
+	c.m[key] = &cachedAnswer{index: index, gen: gen, raw: raw, indexHdr: []string{strconv.FormatUint(index, 10)}}
 	c.bytes += len(raw)
 }
 
@@ -306,8 +313,8 @@ func (s *consulServer) healthService(w http.ResponseWriter, r *http.Request, q *
 	if !s.prelude(w, q, consulServiceEntry{}) {
 		return
 	}
-	name, tags := r.PathValue("name"), r.URL.Query()["tag"]
-	passing, err := boolParam(r, "passing")
+	name, tags := r.PathValue("name"), q.v["tag"]
+	passing, err := boolParam(q.v, "passing")
 	if err != nil {
 		consulError(w, http.StatusBadRequest, err.Error())
 		return
@@ -327,7 +334,7 @@ func (s *consulServer) catalogService(w http.ResponseWriter, r *http.Request, q 
 	if !s.prelude(w, q, consulCatalogService{}) {
 		return
 	}
-	name, tags := r.PathValue("name"), r.URL.Query()["tag"]
+	name, tags := r.PathValue("name"), q.v["tag"]
 	s.serve(w, r, q, func() reading {
 		return s.readService("catalog", name, q, tags, false, func(e *catalog.Entry, n consulNode, _ nodeView, idx uint64) []any {
 			svc := s.agentService(&e.Instance)
@@ -595,7 +602,7 @@ func (s *consulServer) agentMembers(w http.ResponseWriter, r *http.Request, q *c
 	if !needFilter(w, q, nil) {
 		return
 	}
-	wan, _ := boolParam(r, "wan")
+	wan, _ := boolParam(q.v, "wan")
 	s.serve(w, r, q, func() reading {
 		out := []consulMember{}
 		if !wan { // no WAN pool: Grapevine has one gossip pool
@@ -764,8 +771,8 @@ func (s *consulServer) agentChecks(w http.ResponseWriter, r *http.Request, q *co
 
 // boolParam reads a flag parameter as Consul does: present without a value
 // (or with one that parses as true) is true.
-func boolParam(r *http.Request, name string) (bool, error) {
-	v, ok := r.URL.Query()[name]
+func boolParam(q url.Values, name string) (bool, error) {
+	v, ok := q[name]
 	if !ok {
 		return false, nil
 	}

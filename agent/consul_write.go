@@ -110,12 +110,11 @@ func (s *consulServer) deregister(w http.ResponseWriter, r *http.Request, q *con
 
 func (s *consulServer) maintenance(w http.ResponseWriter, r *http.Request, q *consulQuery) {
 	id := r.PathValue("id")
-	v := r.URL.Query()
-	if _, ok := v["enable"]; !ok {
+	if _, ok := q.v["enable"]; !ok {
 		consulError(w, http.StatusBadRequest, "Missing value for enable")
 		return
 	}
-	on, err := boolParam(r, "enable")
+	on, err := boolParam(q.v, "enable")
 	if err != nil {
 		consulError(w, http.StatusBadRequest, "Invalid value for enable: "+err.Error())
 		return
@@ -123,7 +122,7 @@ func (s *consulServer) maintenance(w http.ResponseWriter, r *http.Request, q *co
 	if !s.writableInstance(w, r, q, id) {
 		return
 	}
-	reason := v.Get("reason")
+	reason := q.v.Get("reason")
 	if on && reason == "" {
 		reason = "Maintenance mode is enabled for this service, but no reason was provided. This is a default message."
 	}

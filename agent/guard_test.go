@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/api"
 	"github.com/rs/zerolog"
 )
 
@@ -472,5 +474,35 @@ func TestHTTPMetricsRoutes(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("request metrics\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCachedAnswersStable asks the cached lookups of both listeners twice
+// around a change: the same bytes and index while nothing changed (also with
+// ?pretty and ?hash), a new answer and index after.
+func TestCachedAnswersStable(t *testing.T) {
+	cfg := agenttest.Config(t, "node-a")
+	cfg.Consul.HTTP = "127.0.0.1:0"
+	a := agenttest.Start(t, cfg)
+	c := agenttest.Client(t, a)
+	base, consul := "http://"+a.HTTPAddr(), "http://"+a.ConsulAddr()
+	for i, q := range []struct{ url, index string }{
+		{base + "/v1/services/web", api.IndexHeader},
+		{consul + "/v1/health/service/web", "X-Consul-Index"},
+		{consul + "/v1/health/service/web?passing", "X-Consul-Index"},
+		{consul + "/v1/catalog/service/web?pretty", "X-Consul-Index"},
+		{consul + "/v1/health/service/web?hash=x&wait=1ms", "X-Consul-ContentHash"},
+	} {
+		mustRegister(t, c, api.Registration{ID: "web-" + strconv.Itoa(i), Name: "web", Port: 80})
+		r1 := rawString(t, "GET", q.url, "")
+		r2 := rawString(t, "GET", q.url, "")
+		if r1.code != 200 || r1.body != r2.body || r1.header.Get(q.index) == "" || r1.header.Get(q.index) != r2.header.Get(q.index) || !strings.HasSuffix(r1.body, "]\n") {
+			t.Errorf("%s twice: %d %s=%q %q, then %s=%q %q", q.url, r1.code, q.index, r1.header.Get(q.index), r1.body, q.index, r2.header.Get(q.index), r2.body)
+		}
+		mustRegister(t, c, api.Registration{ID: "web-x" + strconv.Itoa(i), Name: "web", Port: 81})
+		r3 := rawString(t, "GET", q.url, "")
+		if r3.body == r1.body || r3.header.Get(q.index) == r1.header.Get(q.index) {
+			t.Errorf("%s after a change: %s=%q %q", q.url, q.index, r3.header.Get(q.index), r3.body)
+		}
 	}
 }
