@@ -2,7 +2,6 @@ package gossip
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -33,7 +32,7 @@ type guard struct {
 	inspect bool
 	reject  func(Reason, error, func(*zerolog.Event))
 
-	packets chan *memberlist.Packet
+	packets <-chan *memberlist.Packet // the inner's own, or forwardPackets'
 	streams chan net.Conn
 	// stopping closes when Shutdown begins: from then on the forwarders
 	// drain the inner transport (whose Shutdown waits for its listeners'
@@ -71,12 +70,38 @@ func newGuard(inner memberlist.Transport, allowed []net.IPNet, inspect bool, rej
 		na = shim{inner}
 	}
 	g := &guard{inner: na, allowed: allowed, inspect: inspect, reject: reject,
-		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn),
+		streams:  make(chan net.Conn),
 		stopping: make(chan struct{}), done: make(chan struct{}), open: map[string]int{}}
-	g.wg.Add(2)
-	go g.forwardPackets()
+	if f, ok := inner.(packetFilterer); ok {
+		// The transport filters and hands packets to memberlist itself:
+		// one goroutine hop less per packet.
+		f.setPacketFilter(g.allowPacket)
+		g.packets = inner.PacketCh()
+	} else {
+		pc := make(chan *memberlist.Packet)
+		g.packets = pc
+		g.wg.Add(1)
+		go g.forwardPackets(pc)
+	}
+	g.wg.Add(1)
 	go g.forwardStreams()
 	return g
+}
+
+// packetFilterer is a transport that applies a filter to the packets it
+// reads (netTransport).
+type packetFilterer interface {
+	setPacketFilter(accept func(from net.Addr) bool)
+}
+
+// allowPacket reports whether a packet from from may reach memberlist
+// (AllowedCIDRs); a refused one is counted.
+func (g *guard) allowPacket(from net.Addr) bool {
+	if ip, s := addrIP(from); !g.allowedIP(ip) {
+		g.reject(ReasonCIDR, nil, func(e *zerolog.Event) { e.Str("source", s).Str("via", "packet") })
+		return false
+	}
+	return true
 }
 
 // allowedIP reports whether addr's IP is inside AllowedCIDRs (all are when
@@ -107,7 +132,7 @@ func addrIP(a net.Addr) (net.IP, string) {
 	return net.ParseIP(strings.Trim(host, "[]")), host
 }
 
-func (g *guard) forwardPackets() {
+func (g *guard) forwardPackets(out chan<- *memberlist.Packet) {
 	defer g.wg.Done()
 	in := g.inner.PacketCh()
 	for {
@@ -115,12 +140,11 @@ func (g *guard) forwardPackets() {
 		case <-g.done:
 			return
 		case p := <-in:
-			if ip, s := addrIP(p.From); !g.allowedIP(ip) {
-				g.reject(ReasonCIDR, nil, func(e *zerolog.Event) { e.Str("source", s).Str("via", "packet") })
+			if !g.allowPacket(p.From) {
 				continue
 			}
 			select {
-			case g.packets <- p:
+			case out <- p:
 			case <-g.stopping: // dropped
 			}
 		}
@@ -258,26 +282,4 @@ func (s shim) WriteToAddress(b []byte, addr memberlist.Address) (time.Time, erro
 }
 func (s shim) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
 	return s.DialTimeout(addr.Addr, timeout)
-}
-
-// netTransport creates memberlist's network transport on bind (retrying a
-// kernel-chosen port that another protocol already holds, as memberlist
-// does) and returns it with the port it bound.
-func netTransport(c *memberlist.Config) (*memberlist.NetTransport, error) {
-	nc := &memberlist.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort, Logger: c.Logger}
-	tries := 1
-	if c.BindPort == 0 {
-		tries = 10
-	}
-	var err error
-	for range tries {
-		var nt *memberlist.NetTransport
-		if nt, err = memberlist.NewNetTransport(nc); err == nil {
-			return nt, nil
-		}
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	return nil, fmt.Errorf("gossip: listen %s:%d: %w", c.BindAddr, c.BindPort, err)
 }

@@ -129,12 +129,12 @@ func New(cfg Config, store Store) (*Node, error) {
 	var g *guard
 	if mlc.Transport == nil {
 		// The real network: memberlist reads through the guard (guard.go).
-		nt, err := netTransport(mlc)
+		nt, err := newNetTransport(mlc.BindAddr, mlc.BindPort)
 		if err != nil {
 			return nil, err
 		}
 		if mlc.BindPort == 0 {
-			mlc.BindPort = nt.GetAutoBindPort()
+			mlc.BindPort = nt.port()
 			mlc.AdvertisePort = mlc.BindPort
 		}
 		g = newGuard(nt, cfg.AllowedCIDRs, len(cfg.SecretKeys) == 0, n.reject)
