@@ -196,6 +196,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Unlock()
 	a.cat.SetPublisher(node.Publish)
 	node.Announce()
+	a.log.Info().Str("addr", node.Addr()).Msg("gossip listening")
 
 	if err := a.restoreChecks(); err != nil {
 		a.log.Warn().Err(err).Msg("restoring checks")

@@ -390,6 +390,10 @@ func (n *Node) probed(name string, rtt time.Duration) {
 	n.mu.Unlock()
 }
 
+// Addr is the address ("host:port") this node gossips on as its peers see
+// it: the advertised address, with the port the kernel chose for port 0.
+func (n *Node) Addr() string { return n.ml.Load().LocalNode().Address() }
+
 // NumMembers is the number of live members, the local node included.
 func (n *Node) NumMembers() int { return n.ml.Load().NumMembers() }
 

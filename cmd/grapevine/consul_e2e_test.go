@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,27 +28,9 @@ func TestEndToEndConsul(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(services, "web.json"), []byte(def), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	consulAddr := addr(freePort(t))
-	cmd := exec.Command(bin, "agent", "-config", config, "-node", "c1", "-bind", addr(freePort(t)), "-http", addr(freePort(t)),
-		"-dns", "", "-data-dir", filepath.Join(dir, "data"), "-config-dir", services, "-consul-http", consulAddr)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("--- agent log ---\n%s", log.String())
-		}
-	})
+	ag := &e2eAgent{name: "c1", dataDir: filepath.Join(dir, "data"), extra: []string{"-config-dir", services, "-consul-http", "127.0.0.1:0"}}
+	ag.start(t, bin, config, nil)
+	consulAddr := listenAddr(t, ag.log.String(), "consul-compatible http api listening", "")
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
@@ -71,15 +52,15 @@ func TestEndToEndConsul(t *testing.T) {
 		t.Fatalf("agent/leave: %d %s", code, body)
 	}
 	select {
-	case err := <-exited:
-		exited <- err // for Cleanup
+	case err := <-ag.exited:
+		ag.exited <- err // for Cleanup
 		if err != nil {
 			t.Fatalf("agent exited with %v after agent/leave, want 0", err)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("agent did not exit within 15s of agent/leave")
 	}
-	if !strings.Contains(log.String(), "agent/leave") {
+	if !strings.Contains(ag.log.String(), "agent/leave") {
 		t.Errorf("the log does not say why the agent stopped")
 	}
 }

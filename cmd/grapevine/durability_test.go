@@ -25,7 +25,7 @@ func TestAcknowledgedRegistrationsSurviveSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	config := writeAgentConfig(t, dir, e2eGossip)
-	ag := &e2eAgent{name: "node-a", gossip: addr(freePort(t)), http: addr(freePort(t)), dns: addr(freePort(t)), dataDir: filepath.Join(dir, "a")}
+	ag := &e2eAgent{name: "node-a", dataDir: filepath.Join(dir, "a")}
 	ag.start(t, bin, config, nil)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)

@@ -37,18 +37,19 @@ func TestEndToEndFingerprintJoinForceLeave(t *testing.T) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
 	for _, name := range []string{"a", "b", "c"} {
-		ag := &e2eAgent{name: "node-" + name, gossip: addr(freePort(t)), http: addr(freePort(t)), dns: addr(freePort(t)), dataDir: filepath.Join(dir, name)}
-		agents = append(agents, ag)
+		agents = append(agents, &e2eAgent{name: "node-" + name, dataDir: filepath.Join(dir, name)})
+	}
+	A, B, C := agents[0], agents[1], agents[2]
+	A.start(t, bin, config, nil)
+	B.start(t, bin, config, []string{A.gossip})
+	C.start(t, bin, config, nil) // alone until grapevine join
+	for _, ag := range agents {
 		c, err := api.NewClient(api.ClientConfig{Address: ag.http, HTTPClient: &http.Client{Transport: tr}, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		clients[ag.name] = c
 	}
-	A, B, C := agents[0], agents[1], agents[2]
-	A.start(t, bin, config, nil)
-	B.start(t, bin, config, []string{A.gossip})
-	C.start(t, bin, config, nil) // alone until grapevine join
 	ctx := t.Context()
 	cli := func(want int, args ...string) string {
 		t.Helper()

@@ -7,13 +7,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,9 +44,14 @@ gossip:
   rejoin_interval: 1s
 `
 
-// e2eAgent is one agent process and the ports it owns across restarts.
+// e2eAgent is one agent process and the addresses it owns across restarts.
+// An address left empty is port 0 at the first start: the kernel picks a
+// free port while the agent binds it (never a port chosen by the test and
+// bound later, which another program may take in between), and start reads
+// the address from the agent's log; a restart reuses it.
 type e2eAgent struct {
 	name, gossip, http, dns, dataDir string
+	extra                            []string // further flags
 	cmd                              *exec.Cmd
 	log                              *syncBuffer
 	exited                           chan error
@@ -81,30 +86,6 @@ func buildBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-// freePort returns a port free for both TCP and UDP on 127.0.0.1 (gossip
-// needs both on the same number). Another process may take it before the
-// agent binds it; on loopback in a test that is rare enough.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free TCP+UDP port")
-	return 0
-}
-
-func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
 // writeAgentConfig writes a fresh gossip keyring file (as `grapevine keygen >
 // FILE` would) and an agent config in dir that uses it (encrypt_file), and
 // returns the config's path: real agents refuse to start without a key.
@@ -125,14 +106,22 @@ func writeAgentConfig(t *testing.T, dir, body string) string {
 	return config
 }
 
-// start runs the agent process; t.Cleanup kills it if it still runs.
+// start runs the agent process and waits until it has started (its
+// listeners bound, their addresses learnt); t.Cleanup kills it if it still
+// runs.
 func (a *e2eAgent) start(t *testing.T, bin, config string, join []string) {
 	t.Helper()
-	args := []string{"agent", "-config", config, "-node", a.name, "-bind", a.gossip, "-http", a.http, "-dns", a.dns, "-data-dir", a.dataDir}
+	or0 := func(addr string) string {
+		if addr == "" {
+			return "127.0.0.1:0"
+		}
+		return addr
+	}
+	args := []string{"agent", "-config", config, "-node", a.name, "-bind", or0(a.gossip), "-http", or0(a.http), "-dns", or0(a.dns), "-data-dir", a.dataDir}
 	for _, j := range join {
 		args = append(args, "-join", j)
 	}
-	a.cmd = exec.Command(bin, args...)
+	a.cmd = exec.Command(bin, append(args, a.extra...)...)
 	a.log = &syncBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
@@ -152,6 +141,35 @@ func (a *e2eAgent) start(t *testing.T, bin, config string, join []string) {
 			t.Logf("--- log of %s (pid %d) ---\n%s", a.name, cmd.Process.Pid, log.String())
 		}
 	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(log.String(), "agent started") {
+		select {
+		case err := <-exited:
+			exited <- err // for Cleanup
+			t.Fatalf("%s exited while starting: %v\n%s", a.name, err, log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not started within 30s:\n%s", a.name, log.String())
+		}
+	}
+	a.gossip = listenAddr(t, log.String(), "gossip listening", a.gossip)
+	a.http = listenAddr(t, log.String(), "http api listening", a.http)
+	a.dns = listenAddr(t, log.String(), "dns listening", a.dns)
+}
+
+// listenAddr is the address an agent's log reports after what ("http api
+// listening addr=127.0.0.1:41234"), or old when it is already known.
+func listenAddr(t *testing.T, log, what, old string) string {
+	t.Helper()
+	if old != "" {
+		return old
+	}
+	m := regexp.MustCompile(regexp.QuoteMeta(what) + `.*?\baddr=(\S+)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no %q line with an address in the log:\n%s", what, log)
+	}
+	return m[1]
 }
 
 // stop sends sig and waits for the exit.
@@ -219,7 +237,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 	config := writeAgentConfig(t, dir, e2eConfig)
 	var agents []*e2eAgent
 	for _, name := range []string{"a", "b", "c"} {
-		ag := &e2eAgent{name: "node-" + name, gossip: addr(freePort(t)), http: addr(freePort(t)), dns: addr(freePort(t)), dataDir: filepath.Join(dir, name)}
+		ag := &e2eAgent{name: "node-" + name, dataDir: filepath.Join(dir, name)}
 		agents = append(agents, ag)
 	}
 	A, B, C := agents[0], agents[1], agents[2]
