@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/grapevine-sd/grapevine/probe"
 )
 
 func TestCheckTargetPolicy(t *testing.T) {
@@ -56,4 +59,45 @@ func TestCheckTargetPolicy(t *testing.T) {
 			t.Errorf("allow %q accepted", bad)
 		}
 	}
+}
+
+// FuzzCheckTargets feeds arbitrary check_targets entries, addresses and
+// check targets: never a panic; an address inside an allow entry is never
+// refused, and one inside a deny entry (and no allow entry) always is.
+func FuzzCheckTargets(f *testing.F) {
+	f.Add("169.254.0.0/16,fe80::/10", "10.0.0.0/8", "169.254.169.254", "http://169.254.169.254/latest/")
+	f.Add("0.0.0.0/0,::/0", "127.0.0.0/8,::1", "::ffff:10.0.0.1", "[64:ff9b::a9fe:a9fe]:80")
+	f.Add("127.0.0.1", "", "0.0.0.0", "localhost:80/svc")
+	f.Add("bad", "1.2.3.4/40", "fe80::1%eth0", "http://[fe80::1%25eth0]:8080/")
+	f.Fuzz(func(t *testing.T, deny, allow, addr, target string) {
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, ",")
+		}
+		p, err := (CheckTargetsConfig{Allow: split(allow), Deny: split(deny)}).policy()
+		if err != nil {
+			return
+		}
+		for _, typ := range []probe.Type{probe.HTTP, probe.TCP, probe.GRPC} {
+			c := probe.Check{Type: typ, Target: target}
+			_ = p.restrict(&c)
+			if c.AllowAddr == nil {
+				t.Fatalf("%s check %q left unrestricted", typ, target)
+			}
+		}
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return
+		}
+		err = p.check(a)
+		u := a.Unmap().WithZone("")
+		if containsAddr(p.allow, u) != nil && !a.IsUnspecified() && !nat64.Contains(a) && err != nil {
+			t.Fatalf("%s is allowed by %v but refused: %v", a, p.allow, err)
+		}
+		if containsAddr(p.deny, u) != nil && containsAddr(p.allow, u) == nil && err == nil {
+			t.Fatalf("%s is denied by %v but accepted", a, p.deny)
+		}
+	})
 }
