@@ -3,7 +3,9 @@
 // three instances of one service, saves the agent's answer to a file, has
 // nginx (one worker) serve the same bytes, and runs wrk against both,
 // alternating, several rounds each. It prints requests per second for each and
-// the ratio. Both servers listen on 127.0.0.1 only; both are stopped on exit.
+// the ratio; then the same for a second agent limited to one core
+// (GOMAXPROCS=1), as nginx's one worker is. Every server listens on 127.0.0.1
+// only; all are stopped on exit.
 //
 // `make bench` runs it; it skips with a reason when wrk or nginx is absent
 // (`make deps-bench` installs them).
@@ -65,22 +67,20 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	if np == 0 {
 		return errors.New("no free port")
 	}
-	c, stopAgent, err := benchproc.StartDevAgent(ctx, bin, "")
+	url, pid, body, stopAgent, err := startAgent(ctx, bin)
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
-	for i := range 3 {
-		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Port: 8080 + i, Tags: []string{"v2", "http"},
-			Meta: map[string]string{"version": "2.4.1"}}
-		if _, err := c.Register(ctx, reg); err != nil {
-			return fmt.Errorf("register: %w", err)
-		}
-	}
-	url := c.Address() + "/v1/services/web"
-	body, err := fetch(ctx, url)
+	// The same agent on one core, as nginx's one worker is: the difference
+	// to the line above is what the Go scheduler costs on a busy machine.
+	url1, pid1, body1, stopAgent1, err := startAgent(ctx, bin, "GOMAXPROCS=1")
 	if err != nil {
 		return err
+	}
+	defer stopAgent1()
+	if len(body1) != len(body) {
+		return fmt.Errorf("the two agents answer %d and %d bytes", len(body), len(body1))
 	}
 
 	root := filepath.Join(dir, "www")
@@ -135,42 +135,90 @@ http {
 	}
 
 	fmt.Fprintf(out, "== HTTP lookup, 3 instances (%d B answer), wrk -t2 -c%d, %d × %v per server, alternating\n", len(body), conns, rounds, dur)
-	var g, n []float64
+	// Each server's CPU time per answer (user and system, from /proc) is
+	// printed beside its rate: it depends much less than the rate on what
+	// else the machine runs.
+	servers := []struct {
+		url string
+		pid int
+	}{{url, pid}, {nurl, ng.Process.Pid}, {url1, pid1}}
+	rate := make([][]float64, len(servers))
+	cpu := make([][]float64, len(servers)) // µs per request
 	for range rounds {
-		r, err := runWrk(ctx, wrk, url, conns, dur)
-		if err != nil {
-			return err
+		for i, s := range servers {
+			before := benchproc.CPUTime(s.pid)
+			r, n, err := runWrk(ctx, wrk, s.url, conns, dur)
+			if err != nil {
+				return err
+			}
+			rate[i] = append(rate[i], r)
+			cpu[i] = append(cpu[i], float64((benchproc.CPUTime(s.pid)-before).Microseconds())/float64(max(n, 1)))
 		}
-		g = append(g, r)
-		r, err = runWrk(ctx, wrk, nurl, conns, dur)
-		if err != nil {
-			return err
-		}
-		n = append(n, r)
 	}
-	gm, nm := benchproc.Median(g), benchproc.Median(n)
-	fmt.Fprintf(out, "grapevine agent:   %8.0f req/s (rounds %v)\n", gm, benchproc.Rounds(g))
-	fmt.Fprintf(out, "nginx, 1 worker:   %8.0f req/s (rounds %v)\n", nm, benchproc.Rounds(n))
-	fmt.Fprintf(out, "ratio agent/nginx: %.2f×\n", gm/nm)
+	r, c := make([]float64, len(servers)), make([]float64, len(servers))
+	for i := range servers {
+		r[i], c[i] = benchproc.Median(rate[i]), benchproc.Median(cpu[i])
+	}
+	line := func(name string, i int) {
+		fmt.Fprintf(out, "%-30s %8.0f req/s (rounds %v), %5.1f µs CPU per request\n", name+":", r[i], benchproc.Rounds(rate[i]), c[i])
+	}
+	line("grapevine agent", 0)
+	line("nginx, 1 worker", 1)
+	fmt.Fprintf(out, "ratio agent/nginx:              %.2f× (CPU per request: nginx/agent %.2f×)\n", r[0]/r[1], c[1]/c[0])
+	line("grapevine agent, GOMAXPROCS=1", 2)
+	fmt.Fprintf(out, "ratio, one core each:           %.2f× (CPU per request: nginx/agent %.2f×)\n", r[2]/r[1], c[1]/c[2])
 	return nil
 }
 
-var reqSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+// startAgent starts a dev agent (env added to its environment) holding three
+// instances of service web, and returns the lookup's URL and answer.
+func startAgent(ctx context.Context, bin string, env ...string) (url string, pid int, body []byte, stop func(), err error) {
+	c, pid, stop, err := benchproc.StartDevAgentPid(ctx, bin, "", env...)
+	if err != nil {
+		return "", 0, nil, nil, err
+	}
+	for i := range 3 {
+		reg := api.Registration{ID: fmt.Sprintf("web-%d", i), Name: "web", Port: 8080 + i, Tags: []string{"v2", "http"},
+			Meta: map[string]string{"version": "2.4.1"}}
+		if _, err := c.Register(ctx, reg); err != nil {
+			stop()
+			return "", 0, nil, nil, fmt.Errorf("register: %w", err)
+		}
+	}
+	url = c.Address() + "/v1/services/web"
+	if body, err = fetch(ctx, url); err != nil {
+		stop()
+		return "", 0, nil, nil, err
+	}
+	return url, pid, body, stop, nil
+}
 
-func runWrk(ctx context.Context, wrk, url string, conns int, dur time.Duration) (float64, error) {
+var (
+	reqSec   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqCount = regexp.MustCompile(`([0-9]+) requests in`)
+)
+
+// runWrk runs one round of wrk against url: requests per second, and how
+// many requests it made.
+func runWrk(ctx context.Context, wrk, url string, conns int, dur time.Duration) (float64, int64, error) {
 	secs := strconv.Itoa(int(dur.Seconds()))
 	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), "-d"+secs+"s", url).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("wrk: %w: %s", err, out)
+		return 0, 0, fmt.Errorf("wrk: %w: %s", err, out)
 	}
-	m := reqSec.FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("wrk: no Requests/sec in %q", out)
+	m, n := reqSec.FindSubmatch(out), reqCount.FindSubmatch(out)
+	if m == nil || n == nil {
+		return 0, 0, fmt.Errorf("wrk: no Requests/sec or request count in %q", out)
 	}
 	if bytes.Contains(out, []byte("Non-2xx")) {
-		return 0, fmt.Errorf("wrk: non-2xx answers: %s", out)
+		return 0, 0, fmt.Errorf("wrk: non-2xx answers: %s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rps, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	count, err := strconv.ParseInt(string(n[1]), 10, 64)
+	return rps, count, err
 }
 
 func fetch(ctx context.Context, url string) ([]byte, error) {

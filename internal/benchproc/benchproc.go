@@ -36,18 +36,24 @@ func Programs(names ...string) (paths []string, ok bool) {
 }
 
 // StartDevAgent starts `bin agent -dev` on free loopback ports (DNS on dnsAddr,
-// "" for none) and returns a client of its HTTP API once it answers, and the
-// function that stops it.
-func StartDevAgent(ctx context.Context, bin, dnsAddr string) (c *api.Client, stop func(), err error) {
+// "" for none), with env ("K=V") added to its environment, and returns a
+// client of its HTTP API once it answers, and the function that stops it.
+func StartDevAgent(ctx context.Context, bin, dnsAddr string, env ...string) (c *api.Client, stop func(), err error) {
+	c, _, stop, err = StartDevAgentPid(ctx, bin, dnsAddr, env...)
+	return c, stop, err
+}
+
+// StartDevAgentPid is StartDevAgent that also returns the agent's process ID.
+func StartDevAgentPid(ctx context.Context, bin, dnsAddr string, env ...string) (c *api.Client, pid int, stop func(), err error) {
 	hp, gp := FreePort(), FreePort()
 	if hp == 0 || gp == 0 {
-		return nil, nil, errors.New("no free port")
+		return nil, 0, nil, errors.New("no free port")
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
-	stop, err = Start(ctx, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", dnsAddr,
+	pid, stop, err = StartEnv(ctx, env, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", dnsAddr,
 		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	c, err = api.NewClient(api.ClientConfig{Address: "http://" + httpAddr, Timeout: 5 * time.Second})
 	if err == nil {
@@ -55,20 +61,56 @@ func StartDevAgent(ctx context.Context, bin, dnsAddr string) (c *api.Client, sto
 	}
 	if err != nil {
 		stop()
-		return nil, nil, fmt.Errorf("agent: %w", err)
+		return nil, 0, nil, fmt.Errorf("agent: %w", err)
 	}
-	return c, stop, nil
+	return c, pid, stop, nil
 }
 
 // Start runs bin with args in its own process group, killed with the
 // group when stop is called or the parent dies.
 func Start(ctx context.Context, bin string, args ...string) (stop func(), err error) {
+	_, stop, err = StartEnv(ctx, nil, bin, args...)
+	return stop, err
+}
+
+// StartEnv is Start with env ("K=V") added to the environment; it also
+// returns the process ID.
+func StartEnv(ctx context.Context, env []string, bin string, args ...string) (pid int, stop func(), err error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return 0, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	return func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }, nil
+	return cmd.Process.Pid, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() }, nil
+}
+
+// CPUTime is the CPU time (user and system) process pid has used so far,
+// from /proc (Linux); 0 if it cannot be read.
+func CPUTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces, in parentheses):
+	// state is field 3, utime and stime are fields 14 and 15, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(u+s) * (time.Second / 100)
 }
 
 // WaitUp calls check every 100 ms until it succeeds, for at most 10 s.
