@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unique"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 	"github.com/rs/zerolog"
@@ -30,6 +29,7 @@ type Catalog struct {
 	state     *crdt.State
 	byService map[string]*svcState     // service → its records and what was published of them
 	counts    map[string]int           // origin → records it holds that decode (the others are ignored)
+	origins   origins                  // numbers of the origins named by the services' records
 	lease     *leases                  // membership news and self-preservation (pure table)
 	rereap    map[string]bool          // reaped origins whose records peers sent again: reaped next Tick
 	compacted time.Time                // last walk of compact
@@ -66,6 +66,7 @@ func New(cfg Config) (*Catalog, error) {
 		done:      make(chan struct{}),
 		byService: make(map[string]*svcState),
 		counts:    make(map[string]int),
+		origins:   newOrigins(),
 		lease:     newLeases(cfg),
 		rereap:    make(map[string]bool),
 		held:      make(map[string]*held),
@@ -288,90 +289,4 @@ func (c *Catalog) Warnings() []string {
 func (c *Catalog) warn(msg string) {
 	c.warnings = append(c.warnings, msg)
 	c.log.Error().Msg(msg)
-}
-
-// applyChanges folds visible crdt changes into the services' records and
-// marks the records they touch. Every change that replaces or removes a live
-// value carries it (Old): the record is found through the service it names.
-// mu held.
-func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
-	for _, ch := range chs {
-		k := svcKey{unique.Make(ch.Origin), ch.Key}
-		if ch.Old != nil {
-			c.dropRecord(b, k, ch.Old, ch.OldSeq)
-		}
-		if ch.New == nil {
-			continue
-		}
-		in, err := decodeValue(ch.Origin, ch.Key, ch.New)
-		if err != nil {
-			c.invalid++
-			c.log.Warn().Err(err).Str("origin", ch.Origin).Str("key", ch.Key).Msg("ignoring undecodable record")
-			continue
-		}
-		svc := c.byService[in.Service]
-		if svc == nil {
-			svc = newSvcState(unique.Make(in.Service).Value())
-			c.byService[svc.name] = svc
-		}
-		r := svc.recs.Ptr(k)
-		if r == nil {
-			r = svc.recs.Set(k, rec{})
-		}
-		r.set(recPresent|recDirty, true)
-		r.health, r.raw = in.Health, nil
-		if svc.hot || len(c.subs) > 0 {
-			// The commit publishes an entry of it: keep this decoding.
-			in.Version = Version{Epoch: c.state.Position(ch.Origin).Epoch, Seq: ch.Seq}
-			c.intern.hold(&in, 2*c.state.Len())
-			r.raw = &Entry{Instance: in}
-		}
-		c.counts[ch.Origin]++
-		b.mark(svc.name, k)
-	}
-}
-
-// dropRecord removes the record k whose value was old, written at oldSeq
-// (the commit publishes the removal). mu held.
-func (c *Catalog) dropRecord(b *batch, k svcKey, old []byte, oldSeq uint64) {
-	svc := c.byService[string(valueService(old))]
-	if svc == nil {
-		return // never decoded (or its service went with it)
-	}
-	r := svc.recs.Ptr(k)
-	if r == nil || !r.has(recPresent) {
-		return
-	}
-	if r.served == nil && !r.has(recDirty) && r.class == classLive && len(c.subs) > 0 {
-		// The delete notice shows the record as it was served, which the
-		// crdt no longer holds. (Its epoch is the origin's current one: a
-		// record a new epoch replaced shows that epoch.)
-		if e := c.decode(k, old, oldSeq); e != nil {
-			r.served = e
-			if r.has(recPubStale) {
-				_, since := c.phaseOf(k.originName())
-				r.served = staleCopy(e, since)
-			}
-		}
-	}
-	r.set(recPresent, false)
-	r.set(recDirty, true)
-	r.raw = nil
-	if c.counts[k.originName()]--; c.counts[k.originName()] <= 0 {
-		delete(c.counts, k.originName())
-	}
-	b.mark(svc.name, k)
-}
-
-// markOrigin marks every record of origin: its phase changed. mu held.
-func (c *Catalog) markOrigin(b *batch, origin string) {
-	var h unique.Handle[string] // made once needed: an origin without records makes none
-	for e := range c.state.Entries(origin) {
-		if svc := c.byService[string(valueService(e.Value))]; svc != nil {
-			if h == (unique.Handle[string]{}) {
-				h = unique.Make(origin)
-			}
-			b.mark(svc.name, svcKey{h, e.Key})
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"hash/crc32"
 	"maps"
 	"slices"
-	"unique"
 
 	"github.com/grapevine-sd/grapevine/crdt"
 )
@@ -28,31 +27,47 @@ func (c *Catalog) CheckInvariants() error {
 		if svc == nil {
 			return fmt.Errorf("record %s/%s: no service %s", origin, e.Key, in.Service)
 		}
-		r, ok := svc.recs.Get(svcKey{unique.Make(origin), e.Key})
+		id, known := c.origins.ids[origin]
+		k := svcKey{e.Key, id}
+		r, ok := svc.recs.Get(k)
 		switch {
-		case !ok:
+		case !known || !ok:
 			return fmt.Errorf("record %s/%s not in service %s", origin, e.Key, in.Service)
-		case !r.has(recPresent) || r.has(recDirty) || r.raw != nil:
-			return fmt.Errorf("record %s/%s: flags %b, raw %v after commit", origin, e.Key, r.flags, r.raw != nil)
+		case !r.has(recPresent) || r.has(recDirty):
+			return fmt.Errorf("record %s/%s: flags %b after commit", origin, e.Key, r.flags)
 		case r.health != in.Health || r.pubHealth != in.Health:
 			return fmt.Errorf("record %s/%s: health %v, published %v, crdt %v", origin, e.Key, r.health, r.pubHealth, in.Health)
 		}
 		shown := r.class == classLive || r.class == classFallback
+		pub := svc.entry(k)
 		switch {
-		case svc.hot && shown && r.served == nil:
-			return fmt.Errorf("record %s/%s of hot service %s has no entry", origin, e.Key, in.Service)
-		case !svc.hot && r.served != nil:
-			return fmt.Errorf("record %s/%s of cold service %s keeps an entry", origin, e.Key, in.Service)
-		case r.served != nil && (r.served.Version.Seq != e.Seq || r.served.Version.Epoch != c.state.Position(origin).Epoch || r.served.Stale != r.has(recPubStale)):
-			return fmt.Errorf("record %s/%s serves version %+v (stale %v), crdt seq %d", origin, e.Key, r.served.Version, r.served.Stale, e.Seq)
+		case svc.hot() && shown != (pub != nil):
+			return fmt.Errorf("record %s/%s of hot service %s: class %d, entry %v", origin, e.Key, in.Service, r.class, pub != nil)
+		case pub != nil && (pub.Version.Seq != e.Seq || pub.Version.Epoch != c.state.Position(origin).Epoch || pub.Stale != r.has(recPubStale) || pub.ID != e.Key || pub.Node != origin):
+			return fmt.Errorf("record %s/%s serves %s/%s version %+v (stale %v), crdt seq %d", origin, e.Key, pub.Node, pub.ID, pub.Version, pub.Stale, e.Seq)
 		}
 	}
 	s := 0
+	refs := map[originID]int32{}
 	for name, svc := range c.byService {
 		s += svc.recs.Len()
 		if svc.recs.Len() == 0 {
 			return fmt.Errorf("empty service %s kept", name)
 		}
+		if svc.hot() && svc.served.Len() > svc.recs.Len() {
+			return fmt.Errorf("service %s keeps %d entries for %d records", name, svc.served.Len(), svc.recs.Len())
+		}
+		for _, x := range svc.recs.Entries() {
+			refs[x.Key.origin]++
+		}
+	}
+	for id, n := range c.origins.refs {
+		if n != refs[originID(id)] || (n == 0) != (c.origins.names[id] == "") {
+			return fmt.Errorf("origin %d (%q) counts %d records, services hold %d", id, c.origins.names[id], n, refs[originID(id)])
+		}
+	}
+	if len(c.origins.ids)+len(c.origins.free) != len(c.origins.names) {
+		return fmt.Errorf("origin table: %d named, %d free, %d numbers", len(c.origins.ids), len(c.origins.free), len(c.origins.names))
 	}
 	if s != n {
 		return fmt.Errorf("%d decodable entries, %d indexed", n, s)
@@ -84,9 +99,10 @@ func (c *Catalog) recompute(name string) (live, fallback []*Entry, sum ServiceSu
 	if svc := c.byService[name]; svc != nil {
 		for _, ent := range svc.recs.Entries() {
 			k := ent.Key
-			ph, since := c.phaseOf(k.originName())
-			cur, _ := c.state.Get(k.originName(), k.key)
-			e := c.decode(k, cur.Value, cur.Seq)
+			origin := c.origins.name(k.origin)
+			ph, since := c.phaseOf(origin)
+			cur, _ := c.state.Get(origin, k.key)
+			e := c.decode(origin, k.key, cur.Value, cur.Seq)
 			if e == nil {
 				continue
 			}

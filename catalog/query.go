@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unique"
 )
 
 // HealthFilter selects instances by health: a set of healths. The zero value,
@@ -238,7 +237,7 @@ func (c *Catalog) Instance(node, id string) (Entry, bool) {
 	if !ok || cur.Deleted {
 		return Entry{}, false
 	}
-	e := c.decode(svcKey{unique.Make(node), id}, cur.Value, cur.Seq)
+	e := c.decode(node, id, cur.Value, cur.Seq)
 	if e == nil {
 		return Entry{}, false // undecodable records are not served
 	}

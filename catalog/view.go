@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"sync/atomic"
-	"time"
-	"unique"
 
 	"github.com/grapevine-sd/grapevine/internal/densemap"
 )
@@ -71,187 +69,6 @@ const (
 	classWithdrawn              // held, not served
 )
 
-// svcState is a service's records with what was last published of each.
-type svcState struct {
-	name string
-	recs densemap.Map[svcKey, rec]
-	sum  ServiceSummary // counts over the published states
-	// hot is set once a lookup built the service's answer set: from then on
-	// its records keep their served entries, so a change re-decodes only the
-	// records it touches. A service nobody looks up holds no entries at all.
-	hot bool
-}
-
-func newSvcState(name string) *svcState {
-	return &svcState{name: name, recs: densemap.New[svcKey, rec](svcKey.hash)}
-}
-
-// svcKey names a record inside its service: the owning origin (interned) and
-// the key (the instance ID, the crdt's own key string).
-type svcKey struct {
-	origin unique.Handle[string]
-	key    string
-}
-
-func (k svcKey) hash() uint64 { return densemap.Pair(k.origin.Value(), k.key) }
-
-func (k svcKey) originName() string { return k.origin.Value() }
-
-// rec is one record of a service as the catalog keeps it: 24 bytes. The
-// record itself is the crdt's (its value is decoded again when an entry is
-// needed); rec holds what is needed to publish it: the current and the
-// published health, the published class, and the entries while they are
-// materialized.
-type rec struct {
-	// raw is the current record decoded, between a change and its commit,
-	// when the commit will need it (hot service or subscribers); else nil.
-	raw *Entry
-	// served is the published entry (raw, or a stale copy of it), kept
-	// while the service is hot; for a cold service set only for the commit
-	// that needs it (a delete notice) and dropped after.
-	served    *Entry
-	health    Health // of the current record
-	pubHealth Health // of the published state
-	class     class  // published class
-	flags     recFlags
-}
-
-type recFlags uint8
-
-const (
-	recPresent  recFlags = 1 << iota // the crdt holds a decodable live record
-	recDirty                         // the record changed since it was published
-	recPubStale                      // the published state is stale
-)
-
-func (r *rec) has(f recFlags) bool { return r.flags&f != 0 }
-
-func (r *rec) set(f recFlags, on bool) {
-	if on {
-		r.flags |= f
-	} else {
-		r.flags &^= f
-	}
-}
-
-// mark names a record a change touched: commit republishes it.
-type mark struct {
-	service string
-	key     svcKey
-}
-
-// batch collects the records a change touched.
-type batch struct {
-	marks []mark
-	now   time.Time
-}
-
-func (c *Catalog) newBatch() *batch {
-	return &batch{now: c.cfg.Now()}
-}
-
-func (b *batch) mark(service string, k svcKey) { b.marks = append(b.marks, mark{service, k}) }
-
-func less(a, b *Entry) int {
-	if c := cmp.Compare(a.Node, b.Node); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
-}
-
-func staleCopy(e *Entry, since time.Time) *Entry {
-	s := *e
-	s.Stale = true
-	s.since = since
-	return &s
-}
-
-// classify returns how record r of origin is served now, whether stale, and
-// since when its owner is unreachable. mu held.
-func (c *Catalog) classify(origin string, r *rec) (cl class, stale bool, since time.Time) {
-	if !r.has(recPresent) {
-		return classAbsent, false, time.Time{}
-	}
-	ph, since := c.phaseOf(origin)
-	switch ph {
-	case phaseLive:
-		return classLive, false, since
-	case phaseStale:
-		return classLive, true, since
-	case phaseExpired:
-		return classFallback, true, since
-	}
-	return classWithdrawn, false, since
-}
-
-// decoded returns the current record of k decoded, with its version and
-// shared strings: raw when the change that made it decoded it already, else
-// from the crdt. nil if the crdt holds nothing decodable (never for a present
-// record). mu held.
-func (c *Catalog) decoded(k svcKey, r *rec) *Entry {
-	if r.raw != nil {
-		return r.raw
-	}
-	e, ok := c.state.Get(k.originName(), k.key)
-	if !ok || e.Deleted {
-		return nil
-	}
-	return c.decode(k, e.Value, e.Seq)
-}
-
-// decode returns record k's value val (written at seq of the origin's
-// current epoch) as an entry with shared strings, or nil if it does not
-// decode. mu held.
-func (c *Catalog) decode(k svcKey, val []byte, seq uint64) *Entry {
-	origin := k.originName()
-	in, err := decodeValue(origin, k.key, val)
-	if err != nil {
-		return nil
-	}
-	in.Version = Version{Epoch: c.state.Position(origin).Epoch, Seq: seq}
-	c.intern.hold(&in, 2*c.state.Len())
-	return &Entry{Instance: in}
-}
-
-// servedEntry returns the entry r publishes now: the current record, fresh
-// or a stale copy (since: the owner's failure), reusing the published entry
-// when nothing it shows changed. mu held.
-func (c *Catalog) servedEntry(k svcKey, r *rec, stale bool, since time.Time) *Entry {
-	p := r.served
-	if p == nil || r.has(recDirty) {
-		p = c.decoded(k, r)
-		if p == nil {
-			return nil
-		}
-	}
-	switch {
-	case !stale && p.Stale:
-		f := *p
-		f.Stale, f.since = false, time.Time{}
-		return &f
-	case stale && (!p.Stale || !p.since.Equal(since)):
-		return staleCopy(p, since)
-	}
-	return p
-}
-
-// publishedEntry returns the entry r published, for a delete notice: the
-// served one, or, for a cold service, the record decoded again (the crdt
-// still holds the published record unless it changed, and a record that
-// changed had its entry kept by dropRecord). mu held.
-func (c *Catalog) publishedEntry(k svcKey, r *rec) *Entry {
-	if r.served != nil {
-		return r.served
-	}
-	if !r.has(recDirty) {
-		_, since := c.phaseOf(k.originName())
-		if e := c.servedEntry(k, r, r.has(recPubStale), since); e != nil {
-			return e
-		}
-	}
-	return &Entry{Instance: Instance{ID: k.key, Node: k.originName()}, Stale: r.has(recPubStale)}
-}
-
 // count adds (d = 1) or removes (d = -1) one published state from a summary.
 func (s *ServiceSummary) count(cl class, stale bool, h Health, d int) {
 	switch cl {
@@ -297,14 +114,15 @@ func (c *Catalog) commit(b *batch) {
 		if r == nil {
 			continue
 		}
-		cl, stale, since := c.classify(m.key.originName(), r)
+		origin := c.origins.name(m.key.origin)
+		cl, stale, since := c.classify(origin, r)
 		oldCl, oldStale := r.class, r.has(recPubStale)
 		shown := cl == classLive || cl == classFallback
 		if !r.has(recDirty) && cl == oldCl && stale == oldStale {
 			// Nothing visible changed; a hot service's stale copy follows a
 			// new failure time (for Age).
-			if svc.hot && shown {
-				r.served = c.servedEntry(m.key, r, stale, since)
+			if pub := svc.entry(m.key); pub != nil && shown {
+				svc.served.Set(m.key, c.servedEntry(b, m.key, r, pub, stale, since))
 			}
 			continue
 		}
@@ -324,26 +142,30 @@ func (c *Catalog) commit(b *batch) {
 			}
 		}
 		var served *Entry
-		if shown && (svc.hot || notices) {
-			served = c.servedEntry(m.key, r, stale, since)
+		if shown && (svc.hot() || notices) {
+			served = c.servedEntry(b, m.key, r, svc.entry(m.key), stale, since)
 		}
 		if notices {
 			switch {
 			case oldCl == classLive && cl != classLive:
-				changes = append(changes, Change{Index: index, Type: ChangeDelete, Service: m.service, Entry: c.publishedEntry(m.key, r)})
+				changes = append(changes, Change{Index: index, Type: ChangeDelete, Service: m.service, Entry: c.publishedEntry(b, svc, m.key, r)})
 			case cl == classLive && served != nil:
 				changes = append(changes, Change{Index: index, Type: ChangeUpsert, Service: m.service, Entry: served})
 			}
 		}
-		r.class, r.pubHealth, r.raw = cl, r.health, nil
+		r.class, r.pubHealth = cl, r.health
 		r.set(recPubStale, stale)
 		r.set(recDirty, false)
-		r.served = nil
-		if svc.hot {
-			r.served = served
+		if svc.hot() {
+			if served != nil {
+				svc.served.Set(m.key, served)
+			} else {
+				svc.served.Delete(m.key)
+			}
 		}
 		if cl == classAbsent {
 			svc.recs.Delete(m.key)
+			c.origins.release(m.key.origin)
 			if svc.recs.Len() == 0 {
 				delete(c.byService, m.service)
 			}
@@ -422,26 +244,16 @@ func (c *Catalog) answers(s *slot) (*view, *viewData) {
 func (c *Catalog) buildData(name string) *viewData {
 	d := &viewData{}
 	if svc := c.byService[name]; svc != nil {
-		svc.hot = true
+		if !svc.hot() {
+			c.warm(svc)
+		}
 		d.live = make([]*Entry, 0, svc.sum.Instances)
-		ents := svc.recs.Entries()
-		for i := range ents {
-			k, r := ents[i].Key, &ents[i].Val
-			if r.class != classLive && r.class != classFallback {
-				continue
-			}
-			if r.served == nil {
-				// First lookup of a cold service: decode its records once.
-				_, since := c.phaseOf(k.originName())
-				r.served = c.servedEntry(k, r, r.has(recPubStale), since)
-				if r.served == nil {
-					continue // unreachable: a published record is in the crdt
-				}
-			}
+		for _, x := range svc.served.Entries() {
+			r, _ := svc.recs.Get(x.Key)
 			if r.class == classLive {
-				d.live = append(d.live, r.served)
+				d.live = append(d.live, x.Val)
 			} else {
-				d.fallback = append(d.fallback, r.served)
+				d.fallback = append(d.fallback, x.Val)
 			}
 		}
 	}
@@ -463,6 +275,23 @@ func (c *Catalog) buildData(name string) *viewData {
 		}
 	}
 	return d
+}
+
+// warm makes svc hot: it decodes the published entry of every served
+// record, once (the first lookup of a service nobody read before). mu held.
+func (c *Catalog) warm(svc *svcState) {
+	m := densemap.New[svcKey, *Entry](svcKey.hash)
+	svc.served = &m
+	for _, x := range svc.recs.Entries() {
+		k, r := x.Key, x.Val
+		if r.class != classLive && r.class != classFallback {
+			continue
+		}
+		_, since := c.phaseOf(c.origins.name(k.origin))
+		if e := c.servedEntry(nil, k, &r, nil, r.has(recPubStale), since); e != nil {
+			svc.served.Set(k, e)
+		}
+	}
 }
 
 // filterIndex maps single-constraint filters with the default health to their

@@ -89,7 +89,7 @@ func TestShrinks(t *testing.T) {
 	for i := range 9990 {
 		m.Delete(fmt.Sprint(i))
 	}
-	if c, n := cap(m.ents), len(m.idx); c > 64 || n > 64 {
+	if c, n := cap(m.ents), m.slots(); c > 64 || n > 64 {
 		t.Errorf("after deleting all but 10 of 10000: cap %d, index %d", c, n)
 	}
 	want := map[string]int{}
@@ -132,4 +132,27 @@ func BenchmarkMemory(b *testing.B) {
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(gm)
 	}
+}
+
+// TestWideIndex: past 49,152 entries the index switches to 32-bit positions,
+// and back once the map shrinks.
+func TestWideIndex(t *testing.T) {
+	m := New[string, int](String)
+	want := map[string]int{}
+	for i := range 70000 {
+		m.Set(fmt.Sprint(i), i)
+		want[fmt.Sprint(i)] = i
+	}
+	if m.idx32 == nil || m.idx16 != nil {
+		t.Fatalf("70000 entries on a 16-bit index (%d slots)", m.slots())
+	}
+	check(t, &m, want)
+	for i := range 69000 {
+		m.Delete(fmt.Sprint(i))
+		delete(want, fmt.Sprint(i))
+	}
+	if m.idx16 == nil {
+		t.Fatalf("1000 entries on a 32-bit index of %d slots", m.slots())
+	}
+	check(t, &m, want)
 }
