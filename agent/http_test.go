@@ -653,6 +653,8 @@ func TestMetricsAndUI(t *testing.T) {
 		"grapevine_gossip_events_total",
 		"grapevine_gossip_probe_rtt_seconds_bucket",
 		"grapevine_gossip_health_score 0",
+		`grapevine_gossip_udp_packets_total{direction="sent"}`,
+		`grapevine_gossip_tcp_streams_total{direction="accepted"}`,
 		"grapevine_cluster_agreement_ratio 1",
 		`grapevine_cluster_fingerprint_updates_total{event="broadcast"}`,
 		`grapevine_gossip_rejected_total{reason="decrypt"} 0`,

@@ -141,6 +141,9 @@ var (
 	gossipEvDesc    = prometheus.NewDesc("grapevine_gossip_events_total", "Gossip outcomes: fresh deltas, invalid messages, dropped sends, rejoins.", []string{"event"}, nil)
 	gossipRTTDesc   = prometheus.NewDesc("grapevine_gossip_probe_rtt_seconds", "Round trips of successful SWIM probes of other agents.", nil, nil)
 	gossipRejDesc   = prometheus.NewDesc("grapevine_gossip_rejected_total", "Gossip input rejected, by reason (decrypt, label, cidr, malformed, too_large, unknown_origin, bad_epoch, over_quota, rate_limited, stream_limit, timeout, invalid).", []string{"reason"}, nil)
+	gossipPktsDesc  = prometheus.NewDesc("grapevine_gossip_udp_packets_total", "UDP packets on the gossip port by direction (memberlist's probes and gossip and the encryption included).", []string{"direction"}, nil)
+	gossipPktBytes  = prometheus.NewDesc("grapevine_gossip_udp_bytes_total", "Bytes of the UDP packets on the gossip port by direction.", []string{"direction"}, nil)
+	gossipStreams   = prometheus.NewDesc("grapevine_gossip_tcp_streams_total", "TCP streams of the gossip port: opened (dialled by this agent) and accepted.", []string{"direction"}, nil)
 	gossipHealth    = prometheus.NewDesc("grapevine_gossip_health_score", "memberlist's local health score (Lifeguard awareness): 0 is healthy; higher means this agent itself is missing acks (overloaded or on a bad link).", nil, nil)
 )
 
@@ -151,6 +154,9 @@ func (c *gossipCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gossipRTTDesc
 	ch <- gossipHealth
 	ch <- gossipRejDesc
+	ch <- gossipPktsDesc
+	ch <- gossipPktBytes
+	ch <- gossipStreams
 }
 
 func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
@@ -176,6 +182,13 @@ func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstHistogram(gossipRTTDesc, st.ProbeRTT.Count, st.ProbeRTT.Sum.Seconds(), buckets)
 	ch <- prometheus.MustNewConstMetric(gossipHealth, prometheus.GaugeValue, float64(st.HealthScore))
+	nc := st.Network
+	ch <- prometheus.MustNewConstMetric(gossipPktsDesc, prometheus.CounterValue, float64(nc.PacketsSent), "sent")
+	ch <- prometheus.MustNewConstMetric(gossipPktsDesc, prometheus.CounterValue, float64(nc.PacketsReceived), "received")
+	ch <- prometheus.MustNewConstMetric(gossipPktBytes, prometheus.CounterValue, float64(nc.BytesSent), "sent")
+	ch <- prometheus.MustNewConstMetric(gossipPktBytes, prometheus.CounterValue, float64(nc.BytesReceived), "received")
+	ch <- prometheus.MustNewConstMetric(gossipStreams, prometheus.CounterValue, float64(nc.StreamsOpened), "opened")
+	ch <- prometheus.MustNewConstMetric(gossipStreams, prometheus.CounterValue, float64(nc.StreamsAccepted), "accepted")
 	for reason, v := range st.Rejected {
 		ch <- prometheus.MustNewConstMetric(gossipRejDesc, prometheus.CounterValue, float64(v), reason)
 	}

@@ -34,6 +34,21 @@ type netTransport struct {
 	accept   atomic.Pointer[func(net.Addr) bool]
 	shutdown atomic.Bool
 	wg       sync.WaitGroup
+	counts   netCounts
+}
+
+// netCounts counts what crosses the real network (Stats.Network).
+type netCounts struct {
+	pktsOut, bytesOut, pktsIn, bytesIn atomic.Uint64
+	streamsOut, streamsIn              atomic.Uint64
+}
+
+func (c *netCounts) snapshot() NetworkCounters {
+	return NetworkCounters{
+		PacketsSent: c.pktsOut.Load(), BytesSent: c.bytesOut.Load(),
+		PacketsReceived: c.pktsIn.Load(), BytesReceived: c.bytesIn.Load(),
+		StreamsOpened: c.streamsOut.Load(), StreamsAccepted: c.streamsIn.Load(),
+	}
 }
 
 const (
@@ -115,6 +130,8 @@ func (t *netTransport) readPackets() {
 		if n < 1 {
 			continue
 		}
+		t.counts.pktsIn.Add(1)
+		t.counts.bytesIn.Add(uint64(n))
 		from := net.UDPAddrFromAddrPort(ap)
 		if accept := t.accept.Load(); accept == nil || !(*accept)(from) {
 			continue
@@ -138,6 +155,7 @@ func (t *netTransport) acceptStreams() {
 			continue
 		}
 		delay = 0
+		t.counts.streamsIn.Add(1)
 		t.streams <- c
 	}
 }
@@ -167,15 +185,20 @@ func (t *netTransport) FinalAdvertiseAddr(ip string, port int) (net.IP, int, err
 }
 
 func (t *netTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
+	var err error
+	if ap, perr := netip.ParseAddrPort(addr); perr == nil {
 		_, err = t.udp.WriteToUDPAddrPort(b, ap)
-		return time.Now(), err
+	} else {
+		var ua *net.UDPAddr
+		if ua, err = net.ResolveUDPAddr("udp", addr); err != nil {
+			return time.Time{}, err
+		}
+		_, err = t.udp.WriteTo(b, ua)
 	}
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return time.Time{}, err
+	if err == nil {
+		t.counts.pktsOut.Add(1)
+		t.counts.bytesOut.Add(uint64(len(b)))
 	}
-	_, err = t.udp.WriteTo(b, ua)
 	return time.Now(), err
 }
 
@@ -188,7 +211,11 @@ func (t *netTransport) StreamCh() <-chan net.Conn           { return t.streams }
 
 func (t *netTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
-	return d.Dial("tcp", addr)
+	c, err := d.Dial("tcp", addr)
+	if err == nil {
+		t.counts.streamsOut.Add(1)
+	}
+	return c, err
 }
 
 func (t *netTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {

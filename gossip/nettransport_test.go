@@ -71,6 +71,12 @@ func TestNetTransportPackets(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no packet after the refused one")
 	}
+	if c := a.counts.snapshot(); c.PacketsSent != 4 || c.BytesSent != uint64(1400+6+9000+5) {
+		t.Errorf("sender counted %+v, want 4 packets of %d bytes", c, 1400+6+9000+5)
+	}
+	if c := b.counts.snapshot(); c.PacketsReceived != 5 {
+		t.Errorf("receiver counted %d packets, want 5 (the refused one too)", c.PacketsReceived)
+	}
 	if refused != 1 {
 		t.Errorf("refused %d packets, want 1", refused)
 	}

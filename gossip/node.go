@@ -82,6 +82,8 @@ type Node struct {
 
 	sendq chan sendJob
 	pushq chan crdt.Delta // local changes for the relay trees (pushLoop)
+	// net is the real network's transport (nil on another Transport).
+	net *netTransport
 	// relayed remembers the relay trees this node passed on (relay.go).
 	relayed relayed
 	done    chan struct{}
@@ -133,6 +135,7 @@ func New(cfg Config, store Store) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
+		n.net = nt
 		if mlc.BindPort == 0 {
 			mlc.BindPort = nt.port()
 			mlc.AdvertisePort = mlc.BindPort

@@ -28,10 +28,22 @@ type Stats struct {
 	Rejected map[string]uint64
 	// ProbeRTT is the distribution of round trips of successful SWIM probes.
 	ProbeRTT Histogram
+	// Network counts what crossed the real network, memberlist's own probes
+	// and gossip and the encryption included: UDP packets and their bytes,
+	// TCP streams dialled and accepted. Zero on another Transport (sim).
+	Network NetworkCounters
 	// HealthScore is memberlist's local health (Lifeguard's awareness): 0 is
 	// healthy; it grows while this node misses acks and refutes suspicions
 	// about itself, i.e. while the node itself, not its peers, is degraded.
 	HealthScore int
+}
+
+// NetworkCounters count UDP packets and bytes each way and TCP streams.
+type NetworkCounters struct {
+	PacketsSent, PacketsReceived uint64
+	BytesSent, BytesReceived     uint64
+	StreamsOpened                uint64 // dialled by this node
+	StreamsAccepted              uint64 // accepted from peers, before the guard's checks
 }
 
 // RTTBuckets are the upper bounds of Histogram's buckets.
@@ -113,6 +125,9 @@ func (n *Node) Stats() Stats {
 	}
 	if ml := n.ml.Load(); ml != nil {
 		out.HealthScore = ml.GetHealthScore()
+	}
+	if n.net != nil {
+		out.Network = n.net.counts.snapshot()
 	}
 	for t := msgType(1); t < msgLimit; t++ {
 		out.Sent[t.String()] = Counter{s.sentMsgs[t].Load(), s.sentBytes[t].Load()}

@@ -211,6 +211,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	rep.cpuPerChange = ((end.cpu - base1.cpu) - (base1.cpu-base0.cpu)*scale) / nc
 	rep.pktsPerChange = ((end.msgs - base1.msgs) - (base1.msgs-base0.msgs)*scale) / nc
 	rep.bytesPerChange = ((end.bytes - base1.bytes) - (base1.bytes-base0.bytes)*scale) / nc
+	rep.udpPerChange = ((end.pkts - base1.pkts) - (base1.pkts-base0.pkts)*scale) / nc
+	rep.selfCPU = (end.self - base1.self) / nc
 	rep.idleCPU = (base1.cpu - base0.cpu) / idleDur
 	rep.rss = end.rss
 
@@ -481,17 +483,20 @@ type sampleT struct {
 	cpu   float64 // seconds, user+system
 	msgs  float64 // gossip messages sent
 	bytes float64 // gossip bytes sent
+	pkts  float64 // UDP packets sent on the gossip ports (memberlist's included)
+	self  float64 // this program's CPU seconds (its stream readers)
 	rss   []float64
 }
 
 func sample(ctx context.Context, agents []*agentProc, pids []int) sampleT {
-	s := sampleT{at: time.Now()}
+	s := sampleT{at: time.Now(), self: procCPU(os.Getpid())}
 	for i, a := range agents {
 		s.cpu += procCPU(pids[i])
 		s.rss = append(s.rss, procRSS(pids[i]))
-		m, b := gossipOut(ctx, a.http)
+		m, b, p := gossipOut(ctx, a.http)
 		s.msgs += m
 		s.bytes += b
+		s.pkts += p
 	}
 	return s
 }
@@ -530,18 +535,18 @@ func procRSS(pid int) float64 {
 	return 0
 }
 
-// gossipOut sums grapevine_gossip_messages_total and _bytes_total with
-// direction="sent" from the agent's /metrics.
-func gossipOut(ctx context.Context, addr string) (msgs, bytes float64) {
+// gossipOut sums grapevine_gossip_messages_total, _bytes_total and
+// _udp_packets_total with direction="sent" from the agent's /metrics.
+func gossipOut(ctx context.Context, addr string) (msgs, bytes, pkts float64) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -561,9 +566,11 @@ func gossipOut(ctx context.Context, addr string) (msgs, bytes float64) {
 			msgs += v
 		case strings.HasPrefix(line, "grapevine_gossip_bytes_total{"):
 			bytes += v
+		case strings.HasPrefix(line, "grapevine_gossip_udp_packets_total{"):
+			pkts += v
 		}
 	}
-	return msgs, bytes
+	return msgs, bytes, pkts
 }
 
 type report struct {
@@ -572,6 +579,8 @@ type report struct {
 	cpuPerChange   float64
 	pktsPerChange  float64
 	bytesPerChange float64
+	udpPerChange   float64 // UDP packets on the gossip ports, memberlist's included
+	selfCPU        float64 // this program's CPU per change (its stream readers), not subtracted
 	idleCPU        float64
 	rss            []float64
 	serf           []time.Duration
@@ -618,8 +627,9 @@ func (r report) print(out io.Writer) {
 	}
 	w.Flush()
 	slices.Sort(r.rss)
-	fmt.Fprintf(out, "\nper change, summed over agents (idle baseline subtracted): CPU %.1f ms, gossip %.0f messages, %.1f KiB sent\n",
-		r.cpuPerChange*1e3, r.pktsPerChange, r.bytesPerChange/1024)
+	fmt.Fprintf(out, "\nper change, summed over agents (idle baseline subtracted): CPU %.1f ms (%.0f µs per agent), gossip %.0f messages, %.1f KiB, %.0f UDP packets sent\n",
+		r.cpuPerChange*1e3, r.cpuPerChange*1e6/float64(r.n), r.pktsPerChange, r.bytesPerChange/1024, r.udpPerChange)
+	fmt.Fprintf(out, "this benchmark's own CPU per change (its %d event streams): %.1f ms\n", r.n, r.selfCPU*1e3)
 	fmt.Fprintf(out, "idle CPU, all agents together: %.1f%% of one core\n", r.idleCPU*100)
 	if len(r.rss) > 0 {
 		fmt.Fprintf(out, "RSS per agent: p50 %.1f MiB, max %.1f MiB\n", r.rss[len(r.rss)/2]/(1<<20), r.rss[len(r.rss)-1]/(1<<20))
