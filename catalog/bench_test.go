@@ -140,6 +140,17 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 		runtime.KeepAlive(ds)
 		b.ReportMetric(float64(int(after.HeapAlloc-before.HeapAlloc)+held)/n, "B/instance")
 		b.ReportMetric(float64(held)/n, "value-B/instance")
+		// Looked-up services keep decoded entries and answer sets: what a
+		// lookup of every service adds.
+		for s := range n / 100 {
+			if res := r.Service(fmt.Sprint("svc-", s), catalog.Filter{Tags: []string{"v2"}}); len(res.Entries) != 100 {
+				b.Fatal(len(res.Entries))
+			}
+		}
+		runtime.GC()
+		var hot runtime.MemStats
+		runtime.ReadMemStats(&hot)
+		b.ReportMetric(float64(int(hot.HeapAlloc-after.HeapAlloc))/n, "looked-up-extra-B/instance")
 		runtime.KeepAlive(r)
 	}
 }

@@ -33,6 +33,7 @@ type Catalog struct {
 	lease     *leases                  // membership news and self-preservation (pure table)
 	rereap    map[string]bool          // reaped origins whose records peers sent again: reaped next Tick
 	compacted time.Time                // last walk of compact
+	cooled    time.Time                // last walk of cool
 	held      map[string]*held         // quarantine: deltas of origins without membership news
 	heldBytes int                      // sum of held[].bytes
 	maxEpoch  uint64                   // highest epoch accepted (Config.MaxEpochAhead), set by Tick

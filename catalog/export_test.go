@@ -128,6 +128,19 @@ func (c *Catalog) recompute(name string) (live, fallback []*Entry, sum ServiceSu
 	return live, fallback, sum
 }
 
+// HotServices returns how many services keep decoded entries.
+func (c *Catalog) HotServices() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, svc := range c.byService {
+		if svc.hot() {
+			n++
+		}
+	}
+	return n
+}
+
 // State exposes the crdt state for tests (mu must not be held by the caller).
 func (c *Catalog) WithState(f func(*crdt.State)) {
 	c.mu.Lock()

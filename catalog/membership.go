@@ -86,6 +86,7 @@ func (c *Catalog) Tick() {
 	}
 	c.expireHeld(now)
 	c.compact(now)
+	c.cool(now)
 	c.maxEpoch = c.epochLimit(now)
 	c.commit(b)
 }

@@ -28,6 +28,7 @@ type svcState struct {
 	// served holds the published entry of each served record once a lookup
 	// built the service's answer set (the service is hot); nil while cold.
 	served *densemap.Map[svcKey, *Entry]
+	readAt time.Time      // while hot: when a lookup was last seen (cool)
 	sum    ServiceSummary // counts over the published states
 }
 

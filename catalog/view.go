@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/internal/densemap"
 )
@@ -30,7 +31,10 @@ type snapshot struct {
 }
 
 // slot holds the current view of one service.
-type slot struct{ view atomic.Pointer[view] }
+type slot struct {
+	view atomic.Pointer[view]
+	read atomic.Bool // a lookup read the service since cool last looked
+}
 
 // view is one published state of a service: its index and summary at once;
 // the answer set is built on first use.
@@ -222,6 +226,9 @@ func (c *Catalog) commit(b *batch) {
 // answers returns the current view of s with its answer set, building the set
 // (under the lock) if no lookup has needed it yet.
 func (c *Catalog) answers(s *slot) (*view, *viewData) {
+	if !s.read.Load() {
+		s.read.Store(true) // once per cool period: the line stays shared
+	}
 	v := s.view.Load()
 	if d := v.data.Load(); d != nil {
 		return v, d
@@ -277,11 +284,18 @@ func (c *Catalog) buildData(name string) *viewData {
 	return d
 }
 
+// coolAfter is how long a hot service keeps its entries once no lookup reads
+// it: then cool drops them and its answer set, and the next lookup decodes
+// it again. An agent that once read every service (a dashboard, a dump) goes
+// back to the compact records.
+const coolAfter = 10 * time.Minute
+
 // warm makes svc hot: it decodes the published entry of every served
 // record, once (the first lookup of a service nobody read before). mu held.
 func (c *Catalog) warm(svc *svcState) {
 	m := densemap.New[svcKey, *Entry](svcKey.hash)
 	svc.served = &m
+	svc.readAt = c.cfg.Now()
 	for _, x := range svc.recs.Entries() {
 		k, r := x.Key, x.Val
 		if r.class != classLive && r.class != classFallback {
@@ -291,6 +305,34 @@ func (c *Catalog) warm(svc *svcState) {
 		if e := c.servedEntry(nil, k, &r, nil, r.has(recPubStale), since); e != nil {
 			svc.served.Set(k, e)
 		}
+	}
+}
+
+// cool makes the services no lookup read for coolAfter cold again: their
+// entries go, and their view is replaced by one without an answer set (same
+// index, summary and change channel: no waiter wakes). It walks the services
+// every coolAfter/4, from Tick. mu held.
+func (c *Catalog) cool(now time.Time) {
+	if now.Sub(c.cooled) < coolAfter/4 {
+		return
+	}
+	c.cooled = now
+	snap := c.snap.Load()
+	for name, svc := range c.byService {
+		s := snap.services[name]
+		if !svc.hot() || s == nil {
+			continue
+		}
+		if s.read.Swap(false) {
+			svc.readAt = now
+			continue
+		}
+		if now.Sub(svc.readAt) < coolAfter {
+			continue
+		}
+		svc.served = nil
+		v := s.view.Load()
+		s.view.Store(&view{name: v.name, index: v.index, summary: v.summary, changed: v.changed})
 	}
 }
 

@@ -148,3 +148,55 @@ func checkFilters(t *testing.T, c *catalog.Catalog, service string, step int) {
 		}
 	}
 }
+
+// A service is decoded when a lookup first reads it (hot), and dropped back
+// to its compact records once no lookup read it for ten minutes (cold); its
+// answers are the same either way, and the next lookup decodes it again.
+func TestHotServicesCool(t *testing.T) {
+	clock := catalogtest.NewClock()
+	r := catalogtest.New(t, "r", clock)
+	o := catalogtest.New(t, "o", clock)
+	catalogtest.Members(r, o)
+	catalogtest.Pipe(t, o, r)
+	for _, in := range append(catalogtest.Instances("web", 5), catalogtest.Instances("db", 3)...) {
+		mustRegister(t, o, in)
+	}
+	if n := r.HotServices(); n != 0 {
+		t.Fatalf("%d hot services before any lookup", n)
+	}
+	want := r.Service("web", catalog.Filter{})
+	if len(want.Entries) != 5 || r.HotServices() != 1 {
+		t.Fatalf("%d entries, %d hot services after one lookup", len(want.Entries), r.HotServices())
+	}
+	for i := range 30 { // 30 minutes: web is read every minute, db never
+		clock.Advance(time.Minute)
+		r.Tick()
+		if got := r.Service("web", catalog.Filter{}); len(got.Entries) != 5 {
+			t.Fatalf("minute %d: %d entries", i, len(got.Entries))
+		}
+		if err := r.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.HotServices(); n != 1 {
+		t.Fatalf("%d hot services, want web still hot", n)
+	}
+	for range 15 { // nobody reads web for 15 minutes
+		clock.Advance(time.Minute)
+		r.Tick()
+	}
+	if n := r.HotServices(); n != 0 {
+		t.Fatalf("%d hot services after 15 unread minutes", n)
+	}
+	if err := r.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, o, catalogtest.Instance("web", "web-new", 9000))
+	got := r.Service("web", catalog.Filter{})
+	if len(got.Entries) != 6 || got.Index <= want.Index || r.HotServices() != 1 {
+		t.Fatalf("after cooling and a change: %d entries at index %d (was %d), %d hot", len(got.Entries), got.Index, want.Index, r.HotServices())
+	}
+	if err := r.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
