@@ -104,6 +104,10 @@ type Node struct {
 	// own Members() hands out pointers it later mutates under that lock, so
 	// reading their fields outside it races.
 	members map[string]Member
+	// names are the keys of members, in no order: relayCands walks them for
+	// every relay message (a slice, not the map of large values, and kept up
+	// to date as members come and go rather than rebuilt).
+	names []string
 }
 
 type departure struct {
@@ -371,10 +375,17 @@ func (n *Node) Members() []Member {
 func (n *Node) setMember(name string, m *Member) {
 	n.mu.Lock()
 	if m == nil {
-		delete(n.members, name)
+		if _, ok := n.members[name]; ok {
+			delete(n.members, name)
+			i := slices.Index(n.names, name)
+			n.names = slices.Delete(n.names, i, i+1)
+		}
 	} else {
 		mm := *m
-		old := n.members[name] // an update keeps what probes measured
+		old, had := n.members[name] // an update keeps what probes measured
+		if !had {
+			n.names = append(n.names, name)
+		}
 		mm.RTT, mm.ProbeFailures, mm.LastProbeFailure, mm.suspectUntil = old.RTT, old.ProbeFailures, old.LastProbeFailure, old.suspectUntil
 		n.members[name] = mm
 	}

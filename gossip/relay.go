@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/grapevine-sd/grapevine/crdt"
-	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -172,9 +171,9 @@ func decodeRelay(b []byte) (relayMsg, error) {
 
 // relayRoot sends a local change on the trees rootTrees draws.
 func (n *Node) relayRoot(d crdt.Delta) {
-	byName, cands := n.relayCands("", d.Origin)
+	cands := n.relayCands("", d.Origin, nil)
 	for _, t := range rootTrees(cands, n.cfg.Name) {
-		n.relaySend(d, t.salt, t.targets, byName)
+		n.relaySend(d, t.salt, t.targets)
 	}
 }
 
@@ -221,28 +220,47 @@ func (n *Node) onRelay(m relayMsg) {
 // relay sends d on the tree salt to its part of the tree (relayTargets), each
 // recipient with its own limit.
 func (n *Node) relay(d crdt.Delta, salt uint64, from string, limit uint64) {
-	byName, cands := n.relayCands(from, d.Origin)
-	n.relaySend(d, salt, relayTargets(cands, n.cfg.Name, salt, limit, false, nil), byName)
+	// Only the members relayTargets can return (about √N of them), so a
+	// relay allocates O(√N), not a copy of the member list.
+	cands := n.relayCands(from, d.Origin, relayWithin(n.cfg.Name, salt, limit))
+	n.relaySend(d, salt, relayTargets(cands, n.cfg.Name, salt, limit, false, nil))
 }
 
-// relayCands returns the live members other than this node, the sender and
-// the origin, by name and as a list of names.
-func (n *Node) relayCands(from, origin string) (map[string]*memberlist.Node, []string) {
-	live := n.list()
-	byName := make(map[string]*memberlist.Node, len(live))
-	names := make([]string, 0, len(live))
-	for _, nd := range live {
-		if nd.Name == n.cfg.Name || nd.Name == from || nd.Name == origin {
+// relayWithin reports whether a member's key on the tree salt lies strictly
+// between self's key and limit, the whole ring when limit is self's key: the
+// members relayTargets can return to a relay (not the root).
+func relayWithin(self string, salt, limit uint64) func(name string) bool {
+	own := relayKey(salt, self)
+	span := limit - own
+	return func(name string) bool {
+		dist := relayKey(salt, name) - own
+		return dist != 0 && (span == 0 || dist < span)
+	}
+}
+
+// relayCands returns the names of the live members other than this node, the
+// sender and the origin, for which keep (if set) holds. It walks the member
+// names without copying them: every member receives every change, so this
+// runs N times per change, and with a thousand members a copy of the member
+// list each time was most of the cluster's CPU while they started.
+func (n *Node) relayCands(from, origin string, keep func(name string) bool) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, name := range n.names {
+		if name == n.cfg.Name || name == from || name == origin {
 			continue
 		}
-		byName[nd.Name] = nd
-		names = append(names, nd.Name)
+		if keep == nil || keep(name) {
+			out = append(out, name)
+		}
 	}
-	return byName, names
+	return out
 }
 
-// relaySend sends d on the tree salt to targets.
-func (n *Node) relaySend(d crdt.Delta, salt uint64, ts []relayTarget, byName map[string]*memberlist.Node) {
+// relaySend sends d on the tree salt to targets (a target that left
+// meanwhile is skipped).
+func (n *Node) relaySend(d crdt.Delta, salt uint64, ts []relayTarget) {
 	if len(ts) == 0 {
 		return
 	}
@@ -252,9 +270,13 @@ func (n *Node) relaySend(d crdt.Delta, salt uint64, ts []relayTarget, byName map
 		return
 	}
 	for _, t := range ts {
+		to := n.member(t.name)
+		if to == nil {
+			continue
+		}
 		msg := f.withLimit(t.limit)
 		if len(msg) <= n.budget {
-			n.sendPacket(byName[t.name], msgRelay, msg) // memberlist copies msg
+			n.sendPacket(to, msgRelay, msg) // memberlist copies msg
 		} else {
 			n.sendReliable(t.name, msgRelay, slices.Clone(msg))
 		}

@@ -243,3 +243,62 @@ func TestRelayCodec(t *testing.T) {
 		t.Errorf("invalid delta: err %v, want ErrBadMessage", err)
 	}
 }
+
+// A relay hands relayTargets only the members relayWithin keeps: the targets
+// must be the same as from the whole member list, for every limit a relay can
+// get (a target's limit from the root, and the whole ring).
+func TestRelayWithinKeepsEveryTarget(t *testing.T) {
+	for _, size := range []int{1, 2, 5, 40, 150} {
+		members := names(size)
+		for k := range 10 {
+			salt := relayKey(uint64(k), "salt") // any spread of salts
+			root := members[k%size]
+			limits := []uint64{relayKey(salt, root)}
+			for _, tg := range relayTargets(members, root, salt, relayKey(salt, root), true, nil) {
+				limits = append(limits, tg.limit)
+			}
+			for _, self := range members {
+				for _, limit := range limits {
+					want := relayTargets(members, self, salt, limit, false, nil)
+					var kept []string
+					keep := relayWithin(self, salt, limit)
+					for _, m := range members {
+						if keep(m) {
+							kept = append(kept, m)
+						}
+					}
+					if got := relayTargets(kept, self, salt, limit, false, nil); !slices.Equal(got, want) {
+						t.Fatalf("%d members, self %s, limit %x: targets %v from the kept members, want %v", size, self, limit, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The member names relayCands walks follow joins, updates and departures.
+func TestRelayCandsFollowMembers(t *testing.T) {
+	n := &Node{members: map[string]Member{}}
+	n.cfg.Name = "self"
+	set := func(name string) { n.setMember(name, &Member{Name: name, Meta: []byte(name)}) }
+	for _, name := range []string{"self", "a", "b", "c", "d"} {
+		set(name)
+	}
+	set("b") // an update, not a second b
+	n.setMember("c", nil)
+	n.setMember("x", nil) // never a member
+	set("e")
+	n.setMember("self", nil)
+	set("self")
+	got := n.relayCands("a", "e", nil)
+	slices.Sort(got)
+	if want := []string{"b", "d"}; !slices.Equal(got, want) {
+		t.Fatalf("relayCands from a of e's change: %v, want %v", got, want)
+	}
+	if got := n.relayCands("", "", func(name string) bool { return name != "d" }); len(got) != 3 {
+		t.Fatalf("relayCands keeping all but d: %v, want a, b, e", got)
+	}
+	if len(n.names) != len(n.members) {
+		t.Fatalf("names %v, members %d", n.names, len(n.members))
+	}
+}
