@@ -235,7 +235,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Info().Int("contacted", n).Msg("joined")
 		}
 	}
-	a.updateConvergence(time.Now())
+	a.updateConvergence(time.Now(), node.Members())
 	a.wg.Add(1)
 	go a.tickLoop()
 	a.log.Info().Str("node", a.cfg.Node).Uint64("epoch", a.cat.Epoch()).Str("version", Version).Msg("agent started")
@@ -328,9 +328,15 @@ func (a *Agent) tickLoop() {
 		case <-a.stop:
 			return
 		case <-t.C:
-			a.syncMembers()
+			// One member list for both uses: copying and sorting a thousand
+			// members is a large share of an idle agent's tick.
+			var ms []gossip.Member
+			if node := a.Node(); node != nil {
+				ms = node.Members()
+				a.syncMembers(ms)
+			}
 			a.cat.Tick()
-			a.updateConvergence(time.Now())
+			a.updateConvergence(time.Now(), ms)
 			if n%60 == 0 {
 				a.pruneAddrs()
 				a.pruneDeparted()
@@ -339,15 +345,10 @@ func (a *Agent) tickLoop() {
 	}
 }
 
-// syncMembers hands the live member list to the catalog, for which a live
-// member is membership news even before its join event (see
-// catalog.SyncMembers).
-func (a *Agent) syncMembers() {
-	node := a.Node()
-	if node == nil {
-		return
-	}
-	ms := node.Members()
+// syncMembers hands the live member list ms (gossip's Members) to the
+// catalog, for which a live member is membership news even before its join
+// event (see catalog.SyncMembers).
+func (a *Agent) syncMembers(ms []gossip.Member) {
 	live := make([]string, 0, len(ms))
 	for _, m := range ms {
 		live = append(live, m.Name)

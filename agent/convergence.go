@@ -40,14 +40,14 @@ type convergence struct {
 }
 
 // updateConvergence recomputes the own fingerprint, hands it to gossip (which
-// rate-limits its broadcast) and counts the members that agree. Called by the
-// tick loop.
-func (a *Agent) updateConvergence(now time.Time) {
+// rate-limits its broadcast) and counts the members (gossip's Members) that
+// agree. Called by the tick loop.
+func (a *Agent) updateConvergence(now time.Time, members []gossip.Member) {
 	node := a.Node()
 	if node == nil {
 		return
 	}
-	st := a.cat.Stats()
+	st := a.cat.Fingerprint() // not Stats: no digest copy every tick
 	c := &a.conv
 	c.mu.Lock()
 	if c.own.Changed.IsZero() || c.own.Hash != st.Hash {
@@ -72,7 +72,7 @@ func (a *Agent) updateConvergence(now time.Time) {
 		}
 	}
 
-	ag := countAgreement(a.cfg.Node, own.Hash, node.Members())
+	ag := countAgreement(a.cfg.Node, own.Hash, members)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.agreement.Since.IsZero() || ag.Converged != c.agreement.Converged {

@@ -50,3 +50,28 @@ func (c *Catalog) Stats() Stats {
 	}
 	return s
 }
+
+// Fingerprint is the part of Stats an agent publishes every tick (and the
+// simulator samples from every node): the state hash, the origin and record
+// counts, and whether self-preservation holds.
+type Fingerprint struct {
+	Hash       uint64
+	Origins    int
+	Instances  int
+	Preserving bool
+}
+
+// Fingerprint returns those fields as Stats would, without Stats' copy of the
+// digest and per-origin tombstone and phase reads: one map read per origin, no
+// allocation. At a thousand origins, called every second by every agent, the
+// difference is most of the agent's idle CPU.
+func (c *Catalog) Fingerprint() Fingerprint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := Fingerprint{Hash: c.state.Hash(), Preserving: c.lease.preserve.Active}
+	for name := range c.state.Origins() {
+		f.Origins++
+		f.Instances += c.counts[name]
+	}
+	return f
+}

@@ -218,9 +218,9 @@ func (n *agentNode) Name() string { return n.name }
 // Hash also notes whether the catalog is in self-preservation (one Stats
 // call for both).
 func (n *agentNode) Hash() uint64 {
-	st := n.cat.Stats()
-	n.preserving.Store(st.Preservation.Active)
-	return st.Hash
+	f := n.cat.Fingerprint()
+	n.preserving.Store(f.Preserving)
+	return f.Hash
 }
 
 // Preserving implements HealthReporter.
@@ -345,7 +345,7 @@ func seenOfEntry(e *catalog.Entry) Seen {
 	return Seen{ID: e.ID, Node: e.Node, Health: e.Health.String(), Stale: e.Stale, Age: e.Age}
 }
 
-func (n catalogNode) Hash() uint64 { return n.cat.Stats().Hash }
+func (n catalogNode) Hash() uint64 { return n.cat.Fingerprint().Hash }
 
 // Withheld implements LeaseReporter.
 func (n catalogNode) Withheld() []string {
