@@ -204,11 +204,6 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.reloadDefinitions(); err != nil {
 		a.log.Error().Err(err).Msg("service definition files skipped; the others are loaded")
 	}
-	if a.cfg.Dev {
-		if err := a.registerDemo(); err != nil {
-			return err
-		}
-	}
 	if a.cfg.HTTP != "" {
 		h, err := startHTTP(a.cfg.HTTP, a)
 		if err != nil {
@@ -218,6 +213,11 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.http = h
 		a.mu.Unlock()
 		a.log.Info().Str("addr", h.Addr()).Msg("http api listening")
+		if a.cfg.Dev {
+			if err := a.registerDemo(h.Addr()); err != nil {
+				return err
+			}
+		}
 	}
 	if err := a.startConsul(); err != nil {
 		return err

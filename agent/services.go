@@ -499,13 +499,11 @@ func parseDefinitions(b []byte) ([]api.Registration, error) {
 	return regs, nil
 }
 
-// registerDemo registers the dev mode's demo service: the agent's own HTTP API,
+// registerDemo registers the dev mode's demo service: the agent's own HTTP API
+// at addr (where it listens, the port the kernel chose for port 0),
 // health-checked over HTTP.
-func (a *Agent) registerDemo() error {
-	if a.cfg.HTTP == "" {
-		return nil
-	}
-	host, port, _ := splitHostPort(a.cfg.HTTP, false)
+func (a *Agent) registerDemo(addr string) error {
+	host, port, _ := splitHostPort(addr, false)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}

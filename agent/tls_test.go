@@ -3,10 +3,8 @@ package agent_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,15 +145,9 @@ func TestClientTokenAndTokenFile(t *testing.T) {
 // the API needs tokens and speaks TLS.
 func TestDevDemoWithTokensAndTLS(t *testing.T) {
 	pki := agenttest.NewTLSFiles(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	a, _, _ := single(t, func(c *agent.Config) {
 		c.Dev = true
-		c.HTTP = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		c.HTTP = "127.0.0.1:0" // the demo checks the port the agent got
 		c.ACL = aclConfig("deny")
 		c.TLS = agent.TLSConfig{CertFile: pki.Cert, KeyFile: pki.Key}
 	})

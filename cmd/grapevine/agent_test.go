@@ -5,12 +5,14 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
 	"github.com/grapevine-sd/grapevine/internal/sdnotify"
+	"github.com/rs/zerolog"
 )
 
 // TestAgentNotifiesSystemd: under Type=notify the agent reports READY=1 only
@@ -25,13 +27,8 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 	t.Setenv(sdnotify.EnvSocket, sock)
 
 	cfg := agenttest.Config(t, "notify")
-	lc := net.ListenConfig{}
-	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0") // a known HTTP port to probe
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTP = l.Addr().String()
-	l.Close()
+	var logs agenttest.LockedBuffer // where the agent says which port it got
+	cfg.Logger = zerolog.New(&logs)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -51,7 +48,11 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 	if got := read(); got != sdnotify.Ready {
 		t.Fatalf("first notification %q, want %q", got, sdnotify.Ready)
 	}
-	if c, err := net.DialTimeout("tcp", cfg.HTTP, time.Second); err != nil {
+	m := regexp.MustCompile(`"addr":"([^"]+)","message":"http api listening"`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("READY=1 before the HTTP API listens (no listening line in the log):\n%s", logs.String())
+	}
+	if c, err := net.DialTimeout("tcp", m[1], time.Second); err != nil {
 		t.Errorf("READY=1 before the HTTP API listens: %v", err)
 	} else {
 		c.Close()
