@@ -70,17 +70,18 @@ stub-zone:
 				}
 				bin = "/usr/sbin/" + f.bin
 			}
-			p := freeUDPPort(t)
-			cmd := exec.Command(bin, f.args(p)...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
+			// The forwarder needs a port number; another program may take
+			// the one found free before the forwarder binds it: it then
+			// exits, and it is started again on another.
+			var addr string
+			for try := 0; addr == ""; try++ {
+				p := freeUDPPort(t)
+				if up(t, bin, f.args(p), p) {
+					addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+				} else if try == 4 {
+					t.Fatalf("%s did not start on 5 ports", f.name)
+				}
 			}
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-			})
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 			ask := func(name string, qtype uint16) *dns.Msg {
 				m := new(dns.Msg)
 				m.SetQuestion(name, qtype)
@@ -106,6 +107,44 @@ stub-zone:
 			}
 		})
 	}
+}
+
+// up starts the forwarder bin with args and reports whether it serves on
+// port (it answers a query, any answer) while still running; one that exits
+// first (its port taken) is not up. A started forwarder is killed at the end
+// of the test.
+func up(t *testing.T, bin string, args []string, port int) bool {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	m := new(dns.Msg)
+	m.SetQuestion("up.service.grapevine.", dns.TypeA) // forwarded to the test server, never beyond loopback
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if _, _, err := c.Exchange(m, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			select {
+			case <-exited:
+				return false // someone else answered
+			default:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func freeUDPPort(t *testing.T) int {
