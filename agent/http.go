@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
@@ -24,8 +25,10 @@ type httpServer struct {
 	a   *Agent
 	g   *Guard
 	mux *http.ServeMux
-	// cache maps a service name to its default *lookupAnswer.
-	cache sync.Map
+	// cache maps a service name to its default *lookupAnswer; cached
+	// counts its entries and bytes (see lookupCacheMax).
+	cache  sync.Map
+	cached struct{ entries, bytes atomic.Int64 }
 }
 
 func startHTTP(addr string, a *Agent) (*httpServer, error) {
@@ -256,9 +259,35 @@ func (h *httpServer) encodeLookup(name string, res catalog.Result, index uint64,
 	}
 	ans := &lookupAnswer{at: res.Index, index: []string{strconv.FormatUint(index, 10)}, body: append(body, '\n')}
 	if cacheable {
-		h.cache.Store(name, ans)
+		h.cacheLookup(name, ans)
 	}
 	return ans
+}
+
+// Bounds of the lookup cache. It holds one answer per service looked up, so
+// it stays within them unless services come and go under new names (the
+// entries of services gone stay until the next reset); past either it
+// starts over.
+const (
+	lookupCacheEntries = 4096
+	lookupCacheBytes   = 64 << 20
+)
+
+func (h *httpServer) cacheLookup(name string, ans *lookupAnswer) {
+	if len(ans.body) > lookupCacheBytes/8 {
+		return // one huge answer would evict everything else
+	}
+	n, b := int64(1), int64(len(ans.body))
+	if old, loaded := h.cache.Swap(name, ans); loaded {
+		n, b = 0, b-int64(len(old.(*lookupAnswer).body))
+	}
+	if h.cached.entries.Add(n) > lookupCacheEntries || h.cached.bytes.Add(b) > lookupCacheBytes {
+		// Concurrent lookups may count a little past the reset: the
+		// counts are a bound, not a ledger, and the next reset squares them.
+		h.cache.Clear()
+		h.cached.entries.Store(0)
+		h.cached.bytes.Store(0)
+	}
 }
 
 // toFilter maps the API's query options to a catalog filter.

@@ -3,7 +3,9 @@ package benchproc
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
+	"time"
 )
 
 func TestMedianAndRounds(t *testing.T) {
@@ -37,5 +39,24 @@ func TestFreePortAndWaitUp(t *testing.T) {
 	cancel()
 	if err := WaitUp(ctx, func() error { return errors.New("never") }); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled WaitUp: %v", err)
+	}
+}
+
+func TestCPUTime(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc: ", err)
+	}
+	before := CPUTime(os.Getpid())
+	deadline := time.Now().Add(5 * time.Second)
+	for CPUTime(os.Getpid()) <= before && time.Now().Before(deadline) {
+		for i := range 1_000_000 { // spend CPU time until it shows
+			_ = i * i
+		}
+	}
+	if after := CPUTime(os.Getpid()); after <= before {
+		t.Errorf("CPUTime did not grow while spinning: %v then %v", before, after)
+	}
+	if got := CPUTime(-1); got != 0 {
+		t.Errorf("CPUTime(-1) = %v, want 0", got)
 	}
 }
