@@ -150,28 +150,47 @@ func (c *Catalog) Service(name string, f Filter) Result {
 	r := Result{Index: v.index}
 	if f.Health == HealthDefault {
 		// Index reads: a single tag, zone, node or meta pair is one map
-		// lookup; several constraints filter the smallest candidate list.
-		if list, exact, ok := d.index().candidates(&f); ok {
-			if exact && len(list) > 0 {
-				// The index holds only default-health live entries, which
-				// are stale only if def is aged.
-				r.Entries = list
-				if d.defAged {
-					r.Entries = aged(list, c.cfg.Now())
-				}
-				return r
+		// lookup.
+		if list, exact, _ := d.index().candidates(&f); exact && len(list) > 0 {
+			// The index holds only default-health live entries, which are
+			// stale only if def is aged.
+			r.Entries = list
+			if d.defAged {
+				r.Entries = aged(list, c.cfg.Now())
 			}
-			r.Entries = f.appendMatches(nil, list)
+			return r
 		}
-	} else {
-		r.Entries = f.appendMatches(nil, d.live)
 	}
-	if len(r.Entries) == 0 {
-		r.Entries = f.appendMatches(nil, d.fallback)
-		r.Fallback = len(r.Entries) > 0
+	// Anything else is matched once per view and remembered.
+	h := f.hash()
+	if a := d.cached(&f, h); a != nil {
+		r.Entries, r.Fallback = aged(a.entries, c.cfg.Now()), a.fallback
+		return r
 	}
+	r.Entries, r.Fallback = d.match(&f)
+	d.remember(&f, h, r.Entries, r.Fallback)
 	r.Entries = aged(r.Entries, c.cfg.Now())
 	return r
+}
+
+// match answers f from d by matching: the smallest index list that holds
+// every answer, or every live entry; then, if nothing matched, the expired
+// ones (stale over empty).
+func (d *viewData) match(f *Filter) (entries []*Entry, fallback bool) {
+	if f.Health == HealthDefault {
+		if list, _, ok := d.index().candidates(f); ok {
+			entries = f.appendMatches(nil, list)
+		} else {
+			entries = f.appendMatches(nil, d.live)
+		}
+	} else {
+		entries = f.appendMatches(nil, d.live)
+	}
+	if len(entries) == 0 {
+		entries = f.appendMatches(nil, d.fallback)
+		fallback = len(entries) > 0
+	}
+	return entries, fallback
 }
 
 // aged returns es with Age filled in on stale entries (copying those, and the

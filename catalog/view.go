@@ -61,6 +61,8 @@ type viewData struct {
 	// idx indexes the default-health subset of live by tag, zone, node and
 	// meta pair; built by the first filtered query.
 	idx atomic.Pointer[filterIndex]
+	// filters remembers the answers to other filters (filtercache.go).
+	filters atomic.Pointer[filterCache]
 }
 
 // class is how a record is served.

@@ -146,6 +146,80 @@ func checkFilters(t *testing.T, c *catalog.Catalog, service string, step int) {
 		if got.Index != want.Index || got.Fallback != want.Fallback || !slices.Equal(ids(got), ids(want)) {
 			t.Fatalf("step %d %s %+v: indexed %v (fallback %v), scanned %v (fallback %v)", step, service, f, ids(got), got.Fallback, ids(want), want.Fallback)
 		}
+		// Asked again, tags reversed: the remembered answer, the same.
+		h := f
+		h.Tags = slices.Clone(f.Tags)
+		slices.Reverse(h.Tags)
+		again := c.Service(service, h)
+		if again.Index == got.Index && (again.Fallback != got.Fallback || !slices.Equal(ids(again), ids(got))) {
+			t.Fatalf("step %d %s %+v asked again: %v (fallback %v), first %v", step, service, h, ids(again), again.Fallback, ids(got))
+		}
+		// And as the test matches it itself over every served instance.
+		all := c.Service(service, catalog.Filter{Health: catalog.HealthAny})
+		if all.Index == got.Index && !all.Fallback && !got.Fallback {
+			var mine catalog.Result
+			for _, e := range all.Entries {
+				if matches(f, e) {
+					mine.Entries = append(mine.Entries, e)
+				}
+			}
+			if !slices.Equal(ids(mine), ids(got)) {
+				t.Fatalf("step %d %s %+v: catalog %v, matched here %v", step, service, f, ids(got), ids(mine))
+			}
+		}
+	}
+}
+
+// matches is Filter's contract (default health), written out.
+func matches(f catalog.Filter, e *catalog.Entry) bool {
+	if e.Health != catalog.HealthPassing && e.Health != catalog.HealthWarning {
+		return false
+	}
+	if (f.Zone != "" && e.Zone != f.Zone) || (f.Node != "" && e.Node != f.Node) {
+		return false
+	}
+	for _, t := range f.Tags {
+		if !slices.Contains(e.Tags, t) {
+			return false
+		}
+	}
+	for k, v := range f.Meta {
+		if got, ok := e.Meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// A filter one index read does not answer is matched once per view: asked
+// again, in any tag order, it is answered without allocating.
+func TestCombinedFilterRemembered(t *testing.T) {
+	r := catalogtest.New(t, "r", nil)
+	for i, in := range catalogtest.Instances("web", 20) {
+		in.Tags = []string{"prod", fmt.Sprint("shard-", i%2)}
+		in.Meta = map[string]string{"team": fmt.Sprint("t", i%4)}
+		mustRegister(t, r, in)
+	}
+	f := catalog.Filter{Tags: []string{"prod", "shard-1"}, Meta: map[string]string{"team": "t1"}}
+	first := r.Service("web", f)
+	if len(first.Entries) != 5 {
+		t.Fatalf("%d entries, want 5", len(first.Entries))
+	}
+	g := catalog.Filter{Tags: []string{"shard-1", "prod"}, Meta: map[string]string{"team": "t1"}}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if res := r.Service("web", g); len(res.Entries) != 5 {
+			t.Fatalf("%d entries", len(res.Entries))
+		}
+	}); allocs != 0 {
+		t.Errorf("remembered filter: %v allocs per lookup, want 0", allocs)
+	}
+	other := catalog.Filter{Tags: []string{"prod", "shard-1"}, Meta: map[string]string{"team": "t3"}}
+	if res := r.Service("web", other); len(res.Entries) != 5 || slices.Equal(ids(res), ids(first)) {
+		t.Fatalf("another meta value answered %v, first %v", ids(res), ids(first))
+	}
+	mustRegister(t, r, catalog.Instance{ID: "web-new", Service: "web", Port: 1, Tags: []string{"prod", "shard-1"}, Meta: map[string]string{"team": "t1"}, Health: catalog.HealthPassing})
+	if res := r.Service("web", g); len(res.Entries) != 6 {
+		t.Fatalf("after a change: %d entries, want 6 (a new view forgets the old answers)", len(res.Entries))
 	}
 }
 
