@@ -186,7 +186,7 @@ func TestRelayKeySpread(t *testing.T) {
 	if same > 10 {
 		t.Fatalf("%d of 50 positions equal under two salts", same)
 	}
-	if relayKey(7, "n1") != relayKey(7, "n1") {
+	if a, b := relayKey(7, "n1"), relayKey(7, "n1"); a != b {
 		t.Fatal("relayKey is not deterministic")
 	}
 }
