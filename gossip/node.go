@@ -252,6 +252,20 @@ func (n *Node) LocalName() string { return n.cfg.Name }
 // is checked before it starts; each address is bounded by memberlist's
 // TCPTimeout (10 s on a LAN).
 func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
+	got, err := n.PushPull(ctx, addrs)
+	if got > 0 {
+		n.Announce()
+	}
+	return got, err
+}
+
+// PushPull is Join without the announcement, for a member already in the
+// cluster (its origin known): the membership and digest exchange with each of
+// addrs that answers, as the rejoin loop makes. It returns how many answered.
+// Announcing costs a change's trip to every member (2(N−1) relay messages), so
+// a thousand members each exchanging once this way, as the simulator settles
+// a start, cost a thousand such trips with Join.
+func (n *Node) PushPull(ctx context.Context, addrs []string) (int, error) {
 	if n.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -259,9 +273,6 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 		return 0, err
 	}
 	got, err := n.ml.Load().Join(addrs)
-	if got > 0 {
-		n.Announce()
-	}
 	if err != nil {
 		return got, fmt.Errorf("gossip: join %v: %w", addrs, err)
 	}

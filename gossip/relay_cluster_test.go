@@ -1,6 +1,7 @@
 package gossip_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -66,6 +67,38 @@ func TestRelayTreesCarryLocalChanges(t *testing.T) {
 		for i := range 10 {
 			live[i].put("svc2", fmt.Sprintf("w%d", i))
 			waitFor(t, 2*time.Second, "the change at every live member", func() bool { return converged(live) })
+		}
+		c.close()
+	})
+}
+
+// PushPull exchanges membership like Join but sends no announcement: no relay
+// message leaves for it, while a Join sends the origin on its two trees.
+func TestPushPullDoesNotAnnounce(t *testing.T) {
+	const n = 8
+	synctest.Test(t, func(t *testing.T) {
+		nw := newNet(t, simnet.DefaultConfig())
+		c := newCluster(t, nw)
+		group := c.start(n, func(cfg *gossip.Config) {
+			cfg.SyncInterval = 0
+			cfg.PushPullInterval = time.Hour
+		})
+		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+		time.Sleep(5 * time.Second) // let the join traffic end
+		relay0 := sentOf(group, "relay")
+		if got, err := group[n-1].node.PushPull(context.Background(), []string{group[1].addr}); err != nil || got != 1 {
+			t.Fatalf("PushPull: %d, %v; want 1 answer", got, err)
+		}
+		time.Sleep(time.Second)
+		if got := sentOf(group, "relay") - relay0; got != 0 {
+			t.Errorf("relay messages after PushPull: %d, want 0", got)
+		}
+		if _, err := group[n-1].node.Join(context.Background(), []string{group[1].addr}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if got := sentOf(group, "relay") - relay0; got != 2*(n-1) {
+			t.Errorf("relay messages after Join: %d, want %d (the announcement on 2 trees)", got, 2*(n-1))
 		}
 		c.close()
 	})

@@ -273,14 +273,16 @@ func (h memberlistHook) Run(_ *zerolog.Event, _ zerolog.Level, msg string) {
 	}
 }
 
-// Join implements Joiner: a gossip join (memberlist push/pull, then the
-// catalog's digest exchange) with addrs.
+// Join implements Joiner: a memberlist push/pull with addrs and the
+// catalog's digest exchange (gossip.Node.PushPull: the node's origin was
+// announced when it joined at its start; announcing it again would send it to
+// every member once more).
 func (n *agentNode) Join(ctx context.Context, addrs []string) (int, error) {
 	g := n.a.Node()
 	if g == nil {
 		return 0, errNoGossip
 	}
-	return g.Join(ctx, addrs)
+	return g.PushPull(ctx, addrs)
 }
 
 func (n *agentNode) Members() int {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRun(t *testing.T) {
@@ -76,5 +77,21 @@ func TestPermute(t *testing.T) {
 	want := []string{"p", "run", "-seed", "3", "-realtime", "-report", "d", "f.yaml"}
 	if !slices.Equal(got, want) {
 		t.Errorf("permute = %q, want %q", got, want)
+	}
+}
+
+func TestSpeedOf(t *testing.T) {
+	for _, tt := range []struct {
+		sim, wall time.Duration
+		want      string
+	}{
+		{36500 * time.Millisecond, 10 * time.Second, "3.6×"},
+		{time.Second, 10 * time.Second, "0.1×"},
+		{8 * time.Second, 280 * time.Second, "0.029×"},
+		{0, time.Second, "0.0×"},
+	} {
+		if got := speedOf(tt.sim, tt.wall); got != tt.want {
+			t.Errorf("speedOf(%v, %v) = %q, want %q", tt.sim, tt.wall, got, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -94,7 +95,7 @@ func startProgress(mode string, raw io.Writer, out *lineWriter, p *sim.Progress)
 				s := p.Snapshot()
 				speed := ""
 				if w := time.Since(start); w > 0 {
-					speed = fmt.Sprintf(" (%.1f× real time)", s.Elapsed.Seconds()/w.Seconds())
+					speed = " (" + speedOf(s.Elapsed, w) + " real time)"
 				}
 				out.show(fmt.Sprintf("[wall %v] %v%s", time.Since(start).Round(time.Second), s, speed))
 			}
@@ -108,4 +109,14 @@ func startProgress(mode string, raw io.Writer, out *lineWriter, p *sim.Progress)
 			out.clear()
 		})
 	}, nil
+}
+
+// speedOf is simulated time over wall time with two significant digits
+// ("3.6×", "0.031×": a thousand nodes run at a few hundredths).
+func speedOf(simulated, wall time.Duration) string {
+	r := simulated.Seconds() / wall.Seconds()
+	if r >= 0.1 || r == 0 {
+		return fmt.Sprintf("%.1f×", r)
+	}
+	return strconv.FormatFloat(r, 'g', 2, 64) + "×"
 }
