@@ -19,9 +19,10 @@ import (
 
 // How to protect an HTTP route (every listener of the agent does this):
 //
-//	g := a.newGuard(addr)                         // one per listener
+//	g := a.newGuard(addr, "")                     // one per listener
 //	mux.Handle("GET /v1/x", g.Require(PolicyRead, h.x))
 //	mux.Handle("PUT /v1/x/{id}", g.Require(PolicyWrite, h.putX))
+//	mux.Handle("GET /ui", g.Public(h.ui))         // no data: no token needed
 //	srv, err := a.serveGuarded(addr, g, mux)     // conn caps, TLS, timeouts
 //
 // and in a write handler, before changing anything:
@@ -168,9 +169,9 @@ func (a *Agent) newGuard(addr, routePrefix string, extra ...TokenSource) *Guard 
 	}
 }
 
-// access is what the guard learned about a request: the guardWriter of the
-// request carries it to the route (route.go), and a write's context carries
-// a copy to Authorize.
+// access is what the guard learned about a request: the request's
+// guardWriter carries it to the route (Require), and a write's context
+// carries a copy to Authorize.
 type access struct {
 	g        *Guard
 	tok      *token // nil: no token
