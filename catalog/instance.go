@@ -149,7 +149,7 @@ type Entry struct {
 	Stale bool          `json:"stale"`
 	Age   time.Duration `json:"age"`
 
-	since time.Time // failure time of the owner, for Age; zero when live
+	since int64 // failure time of the owner (Unix ns), for Age; 0 when live
 }
 
 // Validate checks every field against the limits above. Version is not checked.

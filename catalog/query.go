@@ -205,7 +205,7 @@ func aged(es []*Entry, now time.Time) []*Entry {
 			out = slices.Clone(es)
 		}
 		cp := *e
-		cp.Age = max(0, now.Sub(e.since)).Round(time.Millisecond)
+		cp.Age = max(0, now.Sub(time.Unix(0, e.since))).Round(time.Millisecond)
 		out[i] = &cp
 	}
 	if out == nil {
@@ -265,7 +265,7 @@ func (c *Catalog) Instance(node, id string) (Entry, bool) {
 	switch ph {
 	case phaseLive:
 	case phaseStale, phaseExpired:
-		out.Stale, out.since = true, since
+		out.Stale, out.since = true, since.UnixNano()
 		out.Age = max(0, now.Sub(since)).Round(time.Millisecond)
 	default:
 		return Entry{}, false

@@ -215,7 +215,7 @@ func less(a, b *Entry) int {
 func staleCopy(e *Entry, since time.Time) *Entry {
 	s := *e
 	s.Stale = true
-	s.since = since
+	s.since = since.UnixNano()
 	return &s
 }
 
@@ -373,9 +373,9 @@ func (c *Catalog) servedEntry(b *batch, k svcKey, r *rec, pub *Entry, stale bool
 	switch {
 	case !stale && p.Stale:
 		f := *p
-		f.Stale, f.since = false, time.Time{}
+		f.Stale, f.since = false, 0
 		return &f
-	case stale && (!p.Stale || !p.since.Equal(since)):
+	case stale && (!p.Stale || p.since != since.UnixNano()):
 		return staleCopy(p, since)
 	}
 	return p
