@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&cfg.csv, "csv", "bench-cluster.csv", "per-change CSV output (\"\" for none)")
 	flag.BoolVar(&cfg.serf, "serf", true, "also measure Serf user events when `serf` is installed")
 	flag.DurationVar(&cfg.gap, "gap", 100*time.Millisecond, "pause between changes")
-	flag.DurationVar(&cfg.settle, "settle", 5*time.Second, "idle window measured for the CPU/traffic baseline")
+	flag.DurationVar(&cfg.settle, "settle", 5*time.Second, "wait after membership, and each of the two idle windows measured for the CPU/traffic baseline")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	flag.StringVar(&cfg.logLevel, "log-level", "warn", "agents' log level")
 	flag.Parse()
@@ -180,11 +180,18 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	for i, a := range agents {
 		pids[i] = a.pid
 	}
-	base0 := sample(ctx, agents, pids)
+	// The idle rates are measured in two windows, before the changes (once
+	// the join traffic has ended) and after them, and subtracted from the
+	// changes' window scaled to its length: timers (probes, gossip,
+	// anti-entropy, push/pull every 10–30 s) fall unevenly in a short window.
 	if err := sleepCtx(ctx, cfg.settle); err != nil {
 		return err
 	}
-	base1 := sample(ctx, agents, pids)
+	pre0 := sample(ctx, agents, pids)
+	if err := sleepCtx(ctx, cfg.settle); err != nil {
+		return err
+	}
+	pre1 := sample(ctx, agents, pids)
 
 	var changes []change
 	for round := range cfg.k {
@@ -201,19 +208,27 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			}
 		}
 	}
+	// The last changes' piggyback retransmits belong to the changes.
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return err
+	}
 	end := sample(ctx, agents, pids)
+	if err := sleepCtx(ctx, cfg.settle); err != nil {
+		return err
+	}
+	post := sample(ctx, agents, pids)
 
 	rep := report{n: cfg.n, changes: changes}
-	idleDur := base1.at.Sub(base0.at).Seconds()
-	workDur := end.at.Sub(base1.at).Seconds()
-	scale := workDur / idleDur
+	idle := used(pre0, pre1).plus(used(end, post))
+	work := used(pre1, end)
+	scale := work.secs / idle.secs
 	nc := float64(len(changes))
-	rep.cpuPerChange = ((end.cpu - base1.cpu) - (base1.cpu-base0.cpu)*scale) / nc
-	rep.pktsPerChange = ((end.msgs - base1.msgs) - (base1.msgs-base0.msgs)*scale) / nc
-	rep.bytesPerChange = ((end.bytes - base1.bytes) - (base1.bytes-base0.bytes)*scale) / nc
-	rep.udpPerChange = ((end.pkts - base1.pkts) - (base1.pkts-base0.pkts)*scale) / nc
-	rep.selfCPU = (end.self - base1.self) / nc
-	rep.idleCPU = (base1.cpu - base0.cpu) / idleDur
+	rep.cpuPerChange = (work.cpu - idle.cpu*scale) / nc
+	rep.pktsPerChange = (work.msgs - idle.msgs*scale) / nc
+	rep.bytesPerChange = (work.bytes - idle.bytes*scale) / nc
+	rep.udpPerChange = (work.pkts - idle.pkts*scale) / nc
+	rep.selfCPU = (end.self - pre1.self) / nc
+	rep.idleCPU = idle.cpu / idle.secs
 	rep.rss = end.rss
 
 	if cfg.serf {
@@ -499,6 +514,20 @@ func sample(ctx context.Context, agents []*agentProc, pids []int) sampleT {
 		s.pkts += p
 	}
 	return s
+}
+
+// usage is what the agents used between two samples.
+type usage struct {
+	secs                   float64 // wall-clock length of the window
+	cpu, msgs, bytes, pkts float64
+}
+
+func used(a, b sampleT) usage {
+	return usage{b.at.Sub(a.at).Seconds(), b.cpu - a.cpu, b.msgs - a.msgs, b.bytes - a.bytes, b.pkts - a.pkts}
+}
+
+func (u usage) plus(v usage) usage {
+	return usage{u.secs + v.secs, u.cpu + v.cpu, u.msgs + v.msgs, u.bytes + v.bytes, u.pkts + v.pkts}
 }
 
 var clkTck = 100.0 // USER_HZ on Linux
