@@ -69,8 +69,11 @@ type Agent struct {
 	// memberGen counts membership changes (for Consul blocking queries).
 	memberGen atomic.Uint64
 
-	// regMu serializes API registrations, so limits hold.
-	regMu sync.Mutex
+	// regMu guards inflight: the API registrations between their limits
+	// check and their commit, counted against the limits so that these hold,
+	// while the commits run concurrently (and share the catalog's fsync).
+	regMu    sync.Mutex
+	inflight map[*reservation]struct{}
 	// reloadMu serializes reloads of the definition files and guards
 	// fileDefs: the definitions last applied, by file.
 	reloadMu sync.Mutex

@@ -67,8 +67,9 @@
 // Agent.mu guards the listener and node pointers, the lifecycle flags, the
 // file-registered instance IDs, the per-instance check counts and the departed
 // members; it is never held across a call into catalog, gossip or probe. regMu
-// serializes API registrations so limits hold; reloadMu serializes reloads of
-// the definition files. Member addresses are copy-on-write (read without a lock).
+// guards the API registrations in flight, counted against the limits so that
+// these hold while the registrations' commits run concurrently (and share the
+// catalog's fsync); reloadMu serializes reloads of the definition files. Member addresses are copy-on-write (read without a lock).
 //
 // # Files in the data directory
 //

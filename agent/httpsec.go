@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 )
 
@@ -109,30 +110,62 @@ func (a *Agent) countRejected(reason string) {
 	}
 }
 
-// checkLimits refuses a registration that would take the agent beyond
-// limits.instances or limits.checks (a replacement counts only its change).
+// reservation is an API registration between its limits check and its
+// commit (Agent.inflight).
+type reservation struct {
+	id     string
+	checks int
+}
+
+// reserve checks p against the limits, counting the registrations in flight,
+// and reserves its place until unreserve. Registrations hold regMu only for
+// this, so their commits run concurrently and share the catalog's fsync.
+func (a *Agent) reserve(p prepared) (*reservation, error) {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	if err := a.checkLimits(p); err != nil {
+		return nil, err
+	}
+	res := &reservation{id: p.inst.ID, checks: len(p.checks)}
+	if a.inflight == nil {
+		a.inflight = make(map[*reservation]struct{})
+	}
+	a.inflight[res] = struct{}{}
+	return res, nil
+}
+
+func (a *Agent) unreserve(res *reservation) {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	delete(a.inflight, res)
+}
+
+// checkLimits refuses p when it would take the agent over limits.instances
+// or limits.checks, counting the registrations in flight at their largest.
 // regMu held.
 func (a *Agent) checkLimits(p prepared) error {
-	regs := a.cat.Registrations()
-	instances := len(regs)
-	replacing := false
-	for _, r := range regs {
-		if r.Instance.ID == p.inst.ID {
-			replacing = true
-		}
-	}
-	if !replacing && instances >= a.cfg.Limits.Instances {
-		a.countRejected("instance_limit")
-		return fmt.Errorf("%w: this agent holds %d instances, limit %d (limits.instances)", ErrLimit, instances, a.cfg.Limits.Instances)
+	ids := map[string]bool{}
+	for _, r := range a.cat.Registrations() {
+		ids[r.Instance.ID] = true
 	}
 	a.mu.Lock()
+	perOwner := make(map[string]int, len(a.checkCount)+len(a.inflight))
+	maps.Copy(perOwner, a.checkCount)
+	a.mu.Unlock()
+	for r := range a.inflight {
+		ids[r.id] = true
+		perOwner[r.id] = max(perOwner[r.id], r.checks)
+	}
+	if !ids[p.inst.ID] && len(ids) >= a.cfg.Limits.Instances {
+		a.countRejected("instance_limit")
+		return fmt.Errorf("%w: this agent holds %d instances, limit %d (limits.instances)", ErrLimit, len(ids), a.cfg.Limits.Instances)
+	}
 	total := 0
-	for owner, n := range a.checkCount {
+	for owner, n := range perOwner {
 		if owner != p.inst.ID {
 			total += n
 		}
 	}
-	a.mu.Unlock()
 	if total+len(p.checks) > a.cfg.Limits.Checks {
 		a.countRejected("check_limit")
 		return fmt.Errorf("%w: this agent runs %d checks, limit %d (limits.checks)", ErrLimit, total, a.cfg.Limits.Checks)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +120,40 @@ func TestSafeBinding(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "insecure-http") {
 			t.Errorf("%s: error does not name -insecure-http: %v", tc.name, err)
 		}
+	}
+}
+
+// Registrations made at once hold the limits exactly: their limits checks
+// count the ones in flight (whose commits run concurrently and share an
+// fsync), so of 12 concurrent registrations under limits.instances 4, four
+// succeed.
+func TestRegistrationLimitsConcurrent(t *testing.T) {
+	_, _, base := single(t, func(cfg *agent.Config) {
+		cfg.Limits = agent.LimitsConfig{Instances: 4, ChecksPerInstance: 2, Checks: 8}
+	})
+	const n = 12
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"name":"web","id":"web-%d","checks":[{"id":"c-%d","type":"ttl","ttl":"1m"}]}`, i, i)
+			code, _ := call(t, "PUT", base+"/v1/agent/services", "", body)
+			codes <- code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[200] != 4 || got[429] != n-4 {
+		t.Errorf("concurrent registrations: %v, want 4 × 200 and %d × 429", got, n-4)
+	}
+	_, out := call(t, "GET", base+"/v1/services/web?health=any", "", "")
+	if c := strings.Count(out, `"id":"web-`); c != 4 {
+		t.Errorf("the agent holds %d instances, want 4: %s", c, out)
 	}
 }

@@ -124,11 +124,11 @@ func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
 	if err != nil {
 		return catalog.Entry{}, err
 	}
-	a.regMu.Lock() // the limits hold under concurrent registrations
-	defer a.regMu.Unlock()
-	if err := a.checkLimits(p); err != nil {
+	res, err := a.reserve(p)
+	if err != nil {
 		return catalog.Entry{}, err
 	}
+	defer a.unreserve(res)
 	if err := a.apply(p, catalog.SourceAPI); err != nil {
 		return catalog.Entry{}, err
 	}

@@ -42,7 +42,13 @@ func TestScaleModel(t *testing.T) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(os.Stdout, "model: %d instances per agent, each changing every %v; push message %d B\n", perAgent, changeEvery, len(push))
-	fmt.Fprintln(w, "agents\tfanout\tchanges/s (cluster)\teager push KiB/s per agent\tpiggyback KiB/s\tdigest KiB\tdigest KiB/s per agent\tpush/pull interval\tpush/pull KiB\tpush/pull KiB/s per agent\tcatalog MiB\tfailure detected\t")
+	relay, err := encodeRelay("host-0042.dc1", 1<<63, 1<<62, crdt.Delta{Origin: "host-0007.dc1", Epoch: 1764560000000, From: 1234, To: 1234, Floor: 1,
+		Entries: []crdt.Entry{{Key: "web/web-7", Seq: 1234, Value: make([]byte, valueBytes)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(os.Stdout, "relay message %d B\n", len(relay.msg))
+	fmt.Fprintln(w, "agents\tcopies per change per agent\torigin's sends per change\tchanges/s (cluster)\trelay KiB/s per agent\tpiggyback KiB/s\tdigest KiB\tdigest KiB/s per agent\tpush/pull interval\tpush/pull KiB\tpush/pull KiB/s per agent\tcatalog MiB\tfailure detected\t")
 	for _, n := range []int{30, 100, 1000, 10000} {
 		dg := crdt.Digest{}
 		for i := range n {
@@ -52,16 +58,18 @@ func TestScaleModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fanout := int(math.Ceil(math.Log(float64(n)))) + autoFanoutExtra
+		// The origin sends each of relayTrees trees to ⌈√(N−1)⌉ relays.
+		originSends := relayTrees * int(math.Ceil(math.Sqrt(float64(n-1))))
 		retransmit := float64(ml.RetransmitMult) * math.Ceil(math.Log10(float64(n+1)))
 		changes := float64(n*perAgent) / changeEvery.Seconds()
-		// Each change reaches each agent about fanout times by eager push (each
-		// agent forwards once to fanout peers); an agent sends as much as it
-		// receives. Piggyback adds up to retransmit copies, but rides
-		// memberlist's gossip packets, whose budget caps it.
-		eagerBps := changes * float64(fanout) * float64(len(push))
+		// Each change reaches each agent once per relay tree; the trees carry
+		// 2(N−1) messages, so an agent sends on average as much as it receives.
+		// Only the origin piggybacks a change (retransmit copies, riding
+		// memberlist's gossip packets, whose budget caps it), so an agent
+		// receives retransmit/N of them per change.
+		eagerBps := changes * relayTrees * float64(len(relay.msg))
 		gossipBudget := float64(ml.GossipNodes) * float64(ml.UDPBufferSize) / ml.GossipInterval.Seconds()
-		piggyBps := math.Min(changes*retransmit*float64(len(push)), gossipBudget)
+		piggyBps := math.Min(changes*retransmit*float64(len(push))/float64(n), gossipBudget)
 		// Every SyncInterval an agent starts one digest exchange (with reply) and
 		// is on average the target of one: two digests out, two in.
 		digestBps := 2 * float64(len(digest)) / cfg.SyncInterval.Seconds()
@@ -71,7 +79,7 @@ func TestScaleModel(t *testing.T) {
 		mem := bytesPerInst * float64(n*perAgent)
 		suspicion := float64(ml.SuspicionMult) * math.Max(1, math.Log10(float64(n))) * ml.ProbeInterval.Seconds()
 		detect := ml.ProbeInterval.Seconds() + ml.ProbeTimeout.Seconds() + suspicion
-		fmt.Fprintf(w, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%v\t%.0f\t%.1f\t%.1f\t~%.0f s\t\n", n, fanout, changes, eagerBps/1024, piggyBps/1024,
+		fmt.Fprintf(w, "%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%v\t%.0f\t%.1f\t%.1f\t~%.0f s\t\n", n, relayTrees, originSends, changes, eagerBps/1024, piggyBps/1024,
 			float64(len(digest))/1024, digestBps/1024, pp, ppBytes/1024, ppBps/1024, mem/(1<<20), detect)
 	}
 	w.Flush()
@@ -91,7 +99,8 @@ func pushPullScale(interval time.Duration, n int) time.Duration {
 // BenchmarkDuplicatePush is what a copy of a change that an agent already
 // holds costs it past memberlist (which has decrypted the packet): decoding
 // the push and merging it into a replica that holds it (the merge finds
-// nothing new). Each agent receives about ⌈ln N⌉+4 such copies per change.
+// nothing new). Each agent receives one such copy per change (the second
+// relay tree's), plus the rare piggyback copy.
 func BenchmarkDuplicatePush(b *testing.B) {
 	st := crdt.New("replica", 1)
 	d := crdt.Delta{Origin: "host-0007.dc1", Epoch: 1764560000000, From: 1, To: 1, Floor: 0,

@@ -52,6 +52,7 @@
 // without holding any lock: a callback may call the Runner (not Set from a
 // commit), but must not block long, because later changes wait behind it (they
 // queue, unbounded; probe loops never wait). Set calls its commit on the
-// caller's goroutine with no Runner lock held; Sets are serialized.
+// caller's goroutine with no Runner lock held; Sets of one owner are
+// serialized, Sets of different owners (and their commits) run concurrently.
 // Close stops all goroutines and waits for them; it is idempotent.
 package probe

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // ErrCheckOwned refuses a check whose ID another owner's check already has.
@@ -58,6 +59,9 @@ func (r *Runner) planLocked(owner string, checks []Check) (plan, error) {
 		seen[c.ID] = true
 		st := c.InitialStatus
 		output := ""
+		if o, ok := r.reserved[c.ID]; ok && o != owner {
+			return plan{}, fmt.Errorf("%w: check id %q belongs to %q", ErrCheckOwned, c.ID, o)
+		}
 		if e, ok := r.checks[c.ID]; ok {
 			if e.owner != owner {
 				return plan{}, fmt.Errorf("%w: check id %q belongs to %q", ErrCheckOwned, c.ID, e.owner)
@@ -96,20 +100,26 @@ func (r *Runner) Plan(owner string, checks []Check) (Health, error) {
 // exists before its first health transition arrives. After the change, owner's
 // current health is published through Config.OnHealth (in order after every
 // earlier transition), so the last health delivered is always the current one.
-// Sets are serialized; commit must not call Set.
+// Sets of one owner are serialized; Sets of different owners run
+// concurrently, their commits too (so registrations share the catalog's
+// group commit): the check IDs a Set plans are reserved for its owner until
+// it applies. commit must not call Set for the same owner.
 func (r *Runner) Set(owner string, checks []Check, commit func(Health) error) error {
-	r.setMu.Lock()
-	defer r.setMu.Unlock()
+	defer r.owners.lock(owner)()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return ErrClosed
 	}
 	p, err := r.planLocked(owner, checks)
+	if err == nil {
+		r.reserveLocked(owner, p.checks)
+	}
 	r.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	defer r.release(p.checks)
 	if commit != nil {
 		if err := commit(p.health); err != nil {
 			return err
@@ -124,7 +134,7 @@ func (r *Runner) Set(owner string, checks []Check, commit func(Health) error) er
 	for _, c := range p.checks {
 		want[c.ID] = true
 		if p.keep[c.ID] && r.checks[c.ID] != nil {
-			continue // unchanged and running (Sets are serialized; Add and Remove may not be)
+			continue // unchanged and running (Sets of one owner are serialized; Add and Remove may not be)
 		}
 		if err := r.addLocked(owner, c); err != nil {
 			return err // unreachable: validated above and not closed
@@ -137,6 +147,63 @@ func (r *Runner) Set(owner string, checks []Check, commit func(Health) error) er
 	}
 	r.queueLocked(event{health: r.healthLocked(owner)})
 	return nil
+}
+
+// reserveLocked reserves checks' IDs for owner. Caller holds r.mu.
+func (r *Runner) reserveLocked(owner string, checks []Check) {
+	if r.reserved == nil {
+		r.reserved = make(map[string]string)
+	}
+	for _, c := range checks {
+		r.reserved[c.ID] = owner
+	}
+}
+
+// release drops the reservations of checks.
+func (r *Runner) release(checks []Check) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range checks {
+		delete(r.reserved, c.ID)
+	}
+}
+
+// ownerLocks hands out one mutex per owner, kept while someone holds or
+// waits for it.
+type ownerLocks struct {
+	mu    sync.Mutex
+	locks map[string]*ownerLock
+}
+
+type ownerLock struct {
+	// sem (capacity 1) is the lock: a channel, so that a waiter is durably
+	// blocked under testing/synctest (the simulator runs agents in a bubble).
+	sem  chan struct{}
+	refs int // holders and waiters; guarded by ownerLocks.mu
+}
+
+// lock locks owner's mutex and returns its unlock.
+func (o *ownerLocks) lock(owner string) (unlock func()) {
+	o.mu.Lock()
+	if o.locks == nil {
+		o.locks = make(map[string]*ownerLock)
+	}
+	l := o.locks[owner]
+	if l == nil {
+		l = &ownerLock{sem: make(chan struct{}, 1)}
+		o.locks[owner] = l
+	}
+	l.refs++
+	o.mu.Unlock()
+	l.sem <- struct{}{}
+	return func() {
+		<-l.sem
+		o.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(o.locks, owner)
+		}
+		o.mu.Unlock()
+	}
 }
 
 // Health returns owner's current health.

@@ -185,3 +185,65 @@ func TestSetRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestSetConcurrentOwners: Sets of different owners commit concurrently (a
+// commit waiting for another owner's commit does not deadlock), and a check ID
+// planned by one Set in flight is refused to another owner until that Set
+// applies; Sets of one owner stay serialized.
+func TestSetConcurrentOwners(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hs := &healths{}
+		scripts := map[string]*script{"a": {results: []Status{Passing}}, "b": {results: []Status{Passing}}}
+		r := newOwned(t, hs, scripts)
+		defer r.Close()
+
+		inA, releaseA := make(chan struct{}), make(chan struct{})
+		errA := make(chan error, 1)
+		go func() {
+			errA <- r.Set("web-1", []Check{tcpCheck("a")}, func(Health) error {
+				close(inA)
+				<-releaseA
+				return nil
+			})
+		}()
+		<-inA // web-1's commit is on its way to the disk
+
+		// Another owner commits meanwhile.
+		if err := r.Set("web-2", []Check{tcpCheck("b")}, func(Health) error { return nil }); err != nil {
+			t.Fatalf("Set of another owner during a commit: %v", err)
+		}
+		// web-1's check ID is reserved for it.
+		if err := r.Set("web-3", []Check{tcpCheck("a")}, func(Health) error { return nil }); !errors.Is(err, ErrCheckOwned) {
+			t.Fatalf("Set claiming a check id of a Set in flight = %v, want ErrCheckOwned", err)
+		}
+		// A second Set of web-1 waits for the first.
+		second := make(chan error, 1)
+		go func() { second <- r.Set("web-1", nil, nil) }()
+		synctest.Wait()
+		select {
+		case err := <-second:
+			t.Fatalf("a second Set of the same owner returned (%v) while the first was in its commit", err)
+		default:
+		}
+		close(releaseA)
+		if err := <-errA; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-second; err != nil {
+			t.Fatal(err)
+		}
+		if got := r.ByOwner("web-1"); len(got) != 0 {
+			t.Errorf("web-1 runs %d checks after its second Set removed them", len(got))
+		}
+		if got := r.ByOwner("web-2"); len(got) != 1 {
+			t.Errorf("web-2 runs %d checks, want 1", len(got))
+		}
+		// Once web-1 let go of check a, another owner may take it.
+		if err := r.Set("web-3", []Check{tcpCheck("a")}, nil); err != nil {
+			t.Errorf("Set of a released check id: %v", err)
+		}
+		if len(r.reserved) != 0 || len(r.owners.locks) != 0 {
+			t.Errorf("left %d reservations and %d owner locks", len(r.reserved), len(r.owners.locks))
+		}
+	})
+}

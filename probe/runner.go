@@ -74,14 +74,18 @@ type Runner struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // check loops, probes and the notifier
-	setMu  sync.Mutex     // serializes Set (held across its commit, never with mu)
+	owners ownerLocks     // serializes the Sets of one owner (held across its commit, never with mu)
 
 	mu     sync.Mutex // guards the fields below and every entry's state
 	checks map[string]*entry
-	rng    *rand.Rand
-	events []event       // queued callbacks, in order
-	wake   chan struct{} // cap 1: events were queued
-	closed bool
+	// reserved holds the check IDs of Sets between their plan and their
+	// apply (check ID → owner), so that concurrent Sets of other owners
+	// cannot claim them meanwhile.
+	reserved map[string]string
+	rng      *rand.Rand
+	events   []event       // queued callbacks, in order
+	wake     chan struct{} // cap 1: events were queued
+	closed   bool
 
 	mkProbe func(Check) probeFunc // newProbe; tests substitute scripted probes
 }
