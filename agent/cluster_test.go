@@ -62,7 +62,7 @@ func TestClusterGossipAndLeave(t *testing.T) {
 	mustRegister(t, cs[0], api.Registration{ID: "web-a", Name: "web", Address: "10.0.0.1", Port: 80})
 	mustRegister(t, cs[1], api.Registration{ID: "web-b", Name: "web", Port: 80})
 	for _, c := range cs {
-		waitIDs(t, c, "web", 5*time.Second, "node-a/web-a", "node-b/web-b")
+		waitIDs(t, c, "web", 15*time.Second, "node-a/web-a", "node-b/web-b")
 	}
 	// An instance without an address is served at its node's gossip address.
 	if in, err := cs[2].Instance(t.Context(), "node-b", "web-b"); err != nil || in.Address != "127.0.0.1" {
@@ -72,14 +72,14 @@ func TestClusterGossipAndLeave(t *testing.T) {
 	if err := cs[1].Maintenance(t.Context(), "web-b", true, "drain"); err != nil {
 		t.Fatal(err)
 	}
-	waitIDs(t, cs[2], "web", 5*time.Second, "node-a/web-a")
+	waitIDs(t, cs[2], "web", 15*time.Second, "node-a/web-a")
 	if err := cs[1].Maintenance(t.Context(), "web-b", false, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitIDs(t, cs[2], "web", 5*time.Second, "node-a/web-a", "node-b/web-b")
+	waitIDs(t, cs[2], "web", 15*time.Second, "node-a/web-a", "node-b/web-b")
 
 	// Converged catalogs have the same hash.
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		h := []string{as[0].Self().Catalog.Hash, as[1].Self().Catalog.Hash, as[2].Self().Catalog.Hash}
 		return h[0] == h[1] && h[1] == h[2], fmt.Sprintf("hashes %v", h)
 	})
@@ -104,14 +104,14 @@ func TestClusterGossipAndLeave(t *testing.T) {
 	}
 	as[1].Close()
 	for _, i := range []int{0, 2} {
-		waitIDs(t, cs[i], "web", 3*time.Second, "node-a/web-a")
+		waitIDs(t, cs[i], "web", 15*time.Second, "node-a/web-a")
 		insts, _, err := cs[i].Service(t.Context(), "web", api.QueryOptions{Health: api.HealthAny})
 		if err != nil || len(insts) != 1 {
 			t.Errorf("node %d after leave, health any: %v, %v", i, ids(insts), err)
 		}
 	}
 	t.Logf("leave withdrawn everywhere in %v", time.Since(start))
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		ms := as[2].Members()
 		for _, m := range ms {
 			if m.Name == "node-b" {

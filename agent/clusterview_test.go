@@ -175,8 +175,10 @@ func TestJoinAndForceLeave(t *testing.T) {
 	}
 	for _, x := range []*agent.Agent{a, b} {
 		x := x
-		waitIDs(t, agenttest.Client(t, x), "db", 3*time.Second)
-		agenttest.Eventually(t, 3*time.Second, func() (bool, string) {
+		// Deadlines, not expectations: the time taken is logged below; a
+		// loaded 2-core machine under -race may need several seconds.
+		waitIDs(t, agenttest.Client(t, x), "db", 15*time.Second)
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			for _, m := range x.Members() {
 				if m.Name == "node-c" {
 					return m.Status == api.MemberLeft, fmt.Sprintf("node-c is %s at %s", m.Status, x.Config().Node)

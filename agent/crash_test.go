@@ -31,7 +31,7 @@ func TestCrashServesStaleWithAddress(t *testing.T) {
 	b := agenttest.Start(t, cfgB)
 	ca, cb := agenttest.Client(t, a), agenttest.Client(t, b)
 	mustRegister(t, cb, api.Registration{ID: "web-b", Name: "web", Port: 80}) // no address: the node's
-	waitIDs(t, ca, "web", 5*time.Second, "node-b/web-b")
+	waitIDs(t, ca, "web", 15*time.Second, "node-b/web-b")
 
 	b.Close() // a crash as peers see it
 	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
@@ -48,7 +48,7 @@ func TestCrashServesStaleWithAddress(t *testing.T) {
 		}
 		return false, "node-b not listed as failed"
 	})
-	insts := waitIDs(t, ca, "web", 5*time.Second, "node-b/web-b")
+	insts := waitIDs(t, ca, "web", 15*time.Second, "node-b/web-b")
 	if in := insts[0]; !in.Stale || in.Address != "127.0.0.1" {
 		t.Errorf("crashed node's instance after memberlist forgot the node: stale %v address %q, want stale at 127.0.0.1", in.Stale, in.Address)
 	}

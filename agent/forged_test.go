@@ -61,7 +61,7 @@ func TestForgedDeltas(t *testing.T) {
 	}
 	mustRegister(t, cs[1], api.Registration{ID: "web-b", Name: "web", Port: 80})
 	for _, c := range cs {
-		waitIDs(t, c, "web", 5*time.Second, "node-b/web-b")
+		waitIDs(t, c, "web", 15*time.Second, "node-b/web-b")
 	}
 	now := uint64(time.Now().UnixMilli()) << 22
 
@@ -75,7 +75,7 @@ func TestForgedDeltas(t *testing.T) {
 			mustRegister(t, c, api.Registration{ID: id, Name: "marker", Port: 1})
 		}
 		for _, c := range cs {
-			agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+			agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 				insts, _, err := c.Service(t.Context(), "marker", api.QueryOptions{})
 				n := 0
 				for _, in := range insts {
