@@ -39,15 +39,23 @@ import (
 //     piggyback, anti-entropy (SyncInterval) and gap repair on the next
 //     change.
 //
-// A relay passes a tree on once: it remembers the last relayRemembered salts
-// and drops a repeated one (network duplicates, a replayed packet), so a
-// message never causes its ~√N sends twice.
+// A relay passes a tree on once, and only for the newest change it has seen
+// on a tree of that origin: it remembers the last relayRemembered salts and
+// drops a repeated one (network duplicates, a replayed packet), and it drops
+// a tree of an older change of the origin than one it already passed on. So
+// a message never causes its ~√N sends twice, and a packet replayed by an
+// outsider (memberlist's encryption does not stop replays) long after its
+// salt was forgotten still causes none unless it is its origin's newest.
 
 const (
 	// relayTrees is how many independent trees carry each local change.
 	relayTrees = 2
 	// relayRemembered is how many tree salts a node remembers having passed on.
 	relayRemembered = 4096
+	// relayOrigins bounds the origins whose newest relayed change a node
+	// remembers; beyond it the memory starts over (origins are members, and
+	// only key holders can name them).
+	relayOrigins = 1 << 16
 )
 
 // relayKey places a node on the ring of the tree with salt: FNV-1a over the
@@ -72,16 +80,20 @@ func relayKey(salt uint64, name string) uint64 {
 	return h
 }
 
-// relayed remembers the salts of the trees this node passed on.
+// relayed remembers the trees this node passed on: their salts, and the
+// newest change of each origin.
 type relayed struct {
-	mu   sync.Mutex
-	set  map[uint64]struct{}
-	ring [relayRemembered]uint64
-	next int
+	mu     sync.Mutex
+	set    map[uint64]struct{}
+	ring   [relayRemembered]uint64
+	next   int
+	newest map[string]crdt.Position // origin → epoch and window end
 }
 
-// first records salt and reports whether it was new.
-func (r *relayed) first(salt uint64) bool {
+// pass reports whether the tree salt of origin's change (epoch, to) is to be
+// passed on: a salt not seen before, and a change not older than the newest
+// of the origin passed on. It records both.
+func (r *relayed) pass(salt uint64, origin string, epoch, to uint64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.set == nil {
@@ -90,6 +102,13 @@ func (r *relayed) first(salt uint64) bool {
 	if _, ok := r.set[salt]; ok {
 		return false
 	}
+	if n, ok := r.newest[origin]; ok && (epoch < n.Epoch || epoch == n.Epoch && to < n.Applied) {
+		return false
+	}
+	if r.newest == nil || len(r.newest) >= relayOrigins {
+		r.newest = make(map[string]crdt.Position)
+	}
+	r.newest[origin] = crdt.Position{Epoch: epoch, Applied: to}
 	if len(r.set) >= relayRemembered {
 		delete(r.set, r.ring[r.next])
 	}
@@ -203,13 +222,14 @@ func rootTrees(cands []string, self string) []relayTree {
 }
 
 // onRelay merges a relay message's delta and, the first time this node sees
-// the tree, passes it on to its part of the tree.
+// the tree (of its origin's newest change), passes it on to its part of the
+// tree.
 func (n *Node) onRelay(m relayMsg) {
 	res, ok := n.take(m.From, m.Delta)
 	if !ok {
 		return
 	}
-	if n.relayed.first(m.Salt) {
+	if n.relayed.pass(m.Salt, m.Delta.Origin, m.Delta.Epoch, m.Delta.To) {
 		n.relay(m.Delta, m.Salt, m.From, m.Limit)
 	}
 	if res.Gap {

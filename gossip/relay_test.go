@@ -191,22 +191,37 @@ func TestRelayKeySpread(t *testing.T) {
 	}
 }
 
-func TestRelayedRemembersSalts(t *testing.T) {
+func TestRelayedPassesEachTreeOnce(t *testing.T) {
 	var r relayed
-	if !r.first(5) || r.first(5) {
-		t.Fatal("first(5) twice: want true, then false")
+	if !r.pass(5, "o", 1, 1) || r.pass(5, "o", 1, 1) {
+		t.Fatal("pass(5) twice: want true, then false")
 	}
 	for s := uint64(100); s < 100+relayRemembered; s++ {
-		r.first(s)
+		r.pass(s, "o", 1, 1) // the same change on many trees
 	}
-	if !r.first(5) {
+	if !r.pass(5, "o", 1, 1) {
 		t.Fatal("salt 5 still remembered after relayRemembered newer ones")
 	}
-	if r.first(100 + relayRemembered - 1) {
+	if r.pass(100+relayRemembered-1, "o", 1, 1) {
 		t.Fatal("a recent salt was forgotten")
 	}
 	if len(r.set) > relayRemembered {
 		t.Fatalf("remembers %d salts, bound %d", len(r.set), relayRemembered)
+	}
+	// An older change of the origin is not passed on, on any new tree.
+	if !r.pass(1<<40, "o", 1, 7) {
+		t.Fatal("a newer change refused")
+	}
+	if !r.pass(1<<40+1, "o", 1, 7) {
+		t.Fatal("the same change on its second tree refused")
+	}
+	for i, c := range []struct{ epoch, to uint64 }{{1, 6}, {1, 1}} {
+		if r.pass(1<<41+uint64(i), "o", c.epoch, c.to) {
+			t.Errorf("an older change (%d, %d) passed on after (1, 7)", c.epoch, c.to)
+		}
+	}
+	if !r.pass(1<<42, "o", 2, 1) || !r.pass(1<<42+1, "other", 1, 1) {
+		t.Error("a newer epoch or another origin refused")
 	}
 }
 
