@@ -101,3 +101,31 @@ func TestCheckTargetsRestrictAPIChecks(t *testing.T) {
 		return cs[0].Status == api.HealthCritical && strings.Contains(cs[0].Output, "check_targets.deny"), fmt.Sprintf("check %+v", cs[0])
 	})
 }
+
+// A registration persisted before check_targets denied its target is kept
+// at the next start (never lost), and its check is critical saying why.
+func TestCheckTargetsRestoredCheckKeptCritical(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no listener on 127.0.0.2: %v", err)
+	}
+	defer l.Close()
+	cfg := agenttest.Config(t, "node-a")
+	a := agenttest.Start(t, cfg)
+	mustRegister(t, agenttest.Client(t, a), api.Registration{ID: "w1", Name: "web", Port: 1, Checks: []json.RawMessage{
+		json.RawMessage(`{"id":"w1-tcp","type":"tcp","target":"` + l.Addr().String() + `","interval":"1s"}`),
+	}})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckTargets.Deny = append(cfg.CheckTargets.Deny, "127.0.0.2/32")
+	b := agenttest.Start(t, cfg)
+	c := agenttest.Client(t, b)
+	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		cs, err := c.Checks(t.Context())
+		if err != nil || len(cs) != 1 {
+			return false, fmt.Sprintf("checks %+v, %v", cs, err)
+		}
+		return cs[0].Instance == "w1" && cs[0].Status == api.HealthCritical && strings.Contains(cs[0].Output, "check_targets.deny"), fmt.Sprintf("check %+v", cs[0])
+	})
+}
