@@ -6,7 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/grapevine-sd/grapevine/probe"
 )
@@ -20,7 +23,10 @@ import (
 // resolution.
 type CheckTargetsConfig struct {
 	// Allow lists addresses or CIDR prefixes allowed even where Deny covers
-	// them (e.g. one link-local service).
+	// them (e.g. one link-local service). The word "host" stands for
+	// loopback and the addresses of this host's interfaces as they are at
+	// each connect, link-local ones excepted (a metadata proxy may hold
+	// 169.254.169.254 on the host).
 	Allow []string `yaml:"allow"`
 	// Deny lists addresses or CIDR prefixes refused (default
 	// DefaultCheckTargetsDeny: link-local, which holds the cloud metadata
@@ -55,7 +61,51 @@ var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 // targetPolicy is a parsed CheckTargetsConfig.
 type targetPolicy struct {
 	allow, deny []netip.Prefix
+	allowHost   bool // "host" in allow
+	host        hostAddrs
 }
+
+// hostAddrs caches the addresses of this host's interfaces.
+type hostAddrs struct {
+	mu   sync.Mutex // guards at, set
+	at   time.Time
+	set  map[netip.Addr]bool
+	list func() ([]net.Addr, error) // net.InterfaceAddrs
+}
+
+// hostAddrsTTL is how long the interface addresses are reused.
+const hostAddrsTTL = 5 * time.Second
+
+// has reports whether a is loopback (or unspecified, which the kernel
+// connects to this host) or an address of this host's interfaces (not
+// link-local).
+func (h *hostAddrs) has(a netip.Addr) bool {
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	if a.IsLinkLocalUnicast() {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.set == nil || time.Since(h.at) > hostAddrsTTL {
+		h.set, h.at = map[netip.Addr]bool{}, time.Now()
+		list := h.list
+		if list == nil {
+			list = net.InterfaceAddrs
+		}
+		addrs, _ := list() // none known: only loopback counts
+		for _, ad := range addrs {
+			if p, err := netip.ParsePrefix(ad.String()); err == nil {
+				h.set[p.Addr().Unmap().WithZone("")] = true
+			}
+		}
+	}
+	return h.set[a]
+}
+
+// hostWord in check_targets.allow stands for this host's addresses.
+const hostWord = "host"
 
 func parsePrefixes(key string, list []string) ([]netip.Prefix, error) {
 	if len(list) > maxCheckTargets {
@@ -63,6 +113,9 @@ func parsePrefixes(key string, list []string) ([]netip.Prefix, error) {
 	}
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
+		if s == hostWord && key == "check_targets.allow" {
+			continue // policy sets allowHost
+		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
@@ -89,7 +142,7 @@ func (c CheckTargetsConfig) policy() (*targetPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &targetPolicy{allow: allow, deny: deny}, nil
+	return &targetPolicy{allow: allow, deny: deny, allowHost: slices.Contains(c.Allow, hostWord)}, nil
 }
 
 // check refuses an address the policy denies. IPv4-mapped and NAT64
@@ -106,7 +159,7 @@ func (p *targetPolicy) check(a netip.Addr) error {
 		forms = append(forms, netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
 	}
 	for _, f := range forms {
-		if containsAddr(p.allow, f) != nil {
+		if containsAddr(p.allow, f) != nil || p.allowHost && p.host.has(f) {
 			continue
 		}
 		if d := containsAddr(p.deny, f); d != nil {

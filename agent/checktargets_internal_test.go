@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -61,6 +62,35 @@ func TestCheckTargetPolicy(t *testing.T) {
 	}
 }
 
+// "host" in allow stands for loopback and this host's interface addresses,
+// link-local ones excepted.
+func TestCheckTargetsAllowHost(t *testing.T) {
+	p, err := (CheckTargetsConfig{Allow: []string{"host", "10.9.0.0/16"}, Deny: []string{"0.0.0.0/0", "::/0"}}).policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.host.list = func() ([]net.Addr, error) {
+		var out []net.Addr
+		for _, s := range []string{"127.0.0.1/8", "10.1.2.3/24", "2001:db8::7/64", "fe80::1/64", "169.254.169.254/32"} {
+			ip, n, _ := net.ParseCIDR(s)
+			out = append(out, &net.IPNet{IP: ip, Mask: n.Mask})
+		}
+		return out, nil
+	}
+	for addr, allowed := range map[string]bool{
+		"127.0.0.1": true, "127.5.5.5": true, "::1": true, "0.0.0.0": true, "::": true,
+		"10.1.2.3": true, "::ffff:10.1.2.3": true, "2001:db8::7": true, "10.9.1.1": true,
+		"10.1.2.4": false, "2001:db8::8": false, "fe80::1": false, "169.254.169.254": false, "8.8.8.8": false,
+	} {
+		if err := p.check(netip.MustParseAddr(addr)); (err == nil) != allowed {
+			t.Errorf("check(%s) = %v, want allowed %v", addr, err, allowed)
+		}
+	}
+	if _, err := (CheckTargetsConfig{Deny: []string{"host"}}).policy(); err == nil {
+		t.Error(`deny: [host] accepted; "host" is for allow`)
+	}
+}
+
 // FuzzCheckTargets feeds arbitrary check_targets entries, addresses and
 // check targets: never a panic; an address inside an allow entry is never
 // refused, and one inside a deny entry (and no allow entry) always is.
@@ -96,7 +126,7 @@ func FuzzCheckTargets(f *testing.F) {
 		if containsAddr(p.allow, u) != nil && !a.IsUnspecified() && !nat64.Contains(a) && err != nil {
 			t.Fatalf("%s is allowed by %v but refused: %v", a, p.allow, err)
 		}
-		if containsAddr(p.deny, u) != nil && containsAddr(p.allow, u) == nil && err == nil {
+		if containsAddr(p.deny, u) != nil && containsAddr(p.allow, u) == nil && !p.allowHost && err == nil {
 			t.Fatalf("%s is denied by %v but accepted", a, p.deny)
 		}
 	})
