@@ -4,8 +4,11 @@
 // nginx (one worker) serve the same bytes, and runs wrk against both,
 // alternating, several rounds each. It prints requests per second for each and
 // the ratio; then the same for a second agent limited to one core
-// (GOMAXPROCS=1), as nginx's one worker is. Every server listens on 127.0.0.1
-// only; all are stopped on exit.
+// (GOMAXPROCS=1), as nginx's one worker is. Then, where taskset and two CPUs
+// are available, the fair comparison: wrk pinned to one CPU and each server
+// (nginx's one worker; an agent at its default settings) pinned alone to the
+// other, so both servers get exactly one CPU. Every server listens on
+// 127.0.0.1 only; all are stopped on exit.
 //
 // `make bench` runs it; it skips with a reason when wrk or nginx is absent
 // (`make deps-bench` installs them).
@@ -63,18 +66,17 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	}
 	defer os.RemoveAll(dir)
 
-	np := benchproc.FreePort()
-	if np == 0 {
-		return errors.New("no free port")
-	}
-	url, pid, body, stopAgent, err := startAgent(ctx, bin)
+	// Unpinned: every process may run on every CPU, as on a host where
+	// nothing is arranged (the kernel places wrk's threads, nginx's worker
+	// and the agent's threads as it likes).
+	url, pid, body, stopAgent, err := startAgent(ctx, bin, "")
 	if err != nil {
 		return err
 	}
 	defer stopAgent()
 	// The same agent on one core, as nginx's one worker is: the difference
 	// to the line above is what the Go scheduler costs on a busy machine.
-	url1, pid1, body1, stopAgent1, err := startAgent(ctx, bin, "GOMAXPROCS=1")
+	url1, pid1, body1, stopAgent1, err := startAgent(ctx, bin, "", "GOMAXPROCS=1")
 	if err != nil {
 		return err
 	}
@@ -82,13 +84,104 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	if len(body1) != len(body) {
 		return fmt.Errorf("the two agents answer %d and %d bytes", len(body), len(body1))
 	}
-
 	root := filepath.Join(dir, "www")
 	if err := os.MkdirAll(filepath.Join(root, "v1", "services"), 0o755); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(root, "v1", "services", "web"), body, 0o644); err != nil {
 		return err
+	}
+	nurl, npid, stopNginx, err := startNginx(ctx, nginx, filepath.Join(dir, "n0"), root, "", body)
+	if err != nil {
+		return err
+	}
+	defer stopNginx()
+	servers := []server{
+		{name: "grapevine agent", url: url, pid: pid},
+		{name: "nginx, 1 worker", url: nurl, pid: npid},
+		{name: "grapevine agent, GOMAXPROCS=1", url: url1, pid: pid1},
+	}
+
+	// Pinned: wrk on one CPU, the server on the other, so each server has
+	// exactly one CPU to itself (nginx's one worker; the agent, whose
+	// GOMAXPROCS follows the affinity mask, at its default settings) and the
+	// load generator never competes with it for a core.
+	load, cpu, pin := benchproc.PinCPUs()
+	if pin {
+		urlP, pidP, _, stopAgentP, err := startAgent(ctx, bin, cpu)
+		if err != nil {
+			return err
+		}
+		defer stopAgentP()
+		nurlP, npidP, stopNginxP, err := startNginx(ctx, nginx, filepath.Join(dir, "n1"), root, cpu, body)
+		if err != nil {
+			return err
+		}
+		defer stopNginxP()
+		servers = append(servers,
+			server{name: "nginx, 1 worker, pinned", url: nurlP, pid: npidP, load: load},
+			server{name: "grapevine agent, pinned", url: urlP, pid: pidP, load: load})
+	}
+
+	fmt.Fprintf(out, "== HTTP lookup, 3 instances (%d B answer), wrk -c%d, %d × %v per server, alternating\n", len(body), conns, rounds, dur)
+	// Each server's CPU time per answer (user and system, from /proc) is
+	// printed beside its rate: it depends much less than the rate on what
+	// else the machine runs.
+	for range rounds {
+		for i := range servers {
+			s := &servers[i]
+			before := benchproc.CPUTime(s.pid)
+			r, n, err := runWrk(ctx, wrk, s.url, s.load, conns, dur)
+			if err != nil {
+				return err
+			}
+			s.rate = append(s.rate, r)
+			s.cpu = append(s.cpu, float64((benchproc.CPUTime(s.pid)-before).Microseconds())/float64(max(n, 1)))
+		}
+	}
+	line := func(s server) {
+		fmt.Fprintf(out, "%-32s %8.0f req/s (rounds %v), %5.1f µs CPU per request\n", s.name+":", benchproc.Median(s.rate), benchproc.Rounds(s.rate), benchproc.Median(s.cpu))
+	}
+	ratio := func(what string, agent, ng server) {
+		fmt.Fprintf(out, "%-32s %.2f× (CPU per request: nginx/agent %.2f×)\n", what+":",
+			benchproc.Median(agent.rate)/benchproc.Median(ng.rate), benchproc.Median(ng.cpu)/benchproc.Median(agent.cpu))
+	}
+	fmt.Fprintln(out, "-- unpinned (wrk -t2, servers and wrk share both CPUs)")
+	line(servers[0])
+	line(servers[1])
+	ratio("ratio agent/nginx", servers[0], servers[1])
+	line(servers[2])
+	ratio("ratio, GOMAXPROCS=1", servers[2], servers[1])
+	if !pin {
+		fmt.Fprintln(out, "-- pinned: skipped (needs taskset and two CPUs)")
+		return nil
+	}
+	fmt.Fprintf(out, "-- pinned (wrk -t1 on CPU %s, each server alone on CPU %s: equal CPU for both)\n", load, cpu)
+	line(servers[3])
+	line(servers[4])
+	ratio("ratio agent/nginx, pinned", servers[4], servers[3])
+	return nil
+}
+
+// server is one server under test and its rounds' figures.
+type server struct {
+	name, url string
+	pid       int
+	load      string // the CPUs wrk runs on ("" for any)
+	rate, cpu []float64
+}
+
+// startNginx starts nginx with one worker in the master process (no separate
+// master), serving root on a free loopback port, pinned to cpus ("" for
+// any), under prefix dir; it checks that nginx serves want at the lookup's
+// path and returns that URL.
+func startNginx(ctx context.Context, nginx, dir, root, cpus string, want []byte) (url string, pid int, stop func(), err error) {
+	np := benchproc.FreePort()
+	if np == 0 {
+		return "", 0, nil, errors.New("no free port")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, nil, err
 	}
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
@@ -112,68 +205,37 @@ http {
 }
 `, dir, np, root)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		return err
+		return "", 0, nil, err
 	}
-	ng := exec.CommandContext(ctx, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
+	prog, args := benchproc.Pinned(cpus, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr")
+	ng := exec.CommandContext(ctx, prog, args...)
 	ng.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var ngErr bytes.Buffer
 	ng.Stderr = &ngErr
 	if err := ng.Start(); err != nil {
-		return fmt.Errorf("start nginx: %w", err)
+		return "", 0, nil, fmt.Errorf("start nginx: %w", err)
 	}
-	defer func() { _ = syscall.Kill(-ng.Process.Pid, syscall.SIGKILL); _ = ng.Wait() }()
-	nurl := fmt.Sprintf("http://127.0.0.1:%d/v1/services/web", np)
-	var nbody []byte
+	stop = func() { _ = syscall.Kill(-ng.Process.Pid, syscall.SIGKILL); _ = ng.Wait() }
+	url = fmt.Sprintf("http://127.0.0.1:%d/v1/services/web", np)
+	var body []byte
 	for range 50 {
-		if nbody, err = fetch(ctx, nurl); err == nil {
+		if body, err = fetch(ctx, url); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !bytes.Equal(nbody, body) {
-		return fmt.Errorf("nginx does not serve the agent's answer (%v): %s", err, ngErr.String())
+	if !bytes.Equal(body, want) {
+		stop()
+		return "", 0, nil, fmt.Errorf("nginx does not serve the agent's answer (%v): %s", err, ngErr.String())
 	}
-
-	fmt.Fprintf(out, "== HTTP lookup, 3 instances (%d B answer), wrk -t2 -c%d, %d × %v per server, alternating\n", len(body), conns, rounds, dur)
-	// Each server's CPU time per answer (user and system, from /proc) is
-	// printed beside its rate: it depends much less than the rate on what
-	// else the machine runs.
-	servers := []struct {
-		url string
-		pid int
-	}{{url, pid}, {nurl, ng.Process.Pid}, {url1, pid1}}
-	rate := make([][]float64, len(servers))
-	cpu := make([][]float64, len(servers)) // µs per request
-	for range rounds {
-		for i, s := range servers {
-			before := benchproc.CPUTime(s.pid)
-			r, n, err := runWrk(ctx, wrk, s.url, conns, dur)
-			if err != nil {
-				return err
-			}
-			rate[i] = append(rate[i], r)
-			cpu[i] = append(cpu[i], float64((benchproc.CPUTime(s.pid)-before).Microseconds())/float64(max(n, 1)))
-		}
-	}
-	r, c := make([]float64, len(servers)), make([]float64, len(servers))
-	for i := range servers {
-		r[i], c[i] = benchproc.Median(rate[i]), benchproc.Median(cpu[i])
-	}
-	line := func(name string, i int) {
-		fmt.Fprintf(out, "%-30s %8.0f req/s (rounds %v), %5.1f µs CPU per request\n", name+":", r[i], benchproc.Rounds(rate[i]), c[i])
-	}
-	line("grapevine agent", 0)
-	line("nginx, 1 worker", 1)
-	fmt.Fprintf(out, "ratio agent/nginx:              %.2f× (CPU per request: nginx/agent %.2f×)\n", r[0]/r[1], c[1]/c[0])
-	line("grapevine agent, GOMAXPROCS=1", 2)
-	fmt.Fprintf(out, "ratio, one core each:           %.2f× (CPU per request: nginx/agent %.2f×)\n", r[2]/r[1], c[1]/c[2])
-	return nil
+	return url, ng.Process.Pid, stop, nil
 }
 
-// startAgent starts a dev agent (env added to its environment) holding three
-// instances of service web, and returns the lookup's URL and answer.
-func startAgent(ctx context.Context, bin string, env ...string) (url string, pid int, body []byte, stop func(), err error) {
-	c, pid, stop, err := benchproc.StartDevAgentPid(ctx, bin, "", env...)
+// startAgent starts a dev agent (pinned to cpus, "" for any; env added to
+// its environment) holding three instances of service web, and returns the
+// lookup's URL and answer.
+func startAgent(ctx context.Context, bin, cpus string, env ...string) (url string, pid int, body []byte, stop func(), err error) {
+	c, pid, stop, err := benchproc.StartDevAgentPid(ctx, bin, "", cpus, env...)
 	if err != nil {
 		return "", 0, nil, nil, err
 	}
@@ -199,10 +261,16 @@ var (
 )
 
 // runWrk runs one round of wrk against url: requests per second, and how
-// many requests it made.
-func runWrk(ctx context.Context, wrk, url string, conns int, dur time.Duration) (float64, int64, error) {
+// many requests it made. With cpus ("" for any) wrk runs pinned there,
+// with one thread (one CPU); otherwise with two.
+func runWrk(ctx context.Context, wrk, url, cpus string, conns int, dur time.Duration) (float64, int64, error) {
 	secs := strconv.Itoa(int(dur.Seconds()))
-	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), "-d"+secs+"s", url).CombinedOutput()
+	threads := "-t2"
+	if cpus != "" {
+		threads = "-t1"
+	}
+	prog, args := benchproc.Pinned(cpus, wrk, threads, "-c"+strconv.Itoa(conns), "-d"+secs+"s", url)
+	out, err := exec.CommandContext(ctx, prog, args...).CombinedOutput()
 	if err != nil {
 		return 0, 0, fmt.Errorf("wrk: %w: %s", err, out)
 	}

@@ -39,19 +39,22 @@ func Programs(names ...string) (paths []string, ok bool) {
 // "" for none), with env ("K=V") added to its environment, and returns a
 // client of its HTTP API once it answers, and the function that stops it.
 func StartDevAgent(ctx context.Context, bin, dnsAddr string, env ...string) (c *api.Client, stop func(), err error) {
-	c, _, stop, err = StartDevAgentPid(ctx, bin, dnsAddr, env...)
+	c, _, stop, err = StartDevAgentPid(ctx, bin, dnsAddr, "", env...)
 	return c, stop, err
 }
 
-// StartDevAgentPid is StartDevAgent that also returns the agent's process ID.
-func StartDevAgentPid(ctx context.Context, bin, dnsAddr string, env ...string) (c *api.Client, pid int, stop func(), err error) {
+// StartDevAgentPid is StartDevAgent that also returns the agent's process ID,
+// and runs the agent on the CPUs listed in cpus (taskset's list, e.g. "1";
+// "" for any: see Pinned).
+func StartDevAgentPid(ctx context.Context, bin, dnsAddr, cpus string, env ...string) (c *api.Client, pid int, stop func(), err error) {
 	hp, gp := FreePort(), FreePort()
 	if hp == 0 || gp == 0 {
 		return nil, 0, nil, errors.New("no free port")
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
-	pid, stop, err = StartEnv(ctx, env, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", dnsAddr,
+	prog, args := Pinned(cpus, bin, "agent", "-dev", "-node", "bench", "-http", httpAddr, "-dns", dnsAddr,
 		"-bind", fmt.Sprintf("127.0.0.1:%d", gp), "-log-level", "error")
+	pid, stop, err = StartEnv(ctx, env, prog, args...)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -64,6 +67,67 @@ func StartDevAgentPid(ctx context.Context, bin, dnsAddr string, env ...string) (
 		return nil, 0, nil, fmt.Errorf("agent: %w", err)
 	}
 	return c, pid, stop, nil
+}
+
+// Pinned returns the program and arguments that run bin with args on the
+// CPUs listed in cpus (taskset's list syntax, e.g. "0" or "0,1"): taskset
+// sets the affinity and executes bin in its place, so the process ID is bin's,
+// and every thread bin starts inherits the mask (a Go program sizes GOMAXPROCS
+// from it). With cpus "" it is bin and args unchanged.
+func Pinned(cpus, bin string, args ...string) (string, []string) {
+	if cpus == "" {
+		return bin, args
+	}
+	return "taskset", append([]string{"-c", cpus, bin}, args...)
+}
+
+// PinCPUs returns two CPUs this process may run on, for Pinned (one for the
+// load generator, one for the server under test); ok is false when taskset
+// (util-linux) is absent or fewer than two CPUs are allowed.
+func PinCPUs() (load, server string, ok bool) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return "", "", false
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "", "", false
+	}
+	for line := range strings.Lines(string(b)) {
+		if list, found := strings.CutPrefix(line, "Cpus_allowed_list:"); found {
+			cpus := cpuList(strings.TrimSpace(list), 2)
+			if len(cpus) < 2 {
+				return "", "", false
+			}
+			return strconv.Itoa(cpus[0]), strconv.Itoa(cpus[1]), true
+		}
+	}
+	return "", "", false
+}
+
+// cpuList expands the kernel's CPU list format ("0-3,8,10-11") into at most
+// limit CPU numbers; a malformed part ends the list.
+func cpuList(s string, limit int) []int {
+	var cpus []int
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return cpus
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return cpus
+			}
+		}
+		for c := a; c <= b && len(cpus) < limit; c++ {
+			cpus = append(cpus, c)
+		}
+		if len(cpus) >= limit {
+			break
+		}
+	}
+	return cpus
 }
 
 // Start runs bin with args in its own process group, killed with the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -58,5 +59,26 @@ func TestCPUTime(t *testing.T) {
 	}
 	if got := CPUTime(-1); got != 0 {
 		t.Errorf("CPUTime(-1) = %v, want 0", got)
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		limit int
+		want  []int
+	}{
+		{"0-1", 2, []int{0, 1}},
+		{"0", 2, []int{0}},
+		{"3,5-9", 2, []int{3, 5}},
+		{"2-3,7", 8, []int{2, 3, 7}},
+		{"", 2, nil},
+		{"x", 2, nil},
+		{"4-2", 2, nil},
+		{"1,a", 2, []int{1}},
+	} {
+		if got := cpuList(tc.in, tc.limit); !slices.Equal(got, tc.want) {
+			t.Errorf("cpuList(%q, %d) = %v, want %v", tc.in, tc.limit, got, tc.want)
+		}
 	}
 }
