@@ -7,7 +7,10 @@
 // (GOMAXPROCS=1), as nginx's one worker is. Then, where taskset and two CPUs
 // are available, the fair comparison: wrk pinned to one CPU and each server
 // (nginx's one worker; an agent at its default settings) pinned alone to the
-// other, so both servers get exactly one CPU. Every server listens on
+// other, so both servers get exactly one CPU. Each line says how busy the
+// server was (its CPU time over the round's time) and its CPU time per
+// request; the pinned part ends with what one fully busy core would answer for
+// each, which does not depend on whether wrk kept up. Every server listens on
 // 127.0.0.1 only; all are stopped on exit.
 //
 // `make bench` runs it; it skips with a reason when wrk or nginx is absent
@@ -130,17 +133,23 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	for range rounds {
 		for i := range servers {
 			s := &servers[i]
-			before := benchproc.CPUTime(s.pid)
+			before, start := benchproc.CPUTime(s.pid), time.Now()
 			r, n, err := runWrk(ctx, wrk, s.url, s.load, conns, dur)
 			if err != nil {
 				return err
 			}
+			used := benchproc.CPUTime(s.pid) - before
 			s.rate = append(s.rate, r)
-			s.cpu = append(s.cpu, float64((benchproc.CPUTime(s.pid)-before).Microseconds())/float64(max(n, 1)))
+			s.cpu = append(s.cpu, float64(used.Microseconds())/float64(max(n, 1)))
+			s.busy = append(s.busy, 100*used.Seconds()/time.Since(start).Seconds())
 		}
 	}
+	// busy is the server's CPU time over the round's wall time, in percent
+	// of one core: well under 100 for a pinned server, the load generator
+	// was the limit, not the server.
 	line := func(s server) {
-		fmt.Fprintf(out, "%-32s %8.0f req/s (rounds %v), %5.1f µs CPU per request\n", s.name+":", benchproc.Median(s.rate), benchproc.Rounds(s.rate), benchproc.Median(s.cpu))
+		fmt.Fprintf(out, "%-32s %8.0f req/s (rounds %v), %5.1f µs CPU per request, busy %3.0f%% of a core\n",
+			s.name+":", benchproc.Median(s.rate), benchproc.Rounds(s.rate), benchproc.Median(s.cpu), benchproc.Median(s.busy))
 	}
 	ratio := func(what string, agent, ng server) {
 		fmt.Fprintf(out, "%-32s %.2f× (CPU per request: nginx/agent %.2f×)\n", what+":",
@@ -160,6 +169,10 @@ func run(ctx context.Context, bin string, dur time.Duration, rounds, conns int, 
 	line(servers[3])
 	line(servers[4])
 	ratio("ratio agent/nginx, pinned", servers[4], servers[3])
+	// What one fully busy core answers, from the CPU time per request: the
+	// rate at equal CPU that does not depend on whether wrk kept up.
+	fmt.Fprintf(out, "%-32s agent %.0f, nginx %.0f req/s: %.2f×\n", "per core (1 s / CPU per request):",
+		1e6/benchproc.Median(servers[4].cpu), 1e6/benchproc.Median(servers[3].cpu), benchproc.Median(servers[3].cpu)/benchproc.Median(servers[4].cpu))
 	return nil
 }
 
@@ -169,6 +182,7 @@ type server struct {
 	pid       int
 	load      string // the CPUs wrk runs on ("" for any)
 	rate, cpu []float64
+	busy      []float64 // CPU time over wall time per round, percent of one core
 }
 
 // startNginx starts nginx with one worker in the master process (no separate
