@@ -18,6 +18,9 @@
 //     propagation from the nodes' change feeds (ChangeWatcher; sampled for nodes
 //     without one). RunVirtual (virtual.go) does it in virtual time for a
 //     program; Progress (progress.go) reports its position to any goroutine.
+//     A settling start (step_start.go) has every node exchange member lists
+//     with the first live one (Joiner), so a thousand nodes need not wait for
+//     memberlist to gossip every join to every member.
 //   - Check (checker.go): the invariants over the recorded history.
 //   - Health (health.go): false deaths, suspicions, self-preservation, counters.
 //   - Report (report.go, html.go): text summary, HTML page with SVG plots
