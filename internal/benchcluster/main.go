@@ -290,51 +290,112 @@ func startAgents(ctx context.Context, cfg config, dir, keyFile, keyB64 string, p
 		// Each agent on its own loopback address, as hosts are: per-source
 		// limits (stream caps, rate limits) then apply per agent.
 		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250)
-		gp, err := freePortAt(ip)
-		if err != nil {
-			return nil, err
-		}
-		hp, err := freePortAt(ip)
-		if err != nil {
-			return nil, err
-		}
-		a := &agentProc{
-			name:   fmt.Sprintf("a%03d", i),
-			gossip: fmt.Sprintf("%s:%d", ip, gp),
-			http:   fmt.Sprintf("%s:%d", ip, hp),
-		}
-		ddir := filepath.Join(dir, a.name)
-		if err := os.MkdirAll(ddir, 0o700); err != nil {
-			return nil, err
-		}
-		args := []string{"agent", "-node", a.name, "-bind", a.gossip, "-advertise", a.gossip,
-			"-http", a.http, "-dns", "", "-data-dir", ddir, "-log-level", cfg.logLevel}
-		args = append(args, gossipFlags...)
-		if i > 0 {
-			args = append(args, "-join", agents[0].gossip)
-			if i > 1 {
-				args = append(args, "-join", agents[i-1].gossip)
+		var err error
+		for attempt := 1; ; attempt++ {
+			agents[i], err = startAgent(ctx, cfg, dir, ip, i, agents, gossipFlags, ps)
+			var exited *exitedError
+			if err == nil || !errors.As(err, &exited) || attempt == 3 {
+				break
 			}
+			// A port freePortAt found free was taken before the agent bound
+			// it (ports are picked, then bound by another process): new ports.
+			fmt.Fprintf(os.Stderr, "benchcluster: %v; starting it again on new ports\n", err)
 		}
-		logf, err := os.Create(filepath.Join(dir, a.name+".log"))
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, cfg.bin, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := ps.start(cmd); err != nil {
-			logf.Close()
-			return nil, fmt.Errorf("start %s: %w", a.name, err)
-		}
-		logf.Close()
-		a.pid = cmd.Process.Pid
-		a.client, err = api.NewClient(api.ClientConfig{Address: "http://" + a.http, Timeout: 10 * time.Second})
-		if err != nil {
-			return nil, err
-		}
-		agents[i] = a
 	}
 	return agents, nil
+}
+
+// startAgent starts agent i on ip with ports free at the time, joined to the
+// first and the previous agent, and waits until its HTTP API answers.
+func startAgent(ctx context.Context, cfg config, dir, ip string, i int, agents []*agentProc, gossipFlags []string, ps *procs) (*agentProc, error) {
+	gp, err := freePortAt(ip)
+	if err != nil {
+		return nil, err
+	}
+	hp := gp
+	for hp == gp { // a port just closed may be handed out again at once
+		if hp, err = freePortAt(ip); err != nil {
+			return nil, err
+		}
+	}
+	a := &agentProc{
+		name:   fmt.Sprintf("a%03d", i),
+		gossip: fmt.Sprintf("%s:%d", ip, gp),
+		http:   fmt.Sprintf("%s:%d", ip, hp),
+	}
+	ddir := filepath.Join(dir, a.name)
+	if err := os.RemoveAll(ddir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(ddir, 0o700); err != nil {
+		return nil, err
+	}
+	args := []string{"agent", "-node", a.name, "-bind", a.gossip, "-advertise", a.gossip,
+		"-http", a.http, "-dns", "", "-data-dir", ddir, "-log-level", cfg.logLevel}
+	args = append(args, gossipFlags...)
+	if i > 0 {
+		args = append(args, "-join", agents[0].gossip)
+		if i > 1 {
+			args = append(args, "-join", agents[i-1].gossip)
+		}
+	}
+	logPath := filepath.Join(dir, a.name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, cfg.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := ps.start(cmd); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", a.name, err)
+	}
+	logf.Close()
+	a.pid = cmd.Process.Pid
+	a.client, err = api.NewClient(api.ClientConfig{Address: "http://" + a.http, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return a, waitUp(ctx, a, logPath)
+}
+
+// exitedError is an agent that exited while starting.
+type exitedError struct{ name, why string }
+
+func (e *exitedError) Error() string { return "agent " + e.name + " exited while starting: " + e.why }
+
+// waitUp waits until a just-started agent answers on its HTTP API. An agent
+// that exits first is reaped and reported with the end of its log.
+func waitUp(ctx context.Context, a *agentProc, logPath string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ws syscall.WaitStatus
+		if pid, _ := syscall.Wait4(a.pid, &ws, syscall.WNOHANG, nil); pid == a.pid {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 600 {
+				b = b[len(b)-600:]
+			}
+			return &exitedError{name: a.name, why: fmt.Sprintf("exit status %d: %s", ws.ExitStatus(), strings.TrimSpace(string(b)))}
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := a.client.Members(rctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agent %s: HTTP API not answering within 30s: %w", a.name, err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // gossipKeyFlags picks how to hand the key to the binary: the keyring file when
@@ -350,9 +411,6 @@ func gossipKeyFlags(bin, keyFile, keyB64 string) []string {
 func waitMembership(ctx context.Context, agents []*agentProc) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for i := 0; i < len(agents); {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("agent %s did not see all %d members within 3m", agents[i].name, len(agents))
-		}
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ms, err := agents[i].client.Members(rctx)
 		cancel()
@@ -360,10 +418,21 @@ func waitMembership(ctx context.Context, agents []*agentProc) error {
 			return ctx.Err()
 		}
 		alive := 0
+		seen := make(map[string]bool, len(ms))
 		for _, m := range ms {
 			if m.Status == "alive" {
 				alive++
+				seen[m.Name] = true
 			}
+		}
+		if time.Now().After(deadline) {
+			var missing []string
+			for _, a := range agents {
+				if !seen[a.name] {
+					missing = append(missing, a.name)
+				}
+			}
+			return fmt.Errorf("agent %s did not see all %d members within 3m (err %v; not alive in its view: %v)", agents[i].name, len(agents), err, missing)
 		}
 		if err == nil && alive == len(agents) {
 			i++
