@@ -106,6 +106,14 @@ func (p *procs) kill() {
 	p.cmds = nil
 }
 
+// reaped forgets a process already waited for (waitUp): its process ID, and
+// so its group's, may belong to another process by the time kill runs.
+func (p *procs) reaped(pid int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cmds = slices.DeleteFunc(p.cmds, func(c *exec.Cmd) bool { return c.Process.Pid == pid })
+}
+
 type agentProc struct {
 	name   string
 	gossip string
@@ -359,7 +367,7 @@ func startAgent(ctx context.Context, cfg config, dir, ip string, i int, agents [
 	if err != nil {
 		return nil, err
 	}
-	return a, waitUp(ctx, a, logPath)
+	return a, waitUp(ctx, a, logPath, ps)
 }
 
 // exitedError is an agent that exited while starting.
@@ -369,11 +377,12 @@ func (e *exitedError) Error() string { return "agent " + e.name + " exited while
 
 // waitUp waits until a just-started agent answers on its HTTP API. An agent
 // that exits first is reaped and reported with the end of its log.
-func waitUp(ctx context.Context, a *agentProc, logPath string) error {
+func waitUp(ctx context.Context, a *agentProc, logPath string, ps *procs) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var ws syscall.WaitStatus
 		if pid, _ := syscall.Wait4(a.pid, &ws, syscall.WNOHANG, nil); pid == a.pid {
+			ps.reaped(a.pid)
 			b, _ := os.ReadFile(logPath)
 			if len(b) > 600 {
 				b = b[len(b)-600:]
