@@ -20,6 +20,20 @@ func sentOf(group []*tnode, kind string) uint64 {
 	return n
 }
 
+// startDisseminationOnly starts n nodes without anti-entropy rounds or
+// periodic push/pull and waits until each knows all n.
+func startDisseminationOnly(t *testing.T, n int) (*simnet.Network, *cluster, []*tnode) {
+	t.Helper()
+	nw := newNet(t, simnet.DefaultConfig())
+	c := newCluster(t, nw)
+	group := c.start(n, func(cfg *gossip.Config) {
+		cfg.SyncInterval = 0 // dissemination only, no anti-entropy rounds
+		cfg.PushPullInterval = time.Hour
+	})
+	waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+	return nw, c, group
+}
+
 // A local change travels on the two relay trees only: 2·(N−1) messages in a
 // cluster whose members agree on the membership, no random push, every member
 // reached within a few link latencies; and when a member has died unnoticed,
@@ -27,13 +41,7 @@ func sentOf(group []*tnode, kind string) uint64 {
 func TestRelayTreesCarryLocalChanges(t *testing.T) {
 	const n = 30
 	synctest.Test(t, func(t *testing.T) {
-		nw := newNet(t, simnet.DefaultConfig())
-		c := newCluster(t, nw)
-		group := c.start(n, func(cfg *gossip.Config) {
-			cfg.SyncInterval = 0 // dissemination only, no anti-entropy rounds
-			cfg.PushPullInterval = time.Hour
-		})
-		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+		nw, c, group := startDisseminationOnly(t, n)
 		// Announcements made while the membership was still spreading may
 		// miss a member (a relay did not know it yet; anti-entropy, off here,
 		// repairs that): announce again now that every member knows all.
@@ -77,13 +85,7 @@ func TestRelayTreesCarryLocalChanges(t *testing.T) {
 func TestPushPullDoesNotAnnounce(t *testing.T) {
 	const n = 8
 	synctest.Test(t, func(t *testing.T) {
-		nw := newNet(t, simnet.DefaultConfig())
-		c := newCluster(t, nw)
-		group := c.start(n, func(cfg *gossip.Config) {
-			cfg.SyncInterval = 0
-			cfg.PushPullInterval = time.Hour
-		})
-		waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+		_, c, group := startDisseminationOnly(t, n)
 		time.Sleep(5 * time.Second) // let the join traffic end
 		relay0 := sentOf(group, "relay")
 		if got, err := group[n-1].node.PushPull(context.Background(), []string{group[1].addr}); err != nil || got != 1 {
