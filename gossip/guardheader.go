@@ -128,10 +128,10 @@ func mpInt(b []byte) (v int64, rest []byte, ok, complete bool) {
 	case c == 0xc0 || c == 0xc2 || c == 0xc3:
 		return 0, b[1:], true, true
 	}
-	size := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8}[c]
-	if size == 0 {
+	if c < 0xcc || c > 0xd3 { // not uint 8–64 (0xcc–0xcf) or int 8–64 (0xd0–0xd3)
 		return 0, nil, false, true
 	}
+	size := 1 << (c & 3) // 1, 2, 4 or 8 bytes
 	if len(b) < 1+size {
 		return 0, nil, false, false
 	}
