@@ -190,11 +190,7 @@ func (c *conn) Write(b []byte) (int, error) {
 	if peer := c.peer; peer.slow > 0 {
 		// The slow reader handles it after what it has queued already.
 		now := time.Now()
-		start := now
-		if peer.busy.After(now) {
-			start = peer.busy
-		}
-		peer.busy = start.Add(peer.slow)
+		peer.busy = later(peer.busy, now).Add(peer.slow)
 		delay += peer.busy.Sub(now)
 	}
 	if reset {

@@ -93,10 +93,7 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	}
 	var queue time.Duration // egress serialization backlog
 	if src.bw > 0 {
-		start := now
-		if src.bwFree.After(now) {
-			start = src.bwFree
-		}
+		start := later(src.bwFree, now)
 		if start.Sub(now) > n.cfg.BandwidthQueue {
 			src.stats.PacketsLost++
 			src.stats.BandwidthDrops++
@@ -152,10 +149,7 @@ func (n *Network) deliver(d *delivery) {
 		// A slow node handles one packet at a time: this one is delivered
 		// when those before it are done and it has been handled itself.
 		now := time.Now()
-		start := now
-		if dst.busy.After(now) {
-			start = dst.busy
-		}
+		start := later(dst.busy, now)
 		if start.Sub(now) > slowQueueMax {
 			d.src.stats.PacketsLost++
 			dst.stats.InboxDrops++
@@ -191,4 +185,13 @@ func (n *Network) pushLocked(src, dst *node, p *memberlist.Packet) {
 		src.stats.PacketsLost++
 		dst.stats.InboxDrops++
 	}
+}
+
+// later returns the later of a and b (when a queue free at a can start
+// something that arrives at b).
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
