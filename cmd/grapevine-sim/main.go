@@ -223,6 +223,7 @@ func simRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer stopProgress() // on every return; summary stops it earlier
 	cfg := sim.DefaultAgentConfig()
 	opts := sim.Options{
 		Seed: seed, ReportDir: report, Log: stderr, Progress: prog,
@@ -271,7 +272,6 @@ func simRun(c *cli.Context) error {
 	}
 	interrupted := errors.Is(err, context.Canceled) && c.Context.Err() != nil
 	if err != nil && !interrupted && rep.Scenario == "" {
-		stopProgress()
 		return &exitError{code: exitHarness, err: err}
 	}
 	if werr := summary(rep); werr != nil {
