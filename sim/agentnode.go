@@ -215,8 +215,8 @@ func appendChange(out []ServedChange, ch catalog.Change, after map[string]uint64
 
 func (n *agentNode) Name() string { return n.name }
 
-// Hash also notes whether the catalog is in self-preservation (one Stats
-// call for both).
+// Hash also notes whether the catalog is in self-preservation (one
+// Fingerprint call for both).
 func (n *agentNode) Hash() uint64 {
 	f := n.cat.Fingerprint()
 	n.preserving.Store(f.Preserving)
