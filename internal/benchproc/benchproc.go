@@ -48,7 +48,10 @@ func StartDevAgent(ctx context.Context, bin, dnsAddr string, env ...string) (c *
 // "" for any: see Pinned).
 func StartDevAgentPid(ctx context.Context, bin, dnsAddr, cpus string, env ...string) (c *api.Client, pid int, stop func(), err error) {
 	hp, gp := FreePort(), FreePort()
-	if hp == 0 || gp == 0 {
+	for try := 0; gp == hp && try < 5; try++ { // a port just closed may be handed out again at once
+		gp = FreePort()
+	}
+	if hp == 0 || gp == 0 || gp == hp {
 		return nil, 0, nil, errors.New("no free port")
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", hp)
