@@ -232,12 +232,7 @@ http {
 	stop = func() { _ = syscall.Kill(-ng.Process.Pid, syscall.SIGKILL); _ = ng.Wait() }
 	url = fmt.Sprintf("http://127.0.0.1:%d/v1/services/web", np)
 	var body []byte
-	for range 50 {
-		if body, err = fetch(ctx, url); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	err = benchproc.WaitUp(ctx, func() (err error) { body, err = fetch(ctx, url); return err })
 	if !bytes.Equal(body, want) {
 		stop()
 		return "", 0, nil, fmt.Errorf("nginx does not serve the agent's answer (%v): %s", err, ngErr.String())
