@@ -262,6 +262,7 @@ func simRun(c *cli.Context) error {
 	opts.Stopped = func(rep sim.Report, err error) {
 		_ = summary(rep)
 		fmt.Fprintf(c.App.ErrWriter, "grapevine-sim: scenario %s: interrupted; the report is partial\n", sc.Name)
+		pprof.StopCPUProfile() // exitNow skips the deferred one; a no-op without -cpuprofile
 		exitNow(exitInterrupted)
 	}
 	var rep sim.Report
