@@ -256,9 +256,7 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 		r.health = in.Health
 		if svc.hot() || len(c.subs) > 0 {
 			// The commit publishes an entry of it: keep this decoding.
-			in.Version = Version{Epoch: c.state.Position(ch.Origin).Epoch, Seq: ch.Seq}
-			c.intern.hold(&in, 2*c.state.Len())
-			b.raw.set(k, &Entry{Instance: in})
+			b.raw.set(k, c.entryOf(ch.Origin, ch.Seq, in))
 		}
 		c.counts[ch.Origin]++
 		b.mark(svc.name, k)
@@ -355,6 +353,12 @@ func (c *Catalog) decode(origin, key string, val []byte, seq uint64) *Entry {
 	if err != nil {
 		return nil
 	}
+	return c.entryOf(origin, seq, in)
+}
+
+// entryOf returns decoded instance in of origin, written at seq of the
+// origin's current epoch, as an entry with shared strings. mu held.
+func (c *Catalog) entryOf(origin string, seq uint64, in Instance) *Entry {
 	in.Version = Version{Epoch: c.state.Position(origin).Epoch, Seq: seq}
 	c.intern.hold(&in, 2*c.state.Len())
 	return &Entry{Instance: in}
