@@ -177,15 +177,13 @@ func (c *Catalog) Service(name string, f Filter) Result {
 // every answer, or every live entry; then, if nothing matched, the expired
 // ones (stale over empty).
 func (d *viewData) match(f *Filter) (entries []*Entry, fallback bool) {
+	list := d.live
 	if f.Health == HealthDefault {
-		if list, _, ok := d.index().candidates(f); ok {
-			entries = f.appendMatches(nil, list)
-		} else {
-			entries = f.appendMatches(nil, d.live)
+		if l, _, ok := d.index().candidates(f); ok {
+			list = l
 		}
-	} else {
-		entries = f.appendMatches(nil, d.live)
 	}
+	entries = f.appendMatches(nil, list)
 	if len(entries) == 0 {
 		entries = f.appendMatches(nil, d.fallback)
 		fallback = len(entries) > 0
