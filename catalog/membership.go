@@ -30,8 +30,7 @@ func (c *Catalog) setMember(node string, st memberState) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.newBatch()
-	b.now = now
+	b := &batch{now: now} // the time read before the lock
 	c.setMemberLocked(b, node, st)
 	c.commit(b)
 }
@@ -55,8 +54,7 @@ func (c *Catalog) SyncMembers(live []string) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.newBatch()
-	b.now = now
+	b := &batch{now: now} // the time read before the lock
 	for _, n := range live {
 		if !c.known(n) {
 			c.setMemberLocked(b, n, memberAlive)
@@ -73,8 +71,7 @@ func (c *Catalog) Tick() {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.newBatch()
-	b.now = now
+	b := &batch{now: now} // the time read before the lock
 	ev := c.lease.tick(now)
 	c.applyLease(b, &ev)
 	c.limitFloors(b)

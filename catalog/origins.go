@@ -218,8 +218,7 @@ func (c *Catalog) LearnDepartures(from string, ds []crdt.Departure) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.newBatch()
-	b.now = now
+	b := &batch{now: now} // the time read before the lock
 	learnt := 0
 	for _, d := range ds {
 		age := time.Duration(min(d.AgeMs, uint64(c.cfg.ReapAfter.Milliseconds()))) * time.Millisecond
