@@ -168,10 +168,7 @@ func (l *leases) set(now time.Time, node string, st memberState) (ev leaseEvents
 	case m.state == st:
 		return ev, false
 	}
-	l.setState(m, st, now)
-	l.update(m, now, &ev)
-	l.preservation(now, &ev)
-	l.rephase(m, now, &ev)
+	l.change(m, st, now, now, &ev)
 	return ev, true
 }
 
@@ -192,11 +189,17 @@ func (l *leases) report(now time.Time, node string, left bool, since time.Time) 
 	if left {
 		st = memberLeft
 	}
-	l.setState(m, st, since)
-	l.update(m, now, &ev)
-	l.preservation(now, &ev)
-	l.rephase(m, now, &ev)
+	l.change(m, st, since, now, &ev)
 	return ev, true
+}
+
+// change puts m in state st since since, then brings m up to now, re-evaluates
+// self-preservation and re-phases m.
+func (l *leases) change(m *member, st memberState, since, now time.Time, ev *leaseEvents) {
+	l.setState(m, st, since)
+	l.update(m, now, ev)
+	l.preservation(now, ev)
+	l.rephase(m, now, ev)
 }
 
 // tick advances the table to now: deadlines due are served, self-preservation
