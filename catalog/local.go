@@ -103,10 +103,17 @@ func (c *Catalog) RegisterWithChecks(inst Instance, checks []json.RawMessage) er
 func (c *Catalog) RegisterFile(inst Instance) error { return c.register(inst, SourceFile, nil) }
 
 func (c *Catalog) register(inst Instance, src Source, checks []json.RawMessage) error {
+	return c.makeChange(func() (*localOp, error) { return c.prepareRegister(inst, src, checks) })
+}
+
+// makeChange makes the change of one local registration that prepare returns
+// under mu (none if it returns nil), waits until it is durable and applied,
+// and publishes it.
+func (c *Catalog) makeChange(prepare func() (*localOp, error)) error {
 	c.mu.Lock()
-	op, err := c.prepareRegister(inst, src, checks)
+	op, err := prepare()
 	var ds []crdt.Delta
-	if err == nil {
+	if err == nil && op != nil {
 		ds = c.submit(op)
 		err = op.err
 	}
@@ -275,16 +282,7 @@ func (c *Catalog) putLocal(b *batch, r *registration) []crdt.Delta {
 // Deregister removes a local instance (from either source) and tombstones it
 // everywhere. ErrNotFound if there is no such local registration.
 func (c *Catalog) Deregister(id string) error {
-	c.mu.Lock()
-	op, err := c.prepareDeregister(id)
-	var ds []crdt.Delta
-	if err == nil {
-		ds = c.submit(op)
-		err = op.err
-	}
-	c.mu.Unlock()
-	c.emit(ds)
-	return err
+	return c.makeChange(func() (*localOp, error) { return c.prepareDeregister(id) })
 }
 
 func (c *Catalog) prepareDeregister(id string) (*localOp, error) {
@@ -421,31 +419,21 @@ func (c *Catalog) SetMaintenance(id string, on bool, reason string) error {
 	if !on {
 		reason = ""
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	r := c.cur(id)
-	if r == nil {
-		c.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	if r.maint == on && r.reason == reason {
-		c.mu.Unlock()
-		return nil
-	}
-	next := *r
-	next.maint, next.reason = on, reason
-	op, err := c.newOp(id, r, &next)
-	var ds []crdt.Delta
-	if err == nil {
-		ds = c.submit(op)
-		err = op.err
-	}
-	c.mu.Unlock()
-	c.emit(ds)
-	return err
+	return c.makeChange(func() (*localOp, error) {
+		if c.closed {
+			return nil, ErrClosed
+		}
+		r := c.cur(id)
+		if r == nil {
+			return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+		}
+		if r.maint == on && r.reason == reason {
+			return nil, nil
+		}
+		next := *r
+		next.maint, next.reason = on, reason
+		return c.newOp(id, r, &next)
+	})
 }
 
 // Local returns this agent's instances as published (effective health), with
