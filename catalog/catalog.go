@@ -28,7 +28,6 @@ type Catalog struct {
 	// Guarded by mu:
 	state     *crdt.State
 	byService map[string]*svcState     // service → its records and what was published of them
-	counts    map[string]int           // origin → records it holds that decode (the others are ignored)
 	origins   origins                  // numbers of the origins named by the services' records
 	lease     *leases                  // membership news and self-preservation (pure table)
 	rereap    map[string]bool          // reaped origins whose records peers sent again: reaped next Tick
@@ -66,7 +65,6 @@ func New(cfg Config) (*Catalog, error) {
 		log:       cfg.Logger.With().Str("component", "catalog").Logger(),
 		done:      make(chan struct{}),
 		byService: make(map[string]*svcState),
-		counts:    make(map[string]int),
 		origins:   newOrigins(),
 		lease:     newLeases(cfg),
 		rereap:    make(map[string]bool),

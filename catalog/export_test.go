@@ -72,8 +72,12 @@ func (c *Catalog) CheckInvariants() error {
 	if s != n {
 		return fmt.Errorf("%d decodable entries, %d indexed", n, s)
 	}
-	if !maps.Equal(perOrigin, c.counts) {
-		return fmt.Errorf("counts %v, records per origin %v", c.counts, perOrigin)
+	counts := map[string]int{}
+	for name := range c.origins.ids {
+		counts[name] = c.origins.records(name)
+	}
+	if !maps.Equal(perOrigin, counts) {
+		return fmt.Errorf("counts %v, records per origin %v", counts, perOrigin)
 	}
 	for name, sl := range c.snap.Load().services {
 		v := sl.view.Load()

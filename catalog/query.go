@@ -301,7 +301,7 @@ func (c *Catalog) Nodes() []NodeInfo {
 	for name, v := range c.state.Origins() {
 		n := get(name)
 		n.Epoch, n.Applied = v.Epoch, v.Applied
-		n.Instances = c.counts[name]
+		n.Instances = c.origins.records(name)
 	}
 	get(c.cfg.Node).State = "alive"
 	for name, m := range c.lease.members {

@@ -101,6 +101,16 @@ func (o *origins) release(id originID) {
 
 func (o *origins) name(id originID) string { return o.names[id] }
 
+// records returns how many records name owns in the services' tables: those
+// that decode (the others are ignored), once a commit removed the ones a
+// change dropped.
+func (o *origins) records(name string) int {
+	if id, ok := o.ids[name]; ok {
+		return int(o.refs[id])
+	}
+	return 0
+}
+
 // rec is one record of a service as the catalog keeps it (the content is the
 // crdt's).
 type rec struct {
@@ -258,7 +268,6 @@ func (c *Catalog) applyChanges(b *batch, chs []crdt.Change) {
 			// The commit publishes an entry of it: keep this decoding.
 			b.raw.set(k, c.entryOf(ch.Origin, ch.Seq, in))
 		}
-		c.counts[ch.Origin]++
 		b.mark(svc.name, k)
 	}
 }
@@ -291,9 +300,6 @@ func (c *Catalog) dropRecord(b *batch, ch crdt.Change) {
 	r.set(recPresent, false)
 	r.set(recDirty, true)
 	b.raw.set(k, nil)
-	if c.counts[ch.Origin]--; c.counts[ch.Origin] <= 0 {
-		delete(c.counts, ch.Origin)
-	}
 	b.mark(svc.name, k)
 }
 

@@ -39,7 +39,7 @@ func (c *Catalog) Stats() Stats {
 	for name := range c.state.Origins() {
 		s.Origins++
 		s.Tombstones += c.state.Tombstones(name)
-		n := c.counts[name]
+		n := c.origins.records(name)
 		s.Instances += n
 		switch ph, _ := c.phaseOf(name); ph {
 		case phaseStale:
@@ -71,7 +71,7 @@ func (c *Catalog) Fingerprint() Fingerprint {
 	f := Fingerprint{Hash: c.state.Hash(), Preserving: c.lease.preserve.Active}
 	for name := range c.state.Origins() {
 		f.Origins++
-		f.Instances += c.counts[name]
+		f.Instances += c.origins.records(name)
 	}
 	return f
 }
