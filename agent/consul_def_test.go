@@ -155,3 +155,32 @@ func TestAnswerCacheBounds(t *testing.T) {
 		t.Errorf("an answer above the per-answer bound was cached")
 	}
 }
+
+// TestAnswerKeyUnambiguous: query shapes that differ never share a cache
+// key, whatever bytes (%00 too) their parameters hold.
+func TestAnswerKeyUnambiguous(t *testing.T) {
+	type shape struct {
+		name, zone string
+		tags       []string
+		meta       map[string]string
+	}
+	shapes := []shape{
+		{name: "web", tags: []string{"a", "b"}},
+		{name: "web", tags: []string{"a\x00tb"}},
+		{name: "web", tags: []string{"a\x00b"}},
+		{name: "web\x00", zone: "z"},
+		{name: "web", zone: "\x00z"},
+		{name: "web", meta: map[string]string{"k": "v\x00mx\x00y"}},
+		{name: "web", meta: map[string]string{"k": "v", "x": "y"}},
+		{name: "web", tags: []string{""}},
+		{name: "web"},
+	}
+	seen := map[string]int{}
+	for i, s := range shapes {
+		k := string(appendAnswerKey(nil, "health", s.name, &consulQuery{zone: s.zone, nodeMeta: s.meta}, s.tags, false))
+		if j, ok := seen[k]; ok {
+			t.Errorf("shapes %d and %d share key %q", j, i, k)
+		}
+		seen[k] = i
+	}
+}

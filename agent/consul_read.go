@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -247,19 +248,26 @@ func (s *consulServer) readService(kind, name string, q *consulQuery, tags []str
 }
 
 // appendAnswerKey appends what identifies a service endpoint's query shape
-// for the cache to b.
+// for the cache to b. Every string is length-prefixed: parameters may hold
+// any byte (%00 too), and no two query shapes may share a key.
 func appendAnswerKey(b []byte, kind, name string, q *consulQuery, tags []string, passing bool) []byte {
-	b = append(append(append(append(append(b, kind...), 0), name...), 0), q.zone...)
-	b = strconv.AppendBool(append(b, 0), passing)
+	b = appendKeyPart(appendKeyPart(appendKeyPart(b, kind), name), q.zone)
+	b = strconv.AppendBool(b, passing)
+	b = binary.AppendUvarint(b, uint64(len(tags)))
 	for _, t := range tags {
-		b = append(append(b, "\x00t"...), t...)
+		b = appendKeyPart(b, t)
 	}
 	if len(q.nodeMeta) > 0 {
 		for _, k := range slices.Sorted(maps.Keys(q.nodeMeta)) {
-			b = append(append(append(append(b, "\x00m"...), k...), 0), q.nodeMeta[k]...)
+			b = appendKeyPart(appendKeyPart(b, k), q.nodeMeta[k])
 		}
 	}
 	return b
+}
+
+// appendKeyPart appends s to b, its length first.
+func appendKeyPart(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // answerCache holds encoded answers of service endpoints, each valid for one
