@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/grapevine-sd/grapevine/internal/clientkey"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/clientkey"
 )
 
 // Server is a running DNS server: UDP and TCP on one address.
