@@ -42,10 +42,6 @@ type Agreement struct {
 	Since time.Time `json:"since,omitzero"`
 }
 
-// Warnings of GET /v1/agent/self (AgentSelf.Warnings) are plain sentences an
-// operator should act on: an HTTP API exposed without tokens, a data directory
-// that cannot keep registrations. UIs show them.
-
 // AgreementSample is one point of GET /v1/agent/agreement.
 type AgreementSample struct {
 	Time    time.Time `json:"t"`
