@@ -42,9 +42,12 @@ func (a *Agent) setupHTTPSecurity() error {
 // or an acl section that does not validate leaves every token as it was.
 func (a *Agent) reloadSecurity() error {
 	var errs []error
-	if c, err := a.aclConfig(); err != nil {
-		errs = append(errs, fmt.Errorf("agent: reload acl (the tokens in force stay): %w", err))
-	} else if warns, err := a.acl.load(c); err != nil {
+	c, err := a.aclConfig()
+	var warns []string
+	if err == nil {
+		warns, err = a.acl.load(c)
+	}
+	if err != nil {
 		errs = append(errs, fmt.Errorf("agent: reload acl (the tokens in force stay): %w", err))
 	} else {
 		for _, w := range warns {
