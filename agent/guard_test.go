@@ -417,10 +417,8 @@ func TestGuardStateIsPerRequest(t *testing.T) {
 // 404, a 405, the mux's redirect of an unclean path: clients choose those
 // paths, and must not grow the label set), on both listeners.
 func TestHTTPMetricsRoutes(t *testing.T) {
-	cfg := agenttest.Config(t, "node-a")
-	cfg.Consul.HTTP = "127.0.0.1:0"
-	a := agenttest.Start(t, cfg)
-	base, consul := "http://"+a.HTTPAddr(), "http://"+a.ConsulAddr()
+	a, consul := startConsulAgent(t, "node-a", nil)
+	base := "http://" + a.HTTPAddr()
 	for _, r := range []struct {
 		url    string
 		method string
@@ -481,11 +479,9 @@ func TestHTTPMetricsRoutes(t *testing.T) {
 // around a change: the same bytes and index while nothing changed (also with
 // ?pretty and ?hash), a new answer and index after.
 func TestCachedAnswersStable(t *testing.T) {
-	cfg := agenttest.Config(t, "node-a")
-	cfg.Consul.HTTP = "127.0.0.1:0"
-	a := agenttest.Start(t, cfg)
+	a, consul := startConsulAgent(t, "node-a", nil)
 	c := agenttest.Client(t, a)
-	base, consul := "http://"+a.HTTPAddr(), "http://"+a.ConsulAddr()
+	base := "http://" + a.HTTPAddr()
 	for i, q := range []struct{ url, index string }{
 		{base + "/v1/services/web", api.IndexHeader},
 		{consul + "/v1/health/service/web", "X-Consul-Index"},
