@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +198,7 @@ func (p *targetPolicy) restrict(c *probe.Check) error {
 	default:
 		return nil
 	}
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+	if a, err := netip.ParseAddr(host); err == nil { // Hostname and SplitHostPort drop the brackets
 		return p.check(a)
 	}
 	return nil
