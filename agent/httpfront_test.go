@@ -1,0 +1,433 @@
+package agent_test
+
+// The front-door conformance suite: how the agent's HTTP listeners (the
+// native API and the Consul-compatible one) must behave on the wire, pinned
+// black-box over raw TCP connections with hand-written requests, whatever
+// serves them (net/http's server today, a connection loop of the agent's own
+// later). Framing attacks are in httpfront_smuggle_test.go, bounds and
+// lifecycle in httpfront_bounds_test.go, the fuzz target in
+// httpfront_fuzz_test.go. A case that net/http fails but a server must pass
+// is skipped with "net/http today: ..."; GRAPEVINE_HTTP_STRICT=1 runs it.
+//
+//	go test -count=1 -run 'TestFront' ./agent/
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// step is one request of a conversation and the status its answer must have.
+type step struct {
+	req  string
+	code int
+}
+
+// conversation is a mix of routes whose answers differ, so answers out of
+// order show: a lookup, an unknown path, a method the path does not take,
+// a request with a body.
+func conversation(l frontListener) []step {
+	write := "PUT /v1/agent/services HTTP/1.1\r\n" + frontHost + "Content-Length: 2\r\n\r\n{}"
+	if l.name == "consul" {
+		write = "PUT /v1/agent/service/register HTTP/1.1\r\n" + frontHost + "Content-Length: 2\r\n\r\n{}"
+	}
+	return []step{
+		{frontSelf + frontHost + "\r\n", 200},
+		{"GET /v1/no-such-route HTTP/1.1\r\n" + frontHost + "\r\n", 404},
+		{"POST /v1/agent/self HTTP/1.1\r\n" + frontHost + "Content-Length: 0\r\n\r\n", 405},
+		{write, 400}, // a registration without a name
+		{"GET /v1/agent/self HTTP/1.1\r\n" + frontHost + "Content-Length: 3\r\n\r\nabc", 200},
+	}
+}
+
+// checkAnswer holds what every answer on a persistent connection must
+// carry: a Date (RFC 9110 §6.6.1: an origin server with a clock MUST send
+// it), and self-delimited framing, Content-Length or chunked (RFC 9112 §6.3;
+// a close-delimited body would end the connection).
+func checkAnswer(t *testing.T, what string, a *answer) {
+	t.Helper()
+	if _, err := time.Parse(time.RFC1123, a.header.Get("Date")); err != nil {
+		t.Errorf("%s: Date %q: %v (RFC 9110 §6.6.1)", what, a.header.Get("Date"), err)
+	}
+	if a.closeDelimited && !a.closes() {
+		t.Errorf("%s: body neither Content-Length nor chunked on a persistent connection", what)
+	}
+	if len(a.body) > 0 && a.header.Get("Content-Type") == "" {
+		t.Errorf("%s: a body without Content-Type", what)
+	}
+}
+
+// TestFrontKeepAlive pins persistent connections (RFC 9112 §9.3): requests
+// sent one after the other on one connection are all answered, in order,
+// and the connection stays open after each.
+func TestFrontKeepAlive(t *testing.T) {
+	_, ls := frontAgent(t)
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			for round := range 3 {
+				for i, s := range conversation(l) {
+					w.send(s.req)
+					a := w.answer(methodOf(s.req))
+					what := fmt.Sprintf("round %d request %d", round, i)
+					if a.code != s.code {
+						t.Fatalf("%s: got %v, want %d", what, a, s.code)
+					}
+					checkAnswer(t, what, a)
+					if a.closes() {
+						t.Fatalf("%s: answer closes the connection: %v", what, a.header)
+					}
+				}
+			}
+			w.open()
+		})
+	}
+}
+
+// TestFrontPipelining pins pipelining (RFC 9112 §9.3.2): a client may send
+// many requests at once; the server answers them all, completely and in
+// the order received, without losing any request's bytes to another.
+func TestFrontPipelining(t *testing.T) {
+	_, ls := frontAgent(t)
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			steps := conversation(l)
+			var all []step
+			for range 20 {
+				all = append(all, steps...)
+			}
+			var sb strings.Builder
+			for _, s := range all {
+				sb.WriteString(s.req)
+			}
+			w := dialWire(t, l.addr)
+			w.send(sb.String())
+			for i, s := range all {
+				a := w.answer(methodOf(s.req))
+				if a.code != s.code {
+					t.Fatalf("pipelined request %d of %d: got %v, want %d", i, len(all), a, s.code)
+				}
+				checkAnswer(t, fmt.Sprintf("pipelined request %d", i), a)
+			}
+			// A last request still finds the connection serving.
+			w.send(frontSelf + frontHost + "Connection: close\r\n\r\n")
+			if a := w.answer("GET"); a.code != 200 {
+				t.Errorf("request after the pipeline: %v", a)
+			}
+			w.closed(wireTimeout, "Connection: close")
+		})
+	}
+}
+
+func methodOf(req string) string {
+	m, _, _ := strings.Cut(req, " ")
+	return m
+}
+
+// TestFrontConnectionClose pins the ends of persistence: a request with
+// Connection: close (RFC 9112 §9.6: the server closes after answering it,
+// and SHOULD say so) and HTTP/1.0 without keep-alive (RFC 9112 §9.3) are
+// answered and then the connection closes; an HTTP/1.0 client never gets
+// chunked framing (RFC 9112 §6.1), even for a long answer; HTTP/1.0 with
+// keep-alive either persists (and says so) or closes.
+func TestFrontConnectionClose(t *testing.T) {
+	a, ls := frontAgent(t)
+	for i := range 3 { // some lookup answers for /metrics to be long
+		r := rawString(t, "PUT", "http://"+a.HTTPAddr()+"/v1/agent/services", fmt.Sprintf(`{"name":"web","id":"web-%d","port":80}`, i))
+		if r.code != 200 {
+			t.Fatalf("register: %d %s", r.code, r.body)
+		}
+	}
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(frontSelf + frontHost + "Connection: close\r\n\r\n")
+			ans := w.answer("GET")
+			if ans.code != 200 || !ans.closes() {
+				t.Errorf("Connection: close: got %v, Connection %q; want 200 with Connection: close", ans, ans.header.Get("Connection"))
+			}
+			w.closed(wireTimeout, "Connection: close")
+
+			for _, target := range []string{"/v1/agent/self", "/metrics"} {
+				if l.name == "consul" && target == "/metrics" {
+					continue
+				}
+				w = dialWire(t, l.addr)
+				w.send("GET " + target + " HTTP/1.0\r\n" + frontHost + "\r\n")
+				ans = w.answer("GET")
+				if ans.code != 200 || ans.chunked {
+					t.Errorf("HTTP/1.0 GET %s: got %v (chunked %v), want 200 without chunked", target, ans, ans.chunked)
+				}
+				w.closed(wireTimeout, "an HTTP/1.0 request without keep-alive")
+			}
+
+			w = dialWire(t, l.addr)
+			w.send("GET /v1/agent/self HTTP/1.0\r\n" + frontHost + "Connection: keep-alive\r\n\r\n")
+			ans = w.answer("GET")
+			if ans.code != 200 || ans.chunked || ans.closeDelimited && !ans.closes() {
+				t.Fatalf("HTTP/1.0 keep-alive: got %v", ans)
+			}
+			if !strings.EqualFold(ans.header.Get("Connection"), "keep-alive") {
+				w.closed(wireTimeout, "an HTTP/1.0 answer without Connection: keep-alive")
+				return
+			}
+			w.send("GET /v1/agent/self HTTP/1.0\r\n" + frontHost + "\r\n")
+			if ans = w.answer("GET"); ans.code != 200 {
+				t.Errorf("second HTTP/1.0 request on a kept-alive connection: %v", ans)
+			}
+			w.closed(wireTimeout, "an HTTP/1.0 request without keep-alive")
+		})
+	}
+}
+
+// TestFrontHEAD pins HEAD (RFC 9110 §9.3.2): the GET answer's header
+// fields, Content-Length included, and no body: the next answer on the
+// connection starts right after the header block.
+func TestFrontHEAD(t *testing.T) {
+	_, ls := frontAgent(t)
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(frontSelf + frontHost + "\r\n")
+			get := w.answer("GET")
+			for _, target := range []string{"/v1/agent/self", "/v1/no-such-route"} {
+				w.send("HEAD " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+				head := w.answer("HEAD")
+				if target == "/v1/agent/self" {
+					if head.code != 200 || head.header.Get("Content-Length") != strconv.Itoa(len(get.body)) {
+						t.Errorf("HEAD: got %v with Content-Length %q, want 200 and %d (the GET's)", head, head.header.Get("Content-Length"), len(get.body))
+					}
+					if head.header.Get("Content-Type") != get.header.Get("Content-Type") {
+						t.Errorf("HEAD Content-Type %q, GET's %q", head.header.Get("Content-Type"), get.header.Get("Content-Type"))
+					}
+				} else if head.code != 404 {
+					t.Errorf("HEAD of an unknown route: %v, want 404", head)
+				}
+				// Any body bytes of the HEAD answer would be read as this
+				// answer's status line.
+				w.send(frontSelf + frontHost + "\r\n")
+				if a := w.answer("GET"); a.code != 200 || string(a.body) != string(get.body) {
+					t.Fatalf("GET after HEAD %s: %v", target, a)
+				}
+			}
+		})
+	}
+}
+
+// TestFrontAnswerFraming pins the framing of answers of every kind on both
+// listeners (RFC 9112 §6): each carries Content-Length or valid chunked
+// coding (readAnswer checks the chunks), a Date, and no Content-Length
+// beside Transfer-Encoding.
+func TestFrontAnswerFraming(t *testing.T) {
+	_, ls := frontAgent(t)
+	targets := map[string][]string{
+		"native": {"/v1/agent/self", "/v1/services", "/v1/services/web", "/v1/members", "/metrics", "/", "/ui", "/v1/no-such-route", "/v1/services/web?bogus=1", "/v1/services/web?%zz"},
+		"consul": {"/v1/agent/self", "/v1/catalog/services", "/v1/health/service/web", "/v1/status/leader", "/v1/no-such-route", "/v1/catalog/service/web?%zz"},
+	}
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			for _, target := range targets[l.name] {
+				w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+				a := w.answer("GET")
+				if a.code >= 500 {
+					t.Errorf("GET %s: %v", target, a)
+				}
+				checkAnswer(t, "GET "+target, a)
+			}
+		})
+	}
+}
+
+// TestFrontRequestBodies pins request bodies on a write route (RFC 9112
+// §6): a registration with Content-Length, and one chunked (in one chunk,
+// in one-byte chunks with extensions, with a trailer), each answered 200 on
+// one connection and then visible.
+func TestFrontRequestBodies(t *testing.T) {
+	a, ls := frontAgent(t)
+	chunked := func(body string, size int, ext string) string {
+		var sb strings.Builder
+		for len(body) > 0 {
+			n := min(size, len(body))
+			fmt.Fprintf(&sb, "%x%s\r\n%s\r\n", n, ext, body[:n])
+			body = body[n:]
+		}
+		return sb.String() + "0\r\n"
+	}
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			for i, frame := range []string{"length", "chunked", "chunked bytes", "chunked trailer"} {
+				id := fmt.Sprintf("%s-%d", l.name, i)
+				path, body := "/v1/agent/services", fmt.Sprintf(`{"name":"bodies","id":%q,"port":80}`, id)
+				if l.name == "consul" {
+					path, body = "/v1/agent/service/register", fmt.Sprintf(`{"Name":"bodies","ID":%q,"Port":80}`, id)
+				}
+				head := "PUT " + path + " HTTP/1.1\r\n" + frontHost + "Content-Type: application/json\r\n"
+				switch frame {
+				case "length":
+					w.send(head + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+				case "chunked":
+					w.send(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 1<<20, "") + "\r\n")
+				case "chunked bytes":
+					w.send(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 1, ";e=1") + "\r\n")
+				case "chunked trailer":
+					w.send(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 7, "") + "X-Trailer: t\r\n\r\n")
+				}
+				if ans := w.answer("PUT"); ans.code != 200 {
+					t.Fatalf("registration with a %s body: %v", frame, ans)
+				}
+			}
+		})
+	}
+	r := rawString(t, "GET", "http://"+a.HTTPAddr()+"/v1/services/bodies", "")
+	for _, l := range ls {
+		for i := range 4 {
+			if id := fmt.Sprintf(`"%s-%d"`, l.name, i); !strings.Contains(r.body, id) {
+				t.Errorf("instance %s not registered: %s", id, r.body)
+			}
+		}
+	}
+}
+
+// TestFrontExpectContinue pins Expect: 100-continue (RFC 9110 §10.1.1), as
+// curl sends it for larger PUTs: the server answers 100 Continue (or a
+// final status) before the body arrives; a request refused before its body
+// is read never runs that body as a request (it closes the connection or
+// reads the body as a body); a body over the limit is refused without a
+// 100; HTTP/1.0 gets no 100; an unknown expectation may get 417.
+func TestFrontExpectContinue(t *testing.T) {
+	a, ls := frontAgent(t)
+	base := "http://" + a.HTTPAddr()
+	for _, l := range ls {
+		path, body := "/v1/agent/services", `{"name":"expect","id":"expect-`+l.name+`","port":80}`
+		if l.name == "consul" {
+			path, body = "/v1/agent/service/register", `{"Name":"expect","ID":"expect-`+l.name+`","Port":80}`
+		}
+		put := "PUT " + path + " HTTP/1.1\r\n" + frontHost + "Expect: 100-continue\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+		t.Run(l.name+"/continue", func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(put)
+			first := w.answer("PUT")
+			if first.code != 100 {
+				t.Fatalf("headers with Expect: 100-continue: got %v, want 100 Continue before the body", first)
+			}
+			w.send(body)
+			if ans, n := w.final("PUT"); ans.code != 200 || n != 0 {
+				t.Fatalf("after the body: %v (after %d more 1xx), want 200", ans, n)
+			}
+			// The connection serves on.
+			w.send(frontSelf + frontHost + "\r\n")
+			if ans := w.answer("GET"); ans.code != 200 {
+				t.Errorf("next request: %v", ans)
+			}
+		})
+		t.Run(l.name+"/body without waiting", func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(put + body) // curl sends the body after a second without 100
+			if ans, n := w.final("PUT"); ans.code != 200 || n > 1 {
+				t.Fatalf("got %v after %d 1xx, want 200 after at most one 100", ans, n)
+			}
+		})
+		t.Run(l.name+"/refused before the body", func(t *testing.T) {
+			// A foreign Host is refused before the body is read. The body
+			// the client then sends anyway is itself a registration: it
+			// must not run.
+			inner := `{"name":"smuggled","port":80}`
+			innerReq := "PUT /v1/agent/services HTTP/1.1\r\n" + frontHost + "Content-Length: " + strconv.Itoa(len(inner)) + "\r\n\r\n" + inner
+			innerReqConsul := "PUT /v1/agent/service/register HTTP/1.1\r\n" + frontHost + "Content-Length: 29\r\n\r\n" + `{"Name":"smuggled","Port":80}`
+			smuggled := innerReq
+			if l.name == "consul" {
+				smuggled = innerReqConsul
+			}
+			w := dialWire(t, l.addr)
+			w.send("PUT " + path + " HTTP/1.1\r\nHost: evil.example\r\nExpect: 100-continue\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n")
+			ans, n := w.final("PUT")
+			if ans.code != 403 || n != 0 {
+				t.Fatalf("foreign Host with Expect: %v after %d 1xx, want 403 without 100", ans, n)
+			}
+			_ = w.c.SetWriteDeadline(time.Now().Add(wireTimeout))
+			_, _ = w.c.Write([]byte(smuggled)) // may fail: the server closed
+			got, err := w.readAll(quietRead, "PUT")
+			if len(got) > 0 || err != nil && !isTimeout(err) {
+				t.Errorf("the refused request's body was answered as a request: %v (%v)", got, err)
+			}
+			if r := rawString(t, "GET", base+"/v1/services/smuggled", ""); r.code != 200 || strings.Contains(r.body, "smuggled") {
+				t.Errorf("the body of a refused request was run: %d %s", r.code, r.body)
+			}
+		})
+		t.Run(l.name+"/over the limit", func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send("PUT " + path + " HTTP/1.1\r\n" + frontHost + "Expect: 100-continue\r\nContent-Length: 2097152\r\n\r\n")
+			ans, n := w.final("PUT")
+			if ans.code != 413 || n != 0 {
+				t.Fatalf("2 MiB body announced with Expect: %v after %d 1xx, want 413 without 100", ans, n)
+			}
+			w.closed(wireTimeout, "413")
+		})
+		t.Run(l.name+"/HTTP/1.0", func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(strings.Replace(put, "HTTP/1.1", "HTTP/1.0", 1) + body)
+			if ans := w.answer("PUT"); ans.code != 200 {
+				t.Fatalf("HTTP/1.0 with Expect: got %v, want 200 and no 100 (RFC 9110 §10.1.1: ignore it)", ans)
+			}
+		})
+		t.Run(l.name+"/unknown expectation", func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			w.send(frontSelf + frontHost + "Expect: something-else\r\nConnection: close\r\n\r\n")
+			if ans, n := w.final("GET"); ans.code != 417 && ans.code != 200 || n != 0 {
+				t.Fatalf("unknown expectation: %v after %d 1xx, want 417 or 200", ans, n)
+			}
+		})
+	}
+}
+
+// TestFrontRequestTargets pins the request-target forms (RFC 9112 §3.2):
+// absolute-form is accepted and its authority, not the Host field, is the
+// host the Host check judges (RFC 9112 §3.2.2, so a DNS-rebinding page
+// cannot get past it by sending a URL); CONNECT opens no tunnel; OPTIONS *
+// and TRACE reveal nothing (no echo of the request: cross-site tracing).
+func TestFrontRequestTargets(t *testing.T) {
+	_, ls := frontAgent(t)
+	cases := []struct {
+		name, req string
+		ok        func(code int) bool
+		want      string
+	}{
+		{"absolute-form", "GET http://localhost/v1/agent/self HTTP/1.1\r\n" + frontHost + "\r\n", func(c int) bool { return c == 200 }, "200"},
+		{"absolute-form with a foreign authority", "GET http://evil.example/v1/agent/self HTTP/1.1\r\n" + frontHost + "\r\n", func(c int) bool { return c == 403 || c == 400 }, "403 (or 400)"},
+		{"absolute-form with a foreign authority, PUT", "PUT http://evil.example/v1/agent/services HTTP/1.1\r\n" + frontHost + "Content-Length: 2\r\n\r\n{}", func(c int) bool { return c == 403 || c == 400 }, "403 (or 400)"},
+		{"absolute-form, foreign Host field", "GET http://127.0.0.1/v1/agent/self HTTP/1.1\r\nHost: evil.example\r\n\r\n", func(c int) bool { return c == 200 || c == 400 }, "200 (the Host field is ignored) or 400"},
+		{"foreign Host", frontSelf + "Host: evil.example\r\n\r\n", func(c int) bool { return c == 403 }, "403"},
+		{"CONNECT", "CONNECT localhost:80 HTTP/1.1\r\n" + "Host: localhost:80\r\n\r\n", func(c int) bool { return c >= 400 && c < 500 }, "4xx"},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\n" + frontHost + "X-Secret: s3cr3t\r\n\r\n", func(c int) bool { return c < 300 || c >= 400 && c < 500 }, "2xx or 4xx"},
+		{"TRACE", "TRACE /v1/agent/self HTTP/1.1\r\n" + frontHost + "X-Secret: s3cr3t\r\n\r\n", func(c int) bool { return c >= 400 && c < 500 }, "4xx"},
+	}
+	for _, l := range ls {
+		for _, tc := range cases {
+			t.Run(l.name+"/"+tc.name, func(t *testing.T) {
+				w := dialWire(t, l.addr)
+				w.send(tc.req + smuggleProbe)
+				got, err := w.readAll(wireTimeout, methodOf(tc.req), "GET")
+				if err != nil || len(got) == 0 {
+					t.Fatalf("answers %v, then %v", got, err)
+				}
+				if !tc.ok(got[0].code) {
+					t.Errorf("%s: got %v, want %s", tc.name, got[0], tc.want)
+				}
+				if strings.Contains(string(got[0].body), "s3cr3t") {
+					t.Errorf("%s: the answer echoes the request: %v", tc.name, got[0])
+				}
+				if len(got) == 2 && got[1].code != 200 || len(got) > 2 {
+					t.Errorf("%s: answers after it: %v", tc.name, got[1:])
+				}
+			})
+		}
+	}
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
