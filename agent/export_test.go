@@ -17,20 +17,12 @@ func FingerprintMetaForTest(zone string, hash uint64) []byte {
 // context of one connection to it, as net/http gives it to each request
 // (for benchmarks of the handler path without sockets).
 func (a *Agent) HTTPHandlerForTest() (http.Handler, context.Context) {
-	return a.http.srv.Handler, connContextForTest(a.http.srv)
+	return a.http.srv.Handler(), a.http.srv.ConnContext(nil)
 }
 
 // ConsulHandlerForTest is HTTPHandlerForTest for the Consul listener.
 func (a *Agent) ConsulHandlerForTest() (http.Handler, context.Context) {
-	return a.consul.gs.srv.Handler, connContextForTest(a.consul.gs.srv)
-}
-
-func connContextForTest(s *http.Server) context.Context {
-	ctx := context.WithValue(context.Background(), http.ServerContextKey, s)
-	if s.ConnContext != nil {
-		ctx = s.ConnContext(ctx, nil)
-	}
-	return ctx
+	return a.consul.gs.srv.Handler(), a.consul.gs.srv.ConnContext(nil)
 }
 
 // PerAddressClientsForTest makes every client address count apart for

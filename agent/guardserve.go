@@ -5,15 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 )
 
 // guardMetrics count what the guards refuse.
@@ -49,7 +47,7 @@ func newGuardMetrics(reg *prometheus.Registry) *guardMetrics {
 
 // guardedServer is one HTTP listener run under a Guard.
 type guardedServer struct {
-	srv  *http.Server
+	srv  *httpserve.Server
 	ln   net.Listener
 	done chan struct{}
 	once sync.Once
@@ -58,9 +56,10 @@ type guardedServer struct {
 
 // serveGuarded listens on addr and serves h behind g: g.Wrap on every
 // request, the connection caps, TLS when configured (mutual with
-// verify_incoming), header, write and idle timeouts. HTTP/2 is off (the body
-// deadline is per connection, and guardWriter relies on a connection's
-// requests being served in turn). Close it with close.
+// verify_incoming), header, write and idle timeouts. The connection loop is
+// httpserve's (HTTP/1.1 only: the body deadline is per connection, and
+// guardWriter relies on a connection's requests being served in turn).
+// Close it with close.
 func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -79,22 +78,25 @@ func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedSer
 	if tlsOn {
 		l = tls.NewListener(l, a.tls.serverConfig())
 	}
-	s := &guardedServer{ln: ln, done: make(chan struct{})}
-	s.srv = &http.Server{
-		Handler:           g.Wrap(h),
-		ReadHeaderTimeout: hc.HeaderTimeout,
-		// Set anew per request, once its header is read: a client that stops
-		// reading its answer holds the connection at most this long.
-		WriteTimeout:   writeTimeout,
-		ConnContext:    connContext,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		TLSNextProto:   map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
-		ErrorLog:       newStdLogger(g.log),
+	sc := httpserve.DefaultConfig()
+	sc.Handler = g.Wrap(h)
+	sc.HeaderTimeout = hc.HeaderTimeout
+	// From the end of a request's header: a client that stops reading its
+	// answer holds the connection at most this long.
+	sc.WriteTimeout = writeTimeout
+	sc.IdleTimeout = 2 * time.Minute
+	sc.MaxHeaderBytes = 64 << 10
+	sc.ConnContext = connContext
+	sc.Log = g.log
+	srv, err := httpserve.New(sc)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("agent: http server %s: %w", addr, err)
 	}
+	s := &guardedServer{srv: srv, ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, httpserve.ErrServerClosed) {
 			a.log.Error().Err(err).Str("addr", addr).Msg("http server stopped")
 		}
 	}()
@@ -107,24 +109,10 @@ func (s *guardedServer) Addr() string { return s.ln.Addr().String() }
 // close shuts the server down, ending blocking queries and streams, and waits.
 func (s *guardedServer) close(ctx context.Context) error {
 	s.once.Do(func() {
-		s.err = s.srv.Shutdown(ctx)
-		if s.err != nil {
+		if s.err = s.srv.Shutdown(ctx); s.err != nil {
 			s.err = s.srv.Close()
 		}
 		<-s.done
 	})
 	return s.err
-}
-
-// newStdLogger bridges net/http's error log (TLS handshake failures, accept
-// errors) to zerolog at debug level: those lines are a client's problem.
-func newStdLogger(l zerolog.Logger) *log.Logger {
-	return log.New(logWriter{l}, "", 0)
-}
-
-type logWriter struct{ l zerolog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.l.Debug().Msg(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
