@@ -29,12 +29,12 @@ type response struct {
 	sent   http.Header // the header as it was at WriteHeader, if changed after
 
 	status      int
-	wroteHeader bool // the handler set the status (WriteHeader or a Write)
-	committed   bool // the status line and header are in c.out or sent
-	chunked     bool // the body is sent in chunks
-	closeAfter  bool // close the connection after this answer
-	keepAlive10 bool // an HTTP/1.0 client asked to keep the connection
-	noBody      bool // HEAD, 1xx, 204, 304: no body bytes go out
+	wroteHeader bool  // the handler set the status (WriteHeader or a Write)
+	committed   bool  // the status line and header are in c.out or sent
+	chunked     bool  // the body is sent in chunks
+	closeAfter  bool  // close the connection after this answer
+	keepAlive10 bool  // an HTTP/1.0 client asked to keep the connection
+	noBody      bool  // HEAD, 1xx, 204, 304: no body bytes go out
 	declared    int64 // the handler's Content-Length, -1 if none
 	written     int64 // body bytes the handler wrote
 	buf         []byte

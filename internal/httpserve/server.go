@@ -15,6 +15,7 @@
 //     asks for it (calls Done): only then does a read wait on the connection
 //     in the background. http.Server starts that read, on a goroutine of its
 //     own, for every request.
+//
 // The bounds are http.Server's: a header must arrive within HeaderTimeout of
 // the request's first byte (of the accept, for the first request) and be at
 // most MaxHeaderBytes; the header's deadline bounds the request body too,
