@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,6 +108,31 @@ func (w *wire) final(method string) (*answer, int) {
 			return a, n
 		}
 	}
+}
+
+// dribble writes the bytes of pattern, over and over, one every 50 ms,
+// until the connection fails or the returned stop is called (it waits).
+func (w *wire) dribble(pattern string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			_ = w.c.SetWriteDeadline(time.Now().Add(wireTimeout))
+			if _, err := w.c.Write([]byte{pattern[i%len(pattern)]}); err != nil {
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // closed fails the test unless the server closes the connection (EOF or a
