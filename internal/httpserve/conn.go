@@ -147,7 +147,7 @@ func (c *conn) serve() {
 		req, err := c.readRequest()
 		if err != nil {
 			if c.toActive() {
-				c.refuse(err)
+				c.refuse(err, req != nil && req.Method == http.MethodHead)
 			}
 			return
 		}
@@ -160,7 +160,8 @@ func (c *conn) serve() {
 	}
 }
 
-// readRequest reads one request and checks it as http.Server does.
+// readRequest reads one request and checks it as http.Server does. A
+// request that was read but is refused comes with its error.
 func (c *conn) readRequest() (*http.Request, error) {
 	if c.lastPost {
 		// RFC 9112 section 2.2: a server may ignore a CRLF a client
@@ -184,23 +185,23 @@ func (c *conn) readRequest() (*http.Request, error) {
 	}
 	c.lastPost = req.Method == http.MethodPost
 	if req.ProtoMajor != 1 {
-		return nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+		return req, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
 	// RFC 9112 section 3.2: an HTTP/1.1 request without a Host is refused
 	// (ReadRequest refuses two; an absolute-form target carries its own).
 	if req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect {
-		return nil, statusError{http.StatusBadRequest, "missing required Host header"}
+		return req, statusError{http.StatusBadRequest, "missing required Host header"}
 	}
 	if !httpguts.ValidHostHeader(req.Host) {
-		return nil, statusError{http.StatusBadRequest, "malformed Host header"}
+		return req, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, statusError{http.StatusBadRequest, "invalid header name"}
+			return req, statusError{http.StatusBadRequest, "invalid header name"}
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, statusError{http.StatusBadRequest, "invalid header value"}
+				return req, statusError{http.StatusBadRequest, "invalid header value"}
 			}
 		}
 	}
@@ -220,8 +221,9 @@ var errTooLarge = statusError{http.StatusRequestHeaderFieldsTooLarge, "request h
 // refuse answers a request that could not be read, as http.Server does, and
 // closes the connection: silently when the client went away or was too
 // slow, 431 for a header over the limit, 501 for a transfer coding other
-// than chunked, 505 for HTTP/2 or later, 400 for the rest.
-func (c *conn) refuse(err error) {
+// than chunked, 505 for HTTP/2 or later, 400 for the rest. head: the
+// request was a HEAD (the answer has no body).
+func (c *conn) refuse(err error, head bool) {
 	var se statusError
 	switch {
 	case errors.As(err, &se):
@@ -240,7 +242,9 @@ func (c *conn) refuse(err error) {
 	c.out = append(c.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
 	c.out = appendInt(c.out, int64(len(msg)))
 	c.out = append(c.out, "\r\n\r\n"...)
-	c.out = append(c.out, msg...)
+	if !head {
+		c.out = append(c.out, msg...)
+	}
 	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
 	if _, err := c.rwc.Write(c.out); err == nil {
 		c.closeWriteAndWait()

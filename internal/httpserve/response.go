@@ -341,7 +341,7 @@ func (w *response) fail() {
 
 // refuseWith answers code and closes the connection after a moment.
 func (c *conn) refuseWith(code int, text string) {
-	c.refuse(statusError{code, text})
+	c.refuse(statusError{code, text}, c.res.req.Method == http.MethodHead)
 }
 
 // bodyReader is a request's body as the handler reads it: it sends
