@@ -68,6 +68,11 @@ var rows = map[string]Rule{
 		From:    []string{p("internal/atomicfile/...")},
 		StdOnly: true,
 	},
+	"internal/httpserve": {
+		Name:  "internal/httpserve imports nothing of the project",
+		From:  []string{p("internal/httpserve/...")},
+		Scope: []string{mod + "/..."},
+	},
 	"internal/render": {
 		Name:  "internal/render imports nothing of the project but api",
 		From:  []string{p("internal/render/...")},
