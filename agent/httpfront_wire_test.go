@@ -77,6 +77,23 @@ func dialWire(t testing.TB, addr string) *wire {
 	return &wire{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// exchange sends data on a fresh connection to addr in one write and reads
+// the answers until the server closes (see readAll); it needs no testing.T,
+// so many can run at once.
+func exchange(addr, data string, methods ...string) ([]*answer, error) {
+	c, err := net.DialTimeout("tcp", addr, wireTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(wireTimeout))
+	if _, err := io.WriteString(c, data); err != nil {
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	w := &wire{c: c, br: bufio.NewReader(c)}
+	return w.readAll(wireTimeout, methods...)
+}
+
 // send writes s in one write.
 func (w *wire) send(s string) {
 	w.t.Helper()
