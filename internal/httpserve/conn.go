@@ -173,15 +173,30 @@ func (c *conn) readRequest() (*http.Request, error) {
 		}
 		_, _ = c.br.Discard(n)
 	}
+	// The header's bytes as they came (those already buffered, then what
+	// is read while parsing) are kept for checkFraming: the parser drops
+	// the fields a smuggling check needs to see.
+	c.cr.raw = c.cr.raw[:0]
+	if n := c.br.Buffered(); n > 0 {
+		p, _ := c.br.Peek(n)
+		c.cr.raw = append(c.cr.raw, p...)
+	}
 	c.cr.limit(int64(c.srv.cfg.MaxHeaderBytes) + 4096) // bufio may read one buffer ahead
 	req, err := http.ReadRequest(c.br)
 	hit := c.cr.hit
 	c.cr.unlimit()
+	raw := c.cr.raw
+	if cap(c.cr.raw) > keepBuffer {
+		c.cr.raw = nil
+	}
 	if err != nil {
 		if hit {
 			return nil, errTooLarge
 		}
 		return nil, err
+	}
+	if err := checkFraming(raw, req); err != nil {
+		return req, err
 	}
 	c.lastPost = req.Method == http.MethodPost
 	if req.ProtoMajor != 1 {
@@ -347,7 +362,8 @@ type connReader struct {
 	c       *conn
 	remain  int64 // bytes that may still be read while limited
 	limited bool
-	hit     bool // a read stopped at the limit
+	hit     bool   // a read stopped at the limit
+	raw     []byte // what was read while limited (a header)
 
 	hasByte bool
 	b       byte
@@ -378,6 +394,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 	}
 	if r.limited {
 		r.remain -= int64(n)
+		r.raw = append(r.raw, p[:n]...)
 	}
 	return n, err
 }

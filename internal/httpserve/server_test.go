@@ -283,6 +283,13 @@ func TestRefused(t *testing.T) {
 		{"garbage", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", 400},
 		{"header over the limit", "GET / HTTP/1.1\r\nHost: a\r\nX-A: " + strings.Repeat("a", 16<<10) + "\r\n\r\n", 431},
 		{"request line over the limit", "GET /" + strings.Repeat("a", 16<<10) + " HTTP/1.1\r\nHost: a\r\n\r\n", 431},
+		{"Content-Length and Transfer-Encoding (CL.TE)", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", 400},
+		{"Transfer-Encoding and Content-Length (TE.CL)", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400},
+		{"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
+		{"Transfer-Encoding alone in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", 400},
+		{"bare LF inside CRLF", "GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n", 400},
+		{"folded field", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400},
 		{"Expect other than 100-continue", "GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417},
 	}
 	for _, tc := range cases {
