@@ -115,6 +115,15 @@ type limitedConn struct {
 	once sync.Once
 }
 
+// CloseWrite ends the sending side where the connection has one (TCP), so a
+// client refused with an answer reads it before the connection closes.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.key) })
