@@ -299,27 +299,42 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 		}
 		return ans.header.Get(header)
 	}
+	nativeBlocking := func() string {
+		return "/v1/services/web?index=" + index(native, "/v1/services/web", "X-Grapevine-Index") + "&wait=5m"
+	}
+	consulBlocking := func() string {
+		return "/v1/health/service/web?index=" + index(consul, "/v1/health/service/web", "X-Consul-Index") + "&wait=5m"
+	}
+	const nativeRoute, consulRoute, streamRoute = "GET /v1/services/{name}", "consul GET /v1/health/service/{name}", "GET /v1/stream"
 	cases := []struct {
 		name, addr, route string
 		target            func() string
 		stream            bool
+		// after: bytes the client sends behind its request before it goes
+		// away (a pipelined request, part of one): its going away must be
+		// noticed all the same.
+		after string
 	}{
-		{"native blocking query", native, "GET /v1/services/{name}", func() string {
-			return "/v1/services/web?index=" + index(native, "/v1/services/web", "X-Grapevine-Index") + "&wait=5m"
-		}, false},
-		{"native watch stream", native, "GET /v1/stream", func() string { return "/v1/stream?service=web" }, true},
-		{"native watch stream of everything", native, "GET /v1/stream", func() string { return "/v1/stream" }, true},
-		{"consul blocking query", consul, "consul GET /v1/health/service/{name}", func() string {
-			return "/v1/health/service/web?index=" + index(consul, "/v1/health/service/web", "X-Consul-Index") + "&wait=5m"
-		}, false},
+		{"native blocking query", native, nativeRoute, nativeBlocking, false, ""},
+		{"native watch stream", native, streamRoute, func() string { return "/v1/stream?service=web" }, true, ""},
+		{"native watch stream of everything", native, streamRoute, func() string { return "/v1/stream" }, true, ""},
+		{"consul blocking query", consul, consulRoute, consulBlocking, false, ""},
+		{"native blocking query, a request pipelined behind it", native, nativeRoute, nativeBlocking, false, smuggleProbe},
+		{"native blocking query, part of a request behind it", native, nativeRoute, nativeBlocking, false, "GET /v1/ag"},
+		{"consul blocking query, a request pipelined behind it", consul, consulRoute, consulBlocking, false, smuggleProbe},
+		{"native watch stream, a request pipelined behind it", native, streamRoute, func() string { return "/v1/stream?service=web" }, true, smuggleProbe},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.after != "" {
+				knownGap(t, "httpserve does not notice that the client went away while bytes of its next request are buffered "+
+					"(it starts no background read then), so the waiting handler holds its connection until the wait ends; net/http's server noticed")
+			}
 			count := `grapevine_http_request_duration_seconds_count{route="` + tc.route + `"}`
 			target := tc.target()
 			before := max(metricValue(t, native, count), 0) // -1: not served yet
 			w := dialWire(t, tc.addr)
-			w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+			w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n" + tc.after)
 			if tc.stream {
 				// The answer's header and first event, then it stays open.
 				_ = w.c.SetReadDeadline(time.Now().Add(wireTimeout))
@@ -356,10 +371,11 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 // are answered or closed, idle keep-alive connections are closed, and
 // Close returns within a few seconds, not after the queries' wait.
 func TestFrontShutdown(t *testing.T) {
-	for _, held := range []string{"waiting requests", "a half-sent request"} {
+	for _, held := range []string{"waiting requests", "a half-sent request", "a client that does not read"} {
 		t.Run(held, func(t *testing.T) {
-			if held == "a half-sent request" {
-				netHTTPSkip(t, "Shutdown waits up to its 5 s deadline for a connection that has sent part of a request")
+			if held == "a client that does not read" {
+				knownGap(t, "Shutdown waits out its 5 s deadline for an answer blocked on a client that does not read "+
+					"(the write timeout is minutes), where it could close that connection at once")
 			}
 			cfg := agenttest.Config(t, "node-a")
 			cfg.Consul.HTTP = "127.0.0.1:0"
@@ -383,9 +399,14 @@ func TestFrontShutdown(t *testing.T) {
 			}
 			open(native, "GET /v1/services/web?index=1&wait=5m HTTP/1.1\r\n"+frontHost+"\r\n")
 			open(consul, "GET /v1/health/service/web?index=1&wait=5m HTTP/1.1\r\n"+frontHost+"\r\n")
-			if held == "a half-sent request" {
+			switch held {
+			case "a half-sent request":
 				open(native, frontSelf+frontHost+"X-Half")
 				open(consul, frontSelf+frontHost+"X-Half")
+			case "a client that does not read":
+				// Far more answer bytes than the socket buffers hold: the
+				// server blocks writing (its write timeout is minutes).
+				open(native, strings.Repeat("GET /metrics HTTP/1.1\r\n"+frontHost+"\r\n", 4000))
 			}
 			// Both blocking queries are being served (their handlers wait).
 			agenttest.Eventually(t, wireTimeout, func() (bool, string) {
@@ -410,6 +431,9 @@ func TestFrontShutdown(t *testing.T) {
 				t.Errorf("Close took %v with %s open, want under 3 s", el, held)
 			}
 			for i, w := range ws {
+				if held == "a client that does not read" && i == len(ws)-1 {
+					continue // its answers are many MiB
+				}
 				got, err := w.readAll(wireTimeout)
 				if w == stream && err != nil && isClosed(err) {
 					err = nil // a stream may end by the close alone

@@ -6,12 +6,13 @@ package agent_test
 // serves them (net/http's server today, a connection loop of the agent's own
 // later). Framing attacks are in httpfront_smuggle_test.go, bounds and
 // lifecycle in httpfront_bounds_test.go, the fuzz target in
-// httpfront_fuzz_test.go. A case that net/http fails but a server must pass
-// is skipped with "net/http today: ..."; GRAPEVINE_HTTP_STRICT=1 runs it.
+// httpfront_fuzz_test.go. A case the server fails today but must pass is
+// skipped with "known gap: ..." (knownGap); GRAPEVINE_HTTP_STRICT=1 runs it.
 //
 //	go test -count=1 -run 'TestFront' ./agent/
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/agent/agenttest"
+	"github.com/grapevine-sd/grapevine/api"
 )
 
 // step is one request of a conversation and the status its answer must have.
@@ -402,6 +406,8 @@ func TestFrontRequestTargets(t *testing.T) {
 		{"absolute-form with a foreign authority", "GET http://evil.example/v1/agent/self HTTP/1.1\r\n" + frontHost + "\r\n", func(c int) bool { return c == 403 || c == 400 }, "403 (or 400)"},
 		{"absolute-form with a foreign authority, PUT", "PUT http://evil.example/v1/agent/services HTTP/1.1\r\n" + frontHost + "Content-Length: 2\r\n\r\n{}", func(c int) bool { return c == 403 || c == 400 }, "403 (or 400)"},
 		{"absolute-form, foreign Host field", "GET http://127.0.0.1/v1/agent/self HTTP/1.1\r\nHost: evil.example\r\n\r\n", func(c int) bool { return c == 200 || c == 400 }, "200 (the Host field is ignored) or 400"},
+		{"absolute-form, foreign host behind userinfo", "GET http://localhost@evil.example/v1/agent/self HTTP/1.1\r\n" + frontHost + "\r\n", func(c int) bool { return c == 403 || c == 400 }, "403 or 400"},
+		{"absolute-form with userinfo", "GET http://evil.example@localhost/v1/agent/self HTTP/1.1\r\n" + frontHost + "\r\n", func(c int) bool { return c == 200 || c == 400 }, "400 (RFC 9110 §4.2.4: treat userinfo as an error) or 200"},
 		{"foreign Host", frontSelf + "Host: evil.example\r\n\r\n", func(c int) bool { return c == 403 }, "403"},
 		{"CONNECT", "CONNECT localhost:80 HTTP/1.1\r\n" + "Host: localhost:80\r\n\r\n", func(c int) bool { return c >= 400 && c < 500 }, "4xx"},
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\n" + frontHost + "X-Secret: s3cr3t\r\n\r\n", func(c int) bool { return c < 300 || c >= 400 && c < 500 }, "2xx or 4xx"},
@@ -431,3 +437,69 @@ func TestFrontRequestTargets(t *testing.T) {
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// TestFrontLargeAnswers pins answers larger than a server buffers (here
+// about 200 KiB, a lookup of 300 instances) on both listeners: complete and
+// well framed over HTTP/1.1 (Content-Length or chunked), pipelined ones in
+// order, never chunked to an HTTP/1.0 client (RFC 9112 §6.1: then
+// close-delimited, and the connection closed), and a HEAD without a body
+// whose Content-Length, if it has one, is the GET's (RFC 9110 §9.3.2).
+func TestFrontLargeAnswers(t *testing.T) {
+	a, ls := frontAgent(t)
+	const n = 300
+	c := agenttest.Client(t, a)
+	for i := range n {
+		mustRegister(t, c, api.Registration{Name: "web", ID: fmt.Sprintf("web-%03d", i), Port: 80, Meta: map[string]string{"pad": strings.Repeat("p", 400)}})
+	}
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			target := "/v1/services/web"
+			if l.name == "consul" {
+				target = "/v1/health/service/web"
+			}
+			get := "GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n"
+			whole := func(what string, a *answer) {
+				t.Helper()
+				var items []json.RawMessage
+				if a.code != 200 || json.Unmarshal(a.body, &items) != nil || len(items) != n {
+					t.Fatalf("%s: %v, %d items, want 200 and %d", what, a, len(items), n)
+				}
+			}
+			w := dialWire(t, l.addr)
+			w.send(get + get + get + frontSelf + frontHost + "\r\n")
+			var size int
+			for i := range 3 {
+				ans := w.answer("GET")
+				whole(fmt.Sprintf("pipelined GET %d", i), ans)
+				checkAnswer(t, "large answer", ans)
+				size = len(ans.body)
+			}
+			if ans := w.answer("GET"); ans.code != 200 {
+				t.Fatalf("small answer after the large ones: %v", ans)
+			}
+			if size < 128<<10 {
+				t.Fatalf("answer of %d bytes: want over 128 KiB", size)
+			}
+			w.send("HEAD " + target + " HTTP/1.1\r\n" + frontHost + "\r\n" + frontSelf + frontHost + "\r\n")
+			head := w.answer("HEAD")
+			if cl := head.header.Get("Content-Length"); head.code != 200 || cl != "" && cl != strconv.Itoa(size) {
+				t.Errorf("HEAD: %v with Content-Length %q, want 200 and none or %d", head, cl, size)
+			}
+			if ans := w.answer("GET"); ans.code != 200 {
+				t.Fatalf("GET after the HEAD: %v", ans)
+			}
+
+			w = dialWire(t, l.addr)
+			w.send("GET " + target + " HTTP/1.0\r\n" + frontHost + "\r\n")
+			ans := w.answer("GET")
+			whole("HTTP/1.0 GET", ans)
+			if ans.chunked {
+				t.Errorf("HTTP/1.0 client got a chunked answer")
+			}
+			if ans.closeDelimited {
+				return // read to the end: closed
+			}
+			w.closed(wireTimeout, "an HTTP/1.0 request without keep-alive")
+		})
+	}
+}

@@ -28,17 +28,16 @@ import (
 // loaded 2-core machine; a passing test never waits for it.
 const wireTimeout = 10 * time.Second
 
-// strictEnv names the environment variable that runs the cases skipped
-// because net/http fails them: the right behaviour, which a connection loop
-// of the agent's own must have.
+// strictEnv names the environment variable that runs the cases skipped as
+// known gaps: the right behaviour, which the server does not have yet.
 const strictEnv = "GRAPEVINE_HTTP_STRICT"
 
-// netHTTPSkip skips a case that net/http, today's server, fails (why says
-// how), unless GRAPEVINE_HTTP_STRICT=1.
-func netHTTPSkip(t testing.TB, why string) {
+// knownGap skips a case the server fails today (why says how and since
+// when), unless GRAPEVINE_HTTP_STRICT=1.
+func knownGap(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv(strictEnv) != "1" {
-		t.Skipf("net/http today: %s (%s=1 runs it)", why, strictEnv)
+		t.Skipf("known gap: %s (%s=1 runs it)", why, strictEnv)
 	}
 }
 
