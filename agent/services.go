@@ -143,15 +143,21 @@ func (a *Agent) Register(reg api.Registration) (catalog.Entry, error) {
 func (a *Agent) apply(p prepared, src catalog.Source) error {
 	err := a.probes.Set(p.inst.ID, p.checks, func(h probe.Health) error {
 		p.inst.Health, p.inst.Output = toHealth(h.Status), h.Output
+		var err error
 		if src == catalog.SourceFile {
-			return a.cat.RegisterFile(p.inst)
+			err = a.cat.RegisterFile(p.inst)
+		} else {
+			err = a.cat.RegisterWithChecks(p.inst, p.raw) // persisted together
 		}
-		return a.cat.RegisterWithChecks(p.inst, p.raw) // persisted together
+		if err == nil {
+			// Under the instance's lock in probe, as Deregister's delete.
+			a.countChecks(p.inst.ID, len(p.checks))
+		}
+		return err
 	})
 	if err != nil {
 		return a.probeError(p.inst.ID, err)
 	}
-	a.countChecks(p.inst.ID, len(p.checks))
 	return nil
 }
 
@@ -175,19 +181,23 @@ func (a *Agent) countChecks(owner string, n int) {
 }
 
 // Deregister removes a local instance and its checks.
+// The instance and its checks go together: a registration of the same ID at
+// the same time happens wholly before or wholly after.
 func (a *Agent) Deregister(id string) error {
-	if err := a.cat.Deregister(id); err != nil {
-		if errors.Is(err, catalog.ErrNotFound) {
-			return fmt.Errorf("%w: instance %q", ErrNotFound, id)
+	_, err := a.probes.RemoveOwnerWith(id, func() error {
+		if err := a.cat.Deregister(id); err != nil {
+			return err
 		}
-		return err
+		a.mu.Lock()
+		delete(a.fileIDs, id)
+		delete(a.checkCount, id)
+		a.mu.Unlock()
+		return nil
+	})
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Errorf("%w: instance %q", ErrNotFound, id)
 	}
-	a.probes.RemoveOwner(id)
-	a.mu.Lock()
-	delete(a.fileIDs, id)
-	delete(a.checkCount, id)
-	a.mu.Unlock()
-	return nil
+	return err
 }
 
 // Maintenance puts a local instance in or out of maintenance.

@@ -247,3 +247,67 @@ func TestSetConcurrentOwners(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoveOwnerWithWaitsForSet: removing an owner (the agent deregisters
+// its instance in commit) waits for a Set of the same owner in flight, so
+// the Set's checks cannot outlive the instance, nor the removal take the
+// checks of the registration that follows it; a failed commit removes
+// nothing.
+func TestRemoveOwnerWithWaitsForSet(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hs := &healths{}
+		scripts := map[string]*script{"a": {results: []Status{Passing}}}
+		r := newOwned(t, hs, scripts)
+		defer r.Close()
+
+		inSet, releaseSet := make(chan struct{}), make(chan struct{})
+		setDone := make(chan error, 1)
+		go func() {
+			setDone <- r.Set("web-1", []Check{tcpCheck("a")}, func(Health) error {
+				close(inSet)
+				<-releaseSet
+				return nil
+			})
+		}()
+		<-inSet
+		committed := make(chan struct{})
+		removed := make(chan int, 1)
+		go func() {
+			n, err := r.RemoveOwnerWith("web-1", func() error { close(committed); return nil })
+			if err != nil {
+				t.Error(err)
+			}
+			removed <- n
+		}()
+		synctest.Wait()
+		select {
+		case <-committed:
+			t.Fatal("RemoveOwnerWith's commit ran during a Set of the same owner")
+		default:
+		}
+		close(releaseSet)
+		if err := <-setDone; err != nil {
+			t.Fatal(err)
+		}
+		if n := <-removed; n != 1 {
+			t.Errorf("removed %d checks, want the Set's 1", n)
+		}
+		if got := r.ByOwner("web-1"); len(got) != 0 {
+			t.Errorf("web-1 runs %d checks after its removal", len(got))
+		}
+
+		if err := r.Set("web-1", []Check{tcpCheck("a")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		if n, err := r.RemoveOwnerWith("web-1", func() error { return boom }); !errors.Is(err, boom) || n != 0 {
+			t.Errorf("RemoveOwnerWith with a failing commit = %d, %v; want 0, boom", n, err)
+		}
+		if got := r.ByOwner("web-1"); len(got) != 1 {
+			t.Errorf("a failed removal left %d checks, want 1", len(got))
+		}
+		if len(r.owners.locks) != 0 {
+			t.Errorf("left %d owner locks", len(r.owners.locks))
+		}
+	})
+}

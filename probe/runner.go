@@ -226,6 +226,21 @@ func (r *Runner) Remove(checkID string) error {
 
 // RemoveOwner stops every check of owner and returns how many there were.
 func (r *Runner) RemoveOwner(owner string) int {
+	n, _ := r.RemoveOwnerWith(owner, nil)
+	return n
+}
+
+// RemoveOwnerWith is RemoveOwner after commit, both serialized with Set for
+// the same owner (the agent deregisters the instance in commit): a Set of the
+// owner runs wholly before or wholly after, so its checks and its
+// registration stay together. If commit fails nothing is removed.
+func (r *Runner) RemoveOwnerWith(owner string, commit func() error) (int, error) {
+	defer r.owners.lock(owner)()
+	if commit != nil {
+		if err := commit(); err != nil {
+			return 0, err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -235,7 +250,7 @@ func (r *Runner) RemoveOwner(owner string) int {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
 func (r *Runner) removeLocked(e *entry) {
