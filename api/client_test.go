@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
 // newTestClient serves mux on a loopback httptest server.
@@ -195,9 +197,7 @@ func TestClientErrors(t *testing.T) {
 }
 
 func TestClientUnreachable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close()
+	addr := testaddr.Refused(t) // no agent there, and no other program either
 	c, err := NewClient(ClientConfig{Address: addr})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -108,7 +109,7 @@ func TestGRPCProbe(t *testing.T) {
 		{"service not serving", Check{Target: addr + "/db"}, Critical, "NOT_SERVING"},
 		{"unknown service", Check{Target: addr + "/nope"}, Critical, "NotFound"},
 		{"no health service", Check{Target: bare}, Critical, "no grpc.health.v1 service"},
-		{"refused", Check{Target: closedAddr(t)}, Critical, "gRPC health"},
+		{"refused", Check{Target: testaddr.Refused(t)}, Critical, "gRPC health"},
 		{"hung server times out", Check{Target: hung, Interval: time.Second, Timeout: 200 * time.Millisecond}, Critical, "timed out after 200ms"},
 		{"tls skip verify", Check{Target: tlsAddr + "/web", TLS: true, TLSSkipVerify: true}, Passing, "SERVING"},
 		{"tls unknown authority", Check{Target: tlsAddr + "/web", TLS: true}, Critical, "certificate"},

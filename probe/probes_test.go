@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
 // runOnce builds c's probe (defaults applied, validated) and runs it once.
@@ -63,7 +65,7 @@ func TestHTTPProbe(t *testing.T) {
 		{"method host header", Check{Target: srv.URL + "/host", Method: "HEAD",
 			Headers: map[string]string{"Host": "svc.example", "X-Probe": "1"}}, Passing, "200"},
 		{"timeout", Check{Target: srv.URL + "/slow", Interval: time.Second, Timeout: 50 * time.Millisecond}, Critical, "timed out after 50ms"},
-		{"refused", Check{Target: "http://" + closedAddr(t) + "/"}, Critical, "refused"},
+		{"refused", Check{Target: "http://" + testaddr.Refused(t) + "/"}, Critical, "refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +108,7 @@ func TestTCPProbe(t *testing.T) {
 		output       string
 	}{
 		{"open", ln.Addr().String(), Passing, "success"},
-		{"closed", closedAddr(t), Critical, "refused"},
+		{"closed", testaddr.Refused(t), Critical, "refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -106,9 +107,7 @@ func runGolden(t *testing.T, name string, args []string, want int) {
 }
 
 func TestClientCommandUnreachable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close()
+	addr := testaddr.Refused(t) // no agent there, and no other program either
 	for _, cmd := range [][]string{{"lookup", "web"}, {"services"}, {"members"}, {"register", "-name", "x"}, {"deregister", "x"}, {"maint", "x", "-enable"}, {"watch", "web"}} {
 		var out, errb bytes.Buffer
 		code := run(append(append([]string{"grapevine"}, cmd...), "-http", addr), &out, &errb)

@@ -3,14 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
 func TestRenderGolden(t *testing.T) {
@@ -118,9 +118,7 @@ func TestRenderOnceCommandFails(t *testing.T) {
 }
 
 func TestRenderOnceAgentUnreachable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close()
+	addr := testaddr.Refused(t) // no agent there, and no other program either
 	src, dest := renderFiles(t, `{{range service "web"}}{{.ID}}{{end}}`)
 	if err := os.WriteFile(dest, []byte("last good"), 0o644); err != nil {
 		t.Fatal(err)

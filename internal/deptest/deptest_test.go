@@ -95,7 +95,7 @@ var more = []Rule{
 			p("agent"), p("agent/dnsserver"), p("api/..."), p("catalog"), p("crdt/..."), p("gossip"),
 			p("probe/..."), p("internal/render/..."), p("internal/sdnotify/..."), p("internal/msgpackcheck/..."), p("internal/atomicfile/..."), p("internal/densemap"), p("cmd/grapevine"),
 		},
-		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), p("internal/leaktest"), "testing", "net/http/httptest"},
+		Forbid: []string{p("agent/agenttest"), p("catalog/catalogtest"), p("gossip/gossiptest"), p("internal/leaktest"), p("internal/testaddr"), "testing", "net/http/httptest"},
 	},
 }
 
