@@ -24,9 +24,10 @@ type tnode struct {
 }
 
 type cluster struct {
-	t     testing.TB
-	nw    *simnet.Network
-	nodes []*tnode
+	t      testing.TB
+	nw     *simnet.Network
+	nodes  []*tnode
+	closed bool
 }
 
 // testConfig is the config of test nodes: compression off (many nodes in one
@@ -42,8 +43,18 @@ func testConfig(name string, tr memberlist.Transport) gossip.Config {
 	return cfg
 }
 
+// newCluster returns an empty cluster on nw. A test that fails before its
+// close (t.Fatal inside a synctest bubble) is closed by a cleanup, so it
+// reports its failure instead of a bubble deadlock ("blocked goroutines
+// remain") that aborts the whole test binary.
 func newCluster(t testing.TB, nw *simnet.Network) *cluster {
-	return &cluster{t: t, nw: nw}
+	c := &cluster{t: t, nw: nw}
+	t.Cleanup(func() {
+		if !c.closed {
+			c.close()
+		}
+	})
+	return c
 }
 
 // add starts node i (not joined); tweak adjusts its config.
@@ -155,6 +166,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) time.
 // is the leak check).
 func (c *cluster) close() {
 	c.t.Helper()
+	c.closed = true
 	for _, tn := range c.nodes {
 		if err := tn.node.Close(); err != nil {
 			c.t.Errorf("close %s: %v", tn.name, err)
