@@ -43,7 +43,7 @@ func TestAPICheckOutputOmitsBody(t *testing.T) {
 		}
 		return in.Output
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		f, a := output("from-file"), output("from-api")
 		return strings.Contains(f, "200 OK") && strings.Contains(a, "200 OK"), fmt.Sprintf("outputs %q and %q", f, a)
 	})

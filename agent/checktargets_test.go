@@ -93,7 +93,7 @@ func TestCheckTargetsRestrictAPIChecks(t *testing.T) {
 	mustRegister(t, cb, api.Registration{ID: "n1", Name: "named", Port: 1, Checks: []json.RawMessage{
 		json.RawMessage(`{"id":"named-tcp","type":"tcp","target":"localhost:` + port + `","interval":"1s"}`),
 	}})
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		cs, err := cb.Checks(t.Context())
 		if err != nil || len(cs) != 1 {
 			return false, fmt.Sprintf("checks %+v, %v", cs, err)
@@ -121,7 +121,7 @@ func TestCheckTargetsRestoredCheckKeptCritical(t *testing.T) {
 	cfg.CheckTargets.Deny = append(cfg.CheckTargets.Deny, "127.0.0.2/32")
 	b := agenttest.Start(t, cfg)
 	c := agenttest.Client(t, b)
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		cs, err := c.Checks(t.Context())
 		if err != nil || len(cs) != 1 {
 			return false, fmt.Sprintf("checks %+v, %v", cs, err)

@@ -25,7 +25,7 @@ func startCluster(t *testing.T, n int) []*agent.Agent {
 		as = append(as, agenttest.Start(t, cfg))
 	}
 	for _, a := range as {
-		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			s := a.Self()
 			return s.Members.Alive == n, fmt.Sprintf("%s sees %+v", s.Node, s.Members)
 		})
@@ -85,7 +85,7 @@ func TestClusterGossipAndLeave(t *testing.T) {
 	})
 
 	// SWIM probes measure round trips to the other agents.
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		for _, m := range as[2].Members() {
 			if m.Name != "node-c" && m.RTTMillis <= 0 {
 				return false, fmt.Sprintf("no round trip to %s yet", m.Name)
@@ -96,7 +96,7 @@ func TestClusterGossipAndLeave(t *testing.T) {
 
 	// Graceful leave: node-b's instance is withdrawn at the others promptly,
 	// not after failure detection and the lease grace.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
 	if err := as[1].Leave(ctx); err != nil {

@@ -30,7 +30,7 @@ func TestChecksState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cs []api.CheckState
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		var err error
 		if cs, err = c.Checks(ctx); err != nil {
 			return false, err.Error()
@@ -146,14 +146,14 @@ func TestJoinAndForceLeave(t *testing.T) {
 		t.Errorf("join of no address: %v, want 400", err)
 	}
 	for _, x := range []*agent.Agent{a, b, c} {
-		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			s := x.Self()
 			return s.Members.Alive == 3, fmt.Sprintf("%s sees %+v", s.Node, s.Members)
 		})
 	}
 	mustRegister(t, cc, api.Registration{ID: "db-1", Name: "db", Port: 5432})
-	waitIDs(t, ca, "db", 5*time.Second, "node-c/db-1")
-	waitIDs(t, cb, "db", 5*time.Second, "node-c/db-1")
+	waitIDs(t, ca, "db", 15*time.Second, "node-c/db-1")
+	waitIDs(t, cb, "db", 15*time.Second, "node-c/db-1")
 
 	if err := ca.ForceLeave(ctx, "node-c"); !isStatus(err, http.StatusConflict) {
 		t.Errorf("force-leave of a live member: %v, want 409", err)
@@ -164,7 +164,7 @@ func TestJoinAndForceLeave(t *testing.T) {
 
 	c.Close() // a crash: the others serve its records stale
 	for _, x := range []*api.Client{ca, cb} {
-		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			insts, _, err := x.Service(ctx, "db", api.QueryOptions{})
 			return err == nil && len(insts) == 1 && insts[0].Stale, fmt.Sprintf("%+v, %v", insts, err)
 		})

@@ -98,7 +98,7 @@ func TestConsulRegisterAndRead(t *testing.T) {
 	if r := raw(t, "PUT", base+"/v1/agent/check/fail/service:web-1?note=db+down", nil); r.code != 200 {
 		t.Fatalf("check/fail: %d %s", r.code, r.body)
 	}
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		r := raw(t, "GET", base+"/v1/health/service/web?passing", nil)
 		return r.body == "[]\n", r.body
 	})
@@ -117,7 +117,7 @@ func TestConsulRegisterAndRead(t *testing.T) {
 	if r := putJSON(t, base+"/v1/agent/check/update/service:web-1", `{"Status":"passing","Output":"ok again"}`); r.code != 200 {
 		t.Fatalf("check/update: %d %s", r.code, r.body)
 	}
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		r := raw(t, "GET", base+"/v1/health/service/web?passing=1&tag=v1&tag=primary", nil)
 		return strings.Contains(r.body, `"web-1"`), r.body
 	})
@@ -335,8 +335,8 @@ func TestConsulBlocking(t *testing.T) {
 		t.Errorf("catalog/services did not block")
 	}
 	start = time.Now()
-	raw(t, "GET", base+"/v1/catalog/services?index=99999999&wait=5s", nil)
-	if time.Since(start) > 2*time.Second {
+	raw(t, "GET", base+"/v1/catalog/services?index=99999999&wait=9s", nil) // raw gives up after 10 s
+	if time.Since(start) > 5*time.Second {
 		t.Errorf("an index from the future blocked")
 	}
 	// hash-based blocking on agent/service/:id
@@ -503,7 +503,7 @@ func TestConsulStaleness(t *testing.T) {
 	if r := putJSON(t, baseA+"/v1/agent/service/register", `{"ID":"s1","Name":"svc","Port":7}`); r.code != 200 {
 		t.Fatal(r.body)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		r := raw(t, "GET", baseB+"/v1/health/service/svc", nil)
 		return strings.Contains(r.body, `"s1"`) && r.header.Get("X-Consul-KnownLeader") == "true", r.body
 	})
@@ -535,7 +535,7 @@ func TestConsulLeave(t *testing.T) {
 	}
 	select {
 	case <-a.ShutdownRequested():
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("leave did not request a shutdown")
 	}
 }

@@ -34,7 +34,7 @@ func TestCrashServesStaleWithAddress(t *testing.T) {
 	waitIDs(t, ca, "web", 15*time.Second, "node-b/web-b")
 
 	b.Close() // a crash as peers see it
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		for _, m := range a.Node().Members() {
 			if m.Name == "node-b" {
 				return false, "memberlist still lists node-b"

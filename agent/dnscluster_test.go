@@ -37,7 +37,7 @@ func TestDNSZonesAndStale(t *testing.T) {
 		}
 		return r
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		r := ask("web.service.grapevine.", dns.TypeA)
 		return len(r.Answer) == 2, fmt.Sprint(r.Answer)
 	})

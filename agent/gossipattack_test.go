@@ -509,7 +509,7 @@ func TestGossipAttackInsecureHeaderBomb(t *testing.T) {
 		defer conn.Close()
 		conn.Write(hdr.Bytes())
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		n := a.Node().Stats().Rejected["too_large"] - before
 		return n >= 24, fmt.Sprintf("%d of 24 header bombs rejected", n)
 	})

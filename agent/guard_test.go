@@ -283,7 +283,7 @@ func TestBodyDribbleIsCut(t *testing.T) {
 	}
 	// The server closed its side at once (not after reading the rest of the
 	// dribble): a read ends.
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	// EOF, or a reset when the dribbler wrote after the close.
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("connection still open after 408: read gave %v, want EOF or a reset", err)
@@ -320,7 +320,7 @@ func TestConnectionCaps(t *testing.T) {
 	c.Close()
 	held[0].Close() // scraping the metrics needs a connection
 
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		tr := &http.Transport{}
 		defer tr.CloseIdleConnections()
 		resp, err := (&http.Client{Transport: tr}).Get(base + "/metrics")

@@ -38,7 +38,7 @@ func TestExecChecksOnlyFromFilesByDefault(t *testing.T) {
 	if code, out := call(t, "PUT", base2+"/v1/agent/services", "", exec); code != http.StatusOK {
 		t.Fatalf("with enable_api_exec_checks: got %d %s", code, out)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, err := os.Stat(marker)
 		return err == nil, "the enabled exec check did not run"
 	})

@@ -107,7 +107,7 @@ func mustNext(t *testing.T, ch <-chan streamItem) api.StreamEvent {
 // loop), so a change made next is seen by them as a change.
 func waitStreams(t *testing.T, n int) {
 	t.Helper()
-	agenttest.Eventually(t, 5*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		got := goroutinesIn("agent.(*httpServer).follow")
 		return got == n, fmt.Sprintf("%d streams following, want %d", got, n)
 	})

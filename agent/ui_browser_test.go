@@ -68,7 +68,7 @@ func TestUIInBrowser(t *testing.T) {
 	b := agenttest.Start(t, cfgB)
 	oddMember(t, "node-odd", agenttest.GossipAddr(t, a))
 	ca, cb := agenttest.Client(t, a), agenttest.Client(t, b)
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		s := a.Self()
 		return s.Members.Alive == 3, fmt.Sprintf("members %+v", s.Members)
 	})
@@ -92,9 +92,9 @@ func TestUIInBrowser(t *testing.T) {
 	}
 	// The first page is counted at once below: every registration of node-b
 	// must have reached node-a (the last ones registered, not just db).
-	waitIDs(t, ca, "db", 10*time.Second, "node-b/db-1")
-	waitIDs(t, ca, "batch-21", 10*time.Second, "node-b/batch-21")
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	waitIDs(t, ca, "db", 15*time.Second, "node-b/db-1")
+	waitIDs(t, ca, "batch-21", 15*time.Second, "node-b/batch-21")
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		return a.Self().Catalog.Hash == b.Self().Catalog.Hash, "node-a and node-b catalogs differ"
 	})
 
@@ -157,7 +157,7 @@ func TestUIInBrowser(t *testing.T) {
 	// rows as data arrives: a row read mid-render may be detached).
 	waitText := func(sel string, ok func(string) bool) {
 		t.Helper()
-		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			got, err := chromedp.Run(ctx, chromedp.Text(sel))
 			return err == nil && ok(got), fmt.Sprintf("%s: %q, %v", sel, got, err)
 		})
@@ -165,7 +165,7 @@ func TestUIInBrowser(t *testing.T) {
 	// waitRows waits until the rows of sel are want (comma-separated keys).
 	waitRows := func(sel, want string) {
 		t.Helper()
-		agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+		agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 			got := strings.Join(rows(sel), ",")
 			return got == want, fmt.Sprintf("%s: %s, want %s", sel, got, want)
 		})
@@ -215,7 +215,7 @@ func TestUIInBrowser(t *testing.T) {
 	shot("service")
 	// A service's instances page by 50.
 	do("instances paged", chromedp.Navigate(base+"#/service/fleet"), chromedp.WaitVisible(`tr[data-instance="node-b/fleet-00"]`))
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		got := rows("#instances-table tbody tr[data-instance]")
 		return len(got) == 50 && got[49] == "node-b/fleet-49", fmt.Sprintf("first page: %d rows", len(got))
 	})

@@ -26,10 +26,10 @@ func dialFrom(t *testing.T, src, addr string) net.Conn {
 func perAddress(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
 // refusesFrom dials from src until the server refuses a connection (it is
-// counted at once; the close may take a moment to show), within 5 s.
+// counted at once; the close may take a moment to show), within 15 s.
 func refusesFrom(t *testing.T, s *Server, src string) bool {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for s.tcpRejected.Load() == 0 && time.Now().Before(deadline) {
 		c := dialFrom(t, src, s.Addr())
 		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))

@@ -464,7 +464,7 @@ func TestTCPConnectionLimit(t *testing.T) {
 	for i := range maxTCPConns {
 		conns = append(conns, dialFrom(t, src(i), s.Addr()))
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for s.tcpRejected.Load() == 0 && time.Now().Before(deadline) {
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.9.9")}}).Dial("tcp", s.Addr())
 		if err == nil {

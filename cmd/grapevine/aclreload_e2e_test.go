@@ -60,12 +60,12 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 		}
 	}
 	rewrite(acl(newTok) + keyLine)
-	poll(t, 10*time.Second, "new token accepted after SIGHUP", func() (bool, string) {
+	poll(t, 15*time.Second, "new token accepted after SIGHUP", func() (bool, string) {
 		n, o := status(newTok), status(oldTok)
 		return n == http.StatusOK && o == http.StatusUnauthorized, "new token " + http.StatusText(n) + ", old token " + http.StatusText(o)
 	})
 	rewrite("acl: [broken\n" + keyLine)
-	poll(t, 10*time.Second, "a bad file logged", func() (bool, string) {
+	poll(t, 15*time.Second, "a bad file logged", func() (bool, string) {
 		return strings.Contains(ag.log.String(), "the tokens in force stay"), "no error in the log"
 	})
 	if n, o := status(newTok), status(oldTok); n != http.StatusOK || o != http.StatusUnauthorized {

@@ -134,7 +134,7 @@ func TestEndToEndFingerprintJoinForceLeave(t *testing.T) {
 	})
 	forced := time.Now()
 	cli(exitOK, "force-leave", "-http", A.http, C.name)
-	poll(t, 5*time.Second, "C's record withdrawn and C left at A and B", func() (bool, string) {
+	poll(t, 15*time.Second, "C's record withdrawn and C left at A and B", func() (bool, string) {
 		for _, ag := range agents[:2] {
 			insts, _, err := clients[ag.name].Service(ctx, "web", api.QueryOptions{Health: api.HealthAny})
 			if err != nil {

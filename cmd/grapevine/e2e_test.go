@@ -267,7 +267,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 
 	// The same service on A and C, so lookups at B are never empty.
 	var regA api.Instance
-	poll(t, 10*time.Second, "register on A and C", func() (bool, string) {
+	poll(t, 15*time.Second, "register on A and C", func() (bool, string) {
 		var err error
 		if regA, err = clients[A.name].Register(ctx, api.Registration{ID: "web-a", Name: "web", Port: 8080}); err != nil {
 			return false, err.Error()
@@ -277,7 +277,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 		}
 		return true, ""
 	})
-	poll(t, 10*time.Second, "A's and C's instances at B", func() (bool, string) {
+	poll(t, 15*time.Second, "A's and C's instances at B", func() (bool, string) {
 		insts, _, err := cb.Service(ctx, "web", api.QueryOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -318,7 +318,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 		}
 		return false, fmt.Sprintf("A's instance %+v", in)
 	})
-	poll(t, 10*time.Second, "A's instance gone from B's default lookup", func() (bool, string) {
+	poll(t, 15*time.Second, "A's instance gone from B's default lookup", func() (bool, string) {
 		insts, _, err := cb.Service(ctx, "web", api.QueryOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -343,7 +343,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 		return in.ID == "web-a" && in.Port == 8080, fmt.Sprintf("A's instance %+v", in)
 	})
 	t.Logf("restarted node-a's instance back at B after %v", time.Since(restarted).Round(time.Millisecond))
-	poll(t, 10*time.Second, "B's default lookup has A and C", func() (bool, string) {
+	poll(t, 15*time.Second, "B's default lookup has A and C", func() (bool, string) {
 		insts, _, err := cb.Service(ctx, "web", api.QueryOptions{})
 		if err != nil {
 			return false, err.Error()

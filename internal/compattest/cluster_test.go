@@ -28,7 +28,7 @@ func startPair(t *testing.T) (a, b *agent.Agent) {
 	if _, err := b.Node().Join(t.Context(), []string{agenttest.GossipAddr(t, a)}); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		return len(a.Members()) == 2 && len(b.Members()) == 2, "the two agents see each other"
 	})
 	return a, b
@@ -206,12 +206,12 @@ func TestConsulAPIClient(t *testing.T) {
 	if err := ca.Agent().UpdateTTL("web-ttl", "fine", consul.HealthPassing); err != nil {
 		t.Fatalf("UpdateTTL: %v", err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		es, _, err := cb.Health().Service("web", "", true, nil)
 		return err == nil && len(es) == 1, "web-1 passing again"
 	})
 
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		st, infos, err := ca.Agent().AgentHealthServiceByName("web")
 		return err == nil && st == consul.HealthPassing && len(infos) == 1, "AgentHealthServiceByName passing"
 	})
@@ -220,7 +220,7 @@ func TestConsulAPIClient(t *testing.T) {
 	if err := ca.Agent().EnableServiceMaintenance("web-1", "deploy"); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		es, _, err := cb.Health().Service("web", "", false, nil)
 		if err != nil || len(es) != 1 {
 			return false, "one entry"
@@ -240,7 +240,7 @@ func TestConsulAPIClient(t *testing.T) {
 	if err := ca.Agent().ServiceDeregister("web-1"); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		svcs, _, err := cb.Catalog().Services(nil)
 		_, still := svcs["web"]
 		return err == nil && !still, "web gone from node-b's catalog"

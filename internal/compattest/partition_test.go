@@ -52,7 +52,7 @@ func TestConsulClientsThroughAPartition(t *testing.T) {
 	if err := cc.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "api-1", Name: "api", Port: 80, Address: "10.0.0.3"}); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		es, _, err := ca.Health().Service("api", "", true, nil)
 		return err == nil && len(es) == 1, "api-1 at a"
 	})

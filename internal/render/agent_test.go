@@ -63,16 +63,16 @@ func TestRunAgainstAgent(t *testing.T) {
 			return string(b) == want && n == reloads, fmt.Sprintf("file %q after %d reloads, want %q after %d", b, n, want, reloads)
 		}
 	}
-	agenttest.Eventually(t, 10*time.Second, fileIs("server web-1 10.0.0.1:8001\n", 1))
+	agenttest.Eventually(t, 15*time.Second, fileIs("server web-1 10.0.0.1:8001\n", 1))
 	register(agenttest.Client(t, a), "web-2", 8002)
-	agenttest.Eventually(t, 10*time.Second, fileIs("server web-1 10.0.0.1:8001\nserver web-2 10.0.0.1:8002\n", 2))
+	agenttest.Eventually(t, 15*time.Second, fileIs("server web-1 10.0.0.1:8001\nserver web-2 10.0.0.1:8002\n", 2))
 
 	// The agent goes away: the file stays as it is.
 	addr := a.HTTPAddr()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		return strings.Contains(logs.String(), "agent lookup failed"), "no lookup failure logged"
 	})
 	agenttest.Eventually(t, time.Second, fileIs("server web-1 10.0.0.1:8001\nserver web-2 10.0.0.1:8002\n", 2))
@@ -84,7 +84,7 @@ func TestRunAgainstAgent(t *testing.T) {
 	register(agenttest.Client(t, b), "web-3", 8003)
 	// The new agent may answer once before web-3 is registered: an empty
 	// service is a real change of the file (one more reload), not a spurious one.
-	agenttest.Eventually(t, 10*time.Second, func() (bool, string) {
+	agenttest.Eventually(t, 15*time.Second, func() (bool, string) {
 		ok3, msg := fileIs("server web-3 10.0.0.1:8003\n", 3)()
 		ok4, _ := fileIs("server web-3 10.0.0.1:8003\n", 4)()
 		return ok3 || ok4, msg + " (or 4, after an empty answer)"
