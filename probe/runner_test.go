@@ -517,17 +517,19 @@ func TestRunnerRealProbes(t *testing.T) {
 	cfg.MaxSplay = time.Millisecond
 	cfg.OnChange = func(r Result) { changes <- r }
 	r := newRunner(t, cfg)
+	// Only each check's first result counts: a long interval, and a timeout
+	// a loaded machine under -race cannot miss (an exec forks a big process).
 	checks := []Check{
-		{ID: "http", Type: HTTP, Target: srv.URL, Interval: time.Second},
-		{ID: "tcp", Type: TCP, Target: ln.Addr().String(), Interval: time.Second},
-		{ID: "exec", Type: Exec, Args: []string{"/bin/true"}, Interval: time.Second},
+		{ID: "http", Type: HTTP, Target: srv.URL, Interval: time.Minute, Timeout: 20 * time.Second},
+		{ID: "tcp", Type: TCP, Target: ln.Addr().String(), Interval: time.Minute, Timeout: 20 * time.Second},
+		{ID: "exec", Type: Exec, Args: []string{"/bin/true"}, Interval: time.Minute, Timeout: 20 * time.Second},
 	}
 	for _, c := range checks {
 		if err := r.Add("inst", c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for passing := map[string]bool{}; len(passing) < len(checks); {
 		select {
 		case res := <-changes:
@@ -536,7 +538,7 @@ func TestRunnerRealProbes(t *testing.T) {
 			}
 			passing[res.CheckID] = true
 		case <-deadline:
-			t.Fatalf("checks not passing after 10s: %v", r.ByOwner("inst"))
+			t.Fatalf("checks not passing after 30s: %v", r.ByOwner("inst"))
 		}
 	}
 	if got := Aggregate(r.ByOwner("inst")); got != Passing {
