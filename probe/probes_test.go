@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
@@ -149,17 +151,20 @@ func TestExecProbe(t *testing.T) {
 }
 
 func TestExecTimeoutKillsProcessGroup(t *testing.T) {
-	// sh forks sleep, which inherits the output pipe: killing only sh would
-	// leave Run waiting for the pipe until WaitDelay.
+	// sh starts sleep, which inherits the output pipe: killing only sh would
+	// leave Run waiting for the pipe until WaitDelay, and sleep running. The
+	// kill is checked on sleep itself, not on how long Run took (a loaded
+	// machine can be slow either way).
+	pidFile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
-	got, out := runOnce(t, Check{ID: "e", Type: Exec, Args: []string{"sh", "-c", "echo started; sleep 30; echo never"},
+	got, out := runOnce(t, Check{ID: "e", Type: Exec, Args: []string{"sh", "-c", "echo started; sleep 30 & echo $! > " + pidFile + "; wait; echo never"},
 		Interval: time.Second, Timeout: 200 * time.Millisecond})
 	took := time.Since(start)
 	if got != Critical || !strings.Contains(out, "timed out after 200ms") || !strings.Contains(out, "started") {
 		t.Errorf("got %s %q, want critical timeout with partial output", got, out)
 	}
-	if took >= execWaitDelay {
-		t.Errorf("took %s: the process group was not killed (WaitDelay %s)", took, execWaitDelay)
+	if err := leaktest.WaitPIDFile(pidFile, 10*time.Second); err != nil {
+		t.Errorf("the process group was not killed (Run returned after %v): sleep: %v", took, err)
 	}
 }
 

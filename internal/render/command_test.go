@@ -3,15 +3,13 @@ package render
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/internal/leaktest"
 	"github.com/rs/zerolog"
 )
 
@@ -72,20 +70,8 @@ func TestRunCommandTimeout(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("took %v: the command was not killed at its timeout", took)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for running(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the background child %d still runs after the timeout", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := leaktest.WaitPIDFile(pidFile, 10*time.Second); err != nil {
+		t.Fatalf("the background child still runs after the timeout: %v", err)
 	}
 }
 
@@ -108,20 +94,4 @@ func TestLineLoggerBounds(t *testing.T) {
 	if !strings.Contains(out, `"lines":6,"message":"command output: more lines not logged"`) {
 		t.Errorf("no note of the 6 lines left out:\n%s", out[len(out)-300:])
 	}
-}
-
-// running reports whether pid exists and is not a zombie (a killed child
-// whose new parent has not reaped it yet is dead for this purpose).
-func running(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no /proc: trust kill
-	}
-	// pid (comm) state ...: comm may hold spaces, the state follows its ')'.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
