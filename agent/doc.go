@@ -57,7 +57,14 @@
 //     with the health its checks give it, on the caller's goroutine, before any
 //     check starts. So a registration walks agent → probe and agent → catalog
 //     once each, and the instance exists in the catalog before its first health
-//     transition arrives.
+//     transition arrives. Deregister removes the instance from the catalog and
+//     stops its checks under the same per-instance lock of probe
+//     (RemoveOwnerWith), so a registration and a deregistration of one ID at
+//     the same time happen one wholly after the other: an instance never keeps
+//     a deregistration's missing checks, nor checks outlive their instance.
+//   - HTTP: internal/httpserve runs each connection on a goroutine of its own
+//     and calls the guard-wrapped mux on it; a request's context watches its
+//     client (one background read) only while a handler waits on Done.
 //   - Replication: the catalog calls the gossip node's Publish with every local
 //     delta, after releasing its lock; gossip calls the catalog (its Store) from
 //     memberlist's goroutines to merge what peers send.
