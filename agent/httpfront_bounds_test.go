@@ -47,6 +47,24 @@ func TestFrontHeaderLimits(t *testing.T) {
 				t.Errorf("48 KiB of header fields: %v, want 200", a)
 			}
 		})
+		t.Run(l.name+"/many small fields", func(t *testing.T) {
+			t.Parallel()
+			// 8,000 fields in 48 KiB: within the limit, served (or refused
+			// 431), and fast: no cost per field beyond linear.
+			var sb strings.Builder
+			for i := range 8000 {
+				fmt.Fprintf(&sb, "X%d:%d\r\n", i%2, i)
+			}
+			start := time.Now()
+			w := dialWire(t, l.addr)
+			w.send(frontSelf + frontHost + sb.String() + "\r\n")
+			if a := w.answer("GET"); a.code != 200 && a.code != 431 {
+				t.Errorf("8,000 small fields: %v, want 200 or 431", a)
+			}
+			if el := time.Since(start); el > 2*time.Second {
+				t.Errorf("8,000 small fields took %v", el)
+			}
+		})
 		big := []struct{ name, req string }{
 			{"80 KiB in lines", frontSelf + frontHost + headerBlock(80<<10) + "\r\n"},
 			{"one 80 KiB line", frontSelf + frontHost + "X-Big: " + strings.Repeat("b", 80<<10) + "\r\n\r\n"},
@@ -142,6 +160,29 @@ func TestFrontHeaderTimeout(t *testing.T) {
 				cutOff(t, w, t0)
 			})
 		}
+		t.Run(l.name+"/pipelined behind a handler that outlasts the header timeout", func(t *testing.T) {
+			t.Parallel()
+			// The next request arrived whole long ago: its header timeout
+			// starts when it is read, not when it was sent.
+			target, indexHeader := "/v1/services/web", "X-Grapevine-Index"
+			if l.name == "consul" {
+				target, indexHeader = "/v1/health/service/web", "X-Consul-Index"
+			}
+			w := dialWire(t, l.addr)
+			w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+			first := w.answer("GET")
+			if first.code != 200 || first.header.Get(indexHeader) == "" {
+				t.Fatalf("lookup: %v", first)
+			}
+			start := time.Now()
+			w.send("GET " + target + "?index=" + first.header.Get(indexHeader) + "&wait=1s HTTP/1.1\r\n" + frontHost + "\r\n" + frontSelf + frontHost + "\r\n")
+			if a := w.answer("GET"); a.code != 200 || time.Since(start) < 2*timeout {
+				t.Fatalf("blocking query of 1 s: %v after %v", a, time.Since(start))
+			}
+			if a := w.answer("GET"); a.code != 200 {
+				t.Errorf("request pipelined behind it: %v", a)
+			}
+		})
 		t.Run(l.name+"/idle keep-alive outlives the header timeout", func(t *testing.T) {
 			t.Parallel()
 			// Clients keep idle connections for reuse (Go's transport 90 s):
@@ -322,11 +363,16 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 		{"native blocking query, a request pipelined behind it", native, nativeRoute, nativeBlocking, false, smuggleProbe},
 		{"native blocking query, part of a request behind it", native, nativeRoute, nativeBlocking, false, "GET /v1/ag"},
 		{"consul blocking query, a request pipelined behind it", consul, consulRoute, consulBlocking, false, smuggleProbe},
+		{"native blocking query, a request sent behind it later", native, nativeRoute, nativeBlocking, false, "later:" + smuggleProbe},
 		{"native watch stream, a request pipelined behind it", native, streamRoute, func() string { return "/v1/stream?service=web" }, true, smuggleProbe},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.after != "" {
+			switch {
+			case strings.HasPrefix(tc.after, "later:"):
+				knownGap(t, "once the first byte of a next request arrived, neither httpserve nor net/http's server reads on, "+
+					"so a client that then goes away is not noticed and the waiting handler holds its connection until the wait ends")
+			case tc.after != "":
 				knownGap(t, "httpserve does not notice that the client went away while bytes of its next request are buffered "+
 					"(it starts no background read then), so the waiting handler holds its connection until the wait ends; net/http's server noticed")
 			}
@@ -334,7 +380,12 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 			target := tc.target()
 			before := max(metricValue(t, native, count), 0) // -1: not served yet
 			w := dialWire(t, tc.addr)
-			w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n" + tc.after)
+			after, later := strings.CutPrefix(tc.after, "later:")
+			if later {
+				w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+			} else {
+				w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n" + after)
+			}
 			if tc.stream {
 				// The answer's header and first event, then it stays open.
 				_ = w.c.SetReadDeadline(time.Now().Add(wireTimeout))
@@ -355,6 +406,9 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 				n := metricValue(t, native, "grapevine_http_connections")
 				return n == 2, fmt.Sprintf("%v connections open while waiting, want 2 (this and the scrape)", n)
 			})
+			if later { // once the handler waits: a client pipelining as it reads
+				w.send(after)
+			}
 			w.c.Close()
 			agenttest.Eventually(t, wireTimeout, func() (bool, string) {
 				done := metricValue(t, native, count)

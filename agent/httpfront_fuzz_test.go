@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzFrontRequestStream feeds arbitrary bytes as the request stream of one
-// connection to the agent's native listener (the whole served stack: the
+// connection to each of the agent's listeners (the whole served stack: the
 // server's connection loop, the guard, the routes) and checks that
 //
 //   - the agent never panics (a panic ends the test binary) and serves a
@@ -46,24 +46,27 @@ func FuzzFrontRequestStream(f *testing.F) {
 	f.Add([]byte(frontSelf + frontHost + headerBlock(70<<10) + "\r\n"))
 
 	cfg := agenttest.Config(f, "node-a")
+	cfg.Consul.HTTP = "127.0.0.1:0"
 	cfg.HTTPConfig.HeaderTimeout = 100 * time.Millisecond
 	cfg.HTTPConfig.BodyTimeout = 100 * time.Millisecond
 	cfg.HTTPConfig.MaxConnsPerClient = cfg.HTTPConfig.MaxConns
 	a := agenttest.Start(f, cfg)
-	addr := a.HTTPAddr()
+	addrs := []string{a.HTTPAddr(), a.ConsulAddr()}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 256<<10 {
 			t.Skip("over 256 KiB")
 		}
-		frontStream(t, addr, data)
-		// The agent still serves.
-		w := dialWire(t, addr)
-		w.send(frontSelf + frontHost + "Connection: close\r\n\r\n")
-		if ans := w.answer("GET"); ans.code != 200 {
-			t.Fatalf("after the input, a fresh request: %v", ans)
+		for _, addr := range addrs {
+			frontStream(t, addr, data)
+			// The listener still serves.
+			w := dialWire(t, addr)
+			w.send(frontSelf + frontHost + "Connection: close\r\n\r\n")
+			if ans := w.answer("GET"); ans.code != 200 {
+				t.Fatalf("after the input, a fresh request: %v", ans)
+			}
+			_ = w.c.Close()
 		}
-		_ = w.c.Close()
 	})
 }
 

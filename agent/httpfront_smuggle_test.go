@@ -69,6 +69,8 @@ var smuggleCases = []smuggleCase{
 	{name: "control: chunked body", req: frontSelf + frontHost + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", want: both, why: "RFC 9112 §7.1"},
 	{name: "control: chunk extension and trailer", req: frontSelf + frontHost + "Transfer-Encoding: chunked\r\n\r\n5;ext=\"v\"\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n", want: both, why: "chunk-ext and trailer section are valid, RFC 9112 §7.1.1, §7.1.2"},
 	{name: "control: transfer coding name in capitals", req: frontSelf + frontHost + "Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n", want: both, why: "coding names are case-insensitive, RFC 9112 §7"},
+	{name: "control: lowercase field names", req: frontSelf + "host: localhost\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", want: both, why: "field names are case-insensitive, RFC 9110 §5.1"},
+	{name: "obs-text in a field value", req: frontSelf + frontHost + "X-A: caf\xc3\xa9\r\n\r\n", want: rejectOrBoth, why: "obs-text, RFC 9110 §5.5"},
 	{name: "control: no space after colon", req: frontSelf + "Host:localhost\r\nContent-Length:5\r\n\r\nhello", want: both, why: "OWS is optional, RFC 9112 §5.1"},
 
 	// The ends of persistence: nothing after them is served.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +124,27 @@ func TestFrontPipelining(t *testing.T) {
 				t.Errorf("request after the pipeline: %v", a)
 			}
 			w.closed(wireTimeout, "Connection: close")
+		})
+		t.Run(l.name+"/deep", func(t *testing.T) {
+			// 3,000 requests written while the answers are read: no
+			// request is lost or answered twice, and the header limit is
+			// each request's, not the connection's (150 KiB in all).
+			const n = 3000
+			w := dialWire(t, l.addr)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				_ = w.c.SetWriteDeadline(time.Now().Add(wireTimeout))
+				_, _ = w.c.Write([]byte(strings.Repeat(frontSelf+frontHost+"\r\n", n)))
+			})
+			defer wg.Wait()
+			for i := range n {
+				if a := w.answer("GET"); a.code != 200 {
+					t.Fatalf("answer %d of %d: %v", i, n, a)
+				}
+			}
+			if err := w.waitClosed(quietRead); err == nil {
+				t.Error("connection closed after the deep pipeline")
+			}
 		})
 	}
 }
@@ -294,6 +316,15 @@ func TestFrontRequestBodies(t *testing.T) {
 			if id := fmt.Sprintf(`"%s-%d"`, l.name, i); !strings.Contains(r.body, id) {
 				t.Errorf("instance %s not registered: %s", id, r.body)
 			}
+		}
+	}
+	// A 204 has neither body nor Content-Length (RFC 9110 §8.6, §15.3.5;
+	// readAnswer checks), and the connection serves on after it.
+	w := dialWire(t, a.HTTPAddr())
+	for i := range 4 {
+		w.send(fmt.Sprintf("DELETE /v1/agent/services/native-%d HTTP/1.1\r\n%s\r\n", i, frontHost))
+		if ans := w.answer("DELETE"); ans.code != 204 {
+			t.Errorf("deregister native-%d: %v, want 204", i, ans)
 		}
 	}
 }
