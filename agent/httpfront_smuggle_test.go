@@ -71,6 +71,11 @@ var smuggleCases = []smuggleCase{
 	{name: "control: transfer coding name in capitals", req: frontSelf + frontHost + "Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n", want: both, why: "coding names are case-insensitive, RFC 9112 §7"},
 	{name: "control: lowercase field names", req: frontSelf + "host: localhost\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", want: both, why: "field names are case-insensitive, RFC 9110 §5.1"},
 	{name: "obs-text in a field value", req: frontSelf + frontHost + "X-A: caf\xc3\xa9\r\n\r\n", want: rejectOrBoth, why: "obs-text, RFC 9110 §5.5"},
+	{name: "control: Content-Length with leading zeros", req: frontSelf + frontHost + "Content-Length: 005\r\n\r\nhello", want: both, why: "1*DIGIT, RFC 9110 §8.6"},
+	{name: "control: chunk sizes with leading zeros and capitals", req: frontSelf + frontHost + "Transfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\nA\r\n0123456789\r\n00\r\n\r\n", want: both, why: "chunk-size = 1*HEXDIG, RFC 9112 §7.1"},
+	{name: "h2c upgrade is not taken", req: frontSelf + frontHost + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", want: both,
+		why: "no 101: a proxy that passes the upgrade on would tunnel unchecked requests (h2c smuggling); RFC 9110 §7.8 lets a server ignore Upgrade"},
+	{name: "websocket upgrade is not taken", req: frontSelf + frontHost + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", want: both, why: "no 101, RFC 9110 §7.8"},
 	{name: "control: no space after colon", req: frontSelf + "Host:localhost\r\nContent-Length:5\r\n\r\nhello", want: both, why: "OWS is optional, RFC 9112 §5.1"},
 
 	// The ends of persistence: nothing after them is served.

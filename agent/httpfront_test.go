@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -532,5 +533,96 @@ func TestFrontLargeAnswers(t *testing.T) {
 			}
 			w.closed(wireTimeout, "an HTTP/1.0 request without keep-alive")
 		})
+	}
+}
+
+// TestFrontNoInjection pins that nothing a client puts in a request line
+// becomes a header field or a redirect off the agent (response splitting,
+// RFC 9112 §11.1; open redirects): percent-encoded CR LF in a path the mux
+// redirects (to its clean form), a path that cleans to "//host", and a
+// backslash; every answer stays well formed (readAnswer) and any Location
+// is a path on this agent.
+func TestFrontNoInjection(t *testing.T) {
+	_, ls := frontAgent(t)
+	targets := []string{
+		"/v1//agent/self%0d%0aSet-Cookie:%20evil=1",
+		"/v1/../v1/agent/self%0d%0aX-Evil:%201",
+		"/%0d%0aX-Evil:%201",
+		"//evil.example/",
+		"///evil.example/%2e%2e",
+		"/./evil.example/..//",
+		"/\\evil.example/",
+		"/v1/agent/self/%0aX-Evil:1",
+		"/ui/..%2f..%2f..%2fetc/passwd",
+	}
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			w := dialWire(t, l.addr)
+			for _, target := range targets {
+				w.send("GET " + target + " HTTP/1.1\r\n" + frontHost + "\r\n")
+				_ = w.c.SetReadDeadline(time.Now().Add(wireTimeout))
+				a, err := readAnswer(w.br, "GET")
+				if err != nil {
+					t.Fatalf("GET %s: %v", target, err)
+				}
+				if a.header.Get("Set-Cookie") != "" || a.header.Get("X-Evil") != "" {
+					t.Errorf("GET %s: an injected header field: %v", target, a.header)
+				}
+				if loc := a.header.Get("Location"); loc != "" && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
+					t.Errorf("GET %s: redirect off the agent: Location %q", target, loc)
+				}
+				if a.code == 200 && strings.Contains(string(a.body), "root:") {
+					t.Errorf("GET %s: a file outside the UI: %v", target, a)
+				}
+				if a.closes() {
+					w = dialWire(t, l.addr)
+				}
+			}
+		})
+	}
+}
+
+// TestFrontUnreadBody pins that a request refused before its body is read
+// (a foreign Host, a cross-origin browser write) has its body read as a
+// body, or its connection closed, but never its body's bytes taken for a
+// request: a registration carried as the body does not run. A body too
+// large to drop (more than a few hundred KiB) closes the connection.
+func TestFrontUnreadBody(t *testing.T) {
+	a, ls := frontAgent(t)
+	base := "http://" + a.HTTPAddr()
+	for _, l := range ls {
+		path, inner := "/v1/agent/services", `{"name":"smuggled","port":80}`
+		if l.name == "consul" {
+			path, inner = "/v1/agent/service/register", `{"Name":"smuggled","Port":80}`
+		}
+		smuggled := "PUT " + path + " HTTP/1.1\r\n" + frontHost + "Content-Length: " + strconv.Itoa(len(inner)) + "\r\n\r\n" + inner
+		refusals := []struct{ name, header, body string }{
+			{"foreign Host", "Host: evil.example\r\n", smuggled},
+			{"cross-origin write", frontHost + "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n", smuggled},
+			{"foreign Host, 512 KiB body", "Host: evil.example\r\n", strings.Repeat(" ", 512<<10-len(smuggled)) + smuggled},
+		}
+		for _, rf := range refusals {
+			t.Run(l.name+"/"+rf.name, func(t *testing.T) {
+				w := dialWire(t, l.addr)
+				done := make(chan struct{})
+				go func() { // the body may be more than the socket buffers take
+					defer close(done)
+					_ = w.c.SetWriteDeadline(time.Now().Add(wireTimeout))
+					_, _ = io.WriteString(w.c, "PUT "+path+" HTTP/1.1\r\n"+rf.header+"Content-Length: "+strconv.Itoa(len(rf.body))+"\r\n\r\n"+rf.body+smuggleProbe)
+				}()
+				got, err := w.readAll(wireTimeout, "PUT", "GET")
+				w.c.Close()
+				<-done
+				if err != nil || len(got) == 0 || got[0].code != 403 || len(got) > 2 || len(got) == 2 && got[1].code != 200 {
+					t.Errorf("answers %v then %v, want a 403, then the probe's 200 or a close", got, err)
+				}
+				if len(got) == 2 && len(rf.body) > 256<<10 {
+					t.Logf("a %d-byte unread body was dropped and the connection kept", len(rf.body))
+				}
+				if r := rawString(t, "GET", base+"/v1/services/smuggled", ""); r.code != 200 || strings.Contains(r.body, "smuggled") {
+					t.Errorf("the body of a refused request ran as a request: %d %s", r.code, r.body)
+				}
+			})
+		}
 	}
 }
