@@ -342,7 +342,7 @@ func (c *conn) runHandler(w *response, req *http.Request) (panicked bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = true
-			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel compared as net/http does
+			if v == http.ErrAbortHandler { // net/http's sentinel for a quiet abort
 				return
 			}
 			buf := make([]byte, 16<<10)
