@@ -36,7 +36,7 @@ func realNode(t *testing.T, name string, tweak func(*gossip.Config)) (*gossip.No
 
 func waitRejected(t *testing.T, n *gossip.Node, reason string, atLeast uint64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for n.Stats().Rejected[reason] < atLeast {
 		if time.Now().After(deadline) {
 			t.Fatalf("rejected %q = %d, want >= %d (%v)", reason, n.Stats().Rejected[reason], atLeast, n.Stats().Rejected)
@@ -89,7 +89,7 @@ func TestGuardStreamCap(t *testing.T) {
 	}
 	waitRejected(t, a, "stream_limit", 40-32)
 	b, _ := realNode(t, "b", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := b.Join(ctx, []string{addrA}); err != nil {
 		t.Errorf("a peer on another address cannot join while one source stalls streams: %v", err)

@@ -46,7 +46,7 @@ func TestNetTransportPackets(t *testing.T) {
 		select {
 		case p := <-b.PacketCh():
 			got = append(got, p.Buf)
-		case <-time.After(5 * time.Second):
+		case <-time.After(15 * time.Second):
 			t.Fatalf("got %d of %d packets", len(got), len(msgs))
 		}
 	}
@@ -68,7 +68,7 @@ func TestNetTransportPackets(t *testing.T) {
 		if string(p.Buf) != "after" {
 			t.Errorf("got %q, want the stranger's packet dropped", p.Buf)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("no packet after the refused one")
 	}
 	if c := a.counts.snapshot(); c.PacketsSent != 4 || c.BytesSent != uint64(1400+6+9000+5) {
