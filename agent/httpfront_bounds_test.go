@@ -356,7 +356,8 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 			"so a client that then goes away is not noticed and the waiting handler holds its connection until the wait ends"
 	)
 	type req struct {
-		proto string // HTTP/1.1 unless set
+		method string // GET unless set
+		proto  string // HTTP/1.1 unless set
 		// after: bytes the client sends behind its request before it goes
 		// away (a pipelined request, part of one), at once or, with later,
 		// once the handler waits: its going away must be noticed all the
@@ -380,6 +381,9 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 		{"native blocking query, part of a request behind it", native, nativeRoute, nativeBlocking, false, req{after: "GET /v1/ag", gap: gapBuffered}},
 		{"consul blocking query, a request pipelined behind it", consul, consulRoute, consulBlocking, false, req{after: smuggleProbe, gap: gapBuffered}},
 		{"native watch stream, a request pipelined behind it", native, streamRoute, stream, true, req{after: smuggleProbe, gap: gapBuffered}},
+		{"native watch stream by HEAD", native, streamRoute, stream, true, req{method: "HEAD"}},
+		{"native watch stream by HEAD, a request pipelined behind it", native, streamRoute, stream, true, req{method: "HEAD", after: smuggleProbe,
+			gap: gapBuffered + "; a HEAD stream writes nothing (its pings are dropped), so it is never ended: the connection is held until the agent stops"}},
 		{"native blocking query, a request sent behind it later", native, nativeRoute, nativeBlocking, false, req{after: smuggleProbe, later: true, gap: gapLater}},
 	}
 	for _, tc := range cases {
@@ -391,19 +395,20 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 			target := tc.target()
 			before := max(metricValue(t, native, count), 0) // -1: not served yet
 			w := dialWire(t, tc.addr)
-			proto := cmp.Or(tc.req.proto, "HTTP/1.1")
-			w.send("GET " + target + " " + proto + "\r\n" + frontHost + "\r\n")
+			proto, method := cmp.Or(tc.req.proto, "HTTP/1.1"), cmp.Or(tc.req.method, "GET")
+			w.send(method + " " + target + " " + proto + "\r\n" + frontHost + "\r\n")
 			if !tc.req.later {
 				w.send(tc.req.after)
 			}
 			if tc.stream {
-				// The answer's header and first event, then it stays open.
+				// The answer's header and first event (a HEAD's: its header),
+				// then it stays open.
 				_ = w.c.SetReadDeadline(time.Now().Add(wireTimeout))
 				line, err := w.br.ReadString('\n')
 				if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") && !strings.HasPrefix(line, "HTTP/1.0 200 ") {
 					t.Fatalf("stream: %q %v", line, err)
 				}
-				for !strings.HasPrefix(line, "data:") && err == nil {
+				for !strings.HasPrefix(line, "data:") && !(method == "HEAD" && line == "\r\n") && err == nil {
 					if proto == "HTTP/1.0" && strings.EqualFold(strings.TrimSpace(line), "Transfer-Encoding: chunked") {
 						t.Errorf("stream to an HTTP/1.0 client is chunked (RFC 9112 §6.1)")
 					}
@@ -624,6 +629,51 @@ func TestFrontTLS(t *testing.T) {
 			if el := time.Since(start); err != nil || len(got) > 1 || len(got) == 1 && got[0].code != 408 || el > timeout+5*time.Second {
 				t.Errorf("half a header over TLS: answers %v then %v after %v, want a close after about %v", got, err, el, timeout)
 			}
+		})
+	}
+}
+
+// TestFrontSlotsFreedAfterDisconnect pins the consequence that matters of a
+// server that does not notice clients going away: connection slots. A
+// client takes every slot it may have (max_conns_per_client; all of
+// loopback is one client) with requests that wait (a watch stream by HEAD,
+// blocking queries), each with its next request pipelined behind it, then
+// closes them all: its slots must come back, else it has locked every local
+// client out of the API (429) until the waits end, or for a HEAD stream,
+// until the agent stops.
+func TestFrontSlotsFreedAfterDisconnect(t *testing.T) {
+	knownGap(t, "httpserve does not notice clients that went away behind pipelined bytes (see TestFrontDisconnectFreesServer): "+
+		"their slots stay taken, for a HEAD of /v1/stream until the agent stops")
+	const slots = 4
+	_, ls := frontAgent(t, func(c *agent.Config) { c.HTTPConfig.MaxConnsPerClient = slots })
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			held := "HEAD /v1/stream HTTP/1.1\r\n" + frontHost + "\r\n"
+			if l.name == "consul" {
+				got, err := exchange(l.addr, "GET /v1/health/service/web HTTP/1.1\r\n"+frontHost+"Connection: close\r\n\r\n")
+				if err != nil || len(got) != 1 || got[0].header.Get("X-Consul-Index") == "" {
+					t.Fatalf("lookup: %v %v", got, err)
+				}
+				held = "GET /v1/health/service/web?index=" + got[0].header.Get("X-Consul-Index") + "&wait=10m HTTP/1.1\r\n" + frontHost + "\r\n"
+			}
+			for range slots {
+				w := dialWire(t, l.addr)
+				w.send(held + smuggleProbe)
+				if l.name == "native" {
+					_ = w.c.SetReadDeadline(time.Now().Add(wireTimeout))
+					if b, err := w.br.Peek(len("HTTP/1.1 200")); err != nil || string(b) != "HTTP/1.1 200" {
+						t.Fatalf("HEAD /v1/stream: %q %v", b, err)
+					}
+				}
+				w.c.Close()
+			}
+			agenttest.Eventually(t, wireTimeout, func() (bool, string) {
+				got, err := exchange(l.addr, frontSelf+frontHost+"Connection: close\r\n\r\n")
+				if err != nil || len(got) != 1 || got[0].code != 200 {
+					return false, fmt.Sprintf("a new connection from the client that went away: %v %v", got, err)
+				}
+				return true, ""
+			})
 		})
 	}
 }

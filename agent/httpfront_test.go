@@ -245,6 +245,20 @@ func TestFrontHEAD(t *testing.T) {
 	}
 }
 
+// TestFrontHEADOfStream pins that a HEAD of the watch stream is answered
+// and done (RFC 9110 §9.3.2: the GET's header, no body), so the request
+// pipelined behind it is served, instead of a stream whose events are all
+// dropped and which never ends.
+func TestFrontHEADOfStream(t *testing.T) {
+	knownGap(t, "the stream handler (agent/stream.go) serves HEAD as a GET whose body is dropped: it never ends, "+
+		"so a request behind it is never served (net/http's server and httpserve alike)")
+	_, ls := frontAgent(t)
+	got, err := exchange(ls[0].addr, "HEAD /v1/stream HTTP/1.1\r\n"+frontHost+"\r\n"+smuggleProbe, "HEAD", "GET")
+	if err != nil || len(got) != 2 || got[0].code != 200 || got[1].code != 200 {
+		t.Errorf("HEAD /v1/stream, then a GET: answers %v then %v, want both 200", got, err)
+	}
+}
+
 // TestFrontAnswerFraming pins the framing of answers of every kind on both
 // listeners (RFC 9112 §6): each carries Content-Length or valid chunked
 // coding (readAnswer checks the chunks), a Date, and no Content-Length
