@@ -256,6 +256,17 @@ func TestFrontBodyLimits(t *testing.T) {
 			w.c.Close()
 			wg.Wait()
 		})
+		t.Run(l.name+"/continue, then no body", func(t *testing.T) {
+			// The client asked to be told to send, was told, and sends
+			// nothing: the body timeout still ends it.
+			w := dialWire(t, l.addr)
+			w.send("PUT /v1/agent/services HTTP/1.1\r\n" + frontHost + "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+			ans, n := w.final("PUT")
+			if ans.code != 408 || n != 1 {
+				t.Errorf("Expect: 100-continue and no body: %v after %d 1xx, want 100 then 408", ans, n)
+			}
+			w.closed(wireTimeout, "408")
+		})
 		for _, frame := range []string{"Content-Length: 100\r\n\r\n{", "Transfer-Encoding: chunked\r\n\r\n64\r\n{"} {
 			t.Run(l.name+"/slow body "+strings.Fields(frame)[0], func(t *testing.T) {
 				w := dialWire(t, l.addr)

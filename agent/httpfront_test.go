@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -90,6 +91,34 @@ func TestFrontKeepAlive(t *testing.T) {
 				}
 			}
 			w.open()
+		})
+	}
+}
+
+// TestFrontHalfClose pins that a client that ends its sending side after
+// its request (shutdown(SHUT_WR), as "nc -N" and some HTTP/1.0 clients do)
+// still gets its answer: the end of the client's bytes is not the end of
+// the connection (RFC 9112 §9.6 asks a server to close only after it has
+// answered).
+func TestFrontHalfClose(t *testing.T) {
+	_, ls := frontAgent(t)
+	for _, l := range ls {
+		t.Run(l.name, func(t *testing.T) {
+			for _, req := range []string{
+				frontSelf + frontHost + "\r\n",
+				"GET /v1/agent/self HTTP/1.0\r\n" + frontHost + "\r\n",
+				frontSelf + frontHost + "\r\n" + frontSelf + frontHost + "\r\n",
+			} {
+				w := dialWire(t, l.addr)
+				w.send(req)
+				if err := w.c.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				got, err := w.readAll(wireTimeout)
+				if want := strings.Count(req, "GET "); err != nil || len(got) != want || got[0].code != 200 || got[want-1].code != 200 {
+					t.Errorf("%q, then the client's end: answers %v then %v, want %d 200s", req, got, err, want)
+				}
+			}
 		})
 	}
 }
