@@ -12,6 +12,7 @@ package agent_test
 //	go test -count=1 -run 'TestFront' ./agent/
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grapevine-sd/grapevine/agent"
 	"github.com/grapevine-sd/grapevine/agent/agenttest"
 	"github.com/grapevine-sd/grapevine/api"
 )
@@ -666,6 +668,41 @@ func TestFrontUnreadBody(t *testing.T) {
 					t.Errorf("the body of a refused request ran as a request: %d %s", r.code, r.body)
 				}
 			})
+		}
+	}
+}
+
+// TestFrontDateOnRefusals pins the Date field on the answers the server
+// writes itself, before any handler (RFC 9110 §6.6.1: an origin server with
+// a clock MUST send Date in every 2xx, 3xx and 4xx answer): a malformed
+// request (400), a header over the limit (431), an unknown transfer coding
+// (501), and a connection over the per-client cap (429).
+func TestFrontDateOnRefusals(t *testing.T) {
+	knownGap(t, "the connection loop's own refusals (400, 431, 501) and the connection caps' 429 and 503 carry no Date "+
+		"(net/http's server wrote none either)")
+	_, ls := frontAgent(t)
+	_, capped := frontAgent(t, agent.PerAddressClientsForTest, func(c *agent.Config) { c.HTTPConfig.MaxConnsPerClient = 1 })
+	for i, l := range ls {
+		for _, req := range []string{
+			"GET /v1/agent/self HTTP/1.1\r\n" + frontHost + "X A: b\r\n\r\n",
+			frontSelf + frontHost + headerBlock(80<<10) + "\r\n",
+			frontSelf + frontHost + "Transfer-Encoding: gzip\r\n\r\n",
+		} {
+			got, err := exchange(l.addr, req)
+			if err != nil || len(got) != 1 || got[0].code < 400 {
+				t.Fatalf("%s: answers %v then %v, want one refusal", l.name, got, err)
+			}
+			if got[0].header.Get("Date") == "" {
+				t.Errorf("%s: %d without Date", l.name, got[0].code)
+			}
+		}
+		addr := capped[i].addr
+		dialFrom(t, "127.0.0.9", addr)
+		c := dialFrom(t, "127.0.0.9", addr)
+		w := &wire{t: t, c: c, br: bufio.NewReader(c)}
+		got, err := w.readAll(wireTimeout)
+		if err != nil || len(got) != 1 || got[0].code != 429 || got[0].header.Get("Date") == "" {
+			t.Errorf("%s: connection over the cap: answers %v then %v, want 429 with Date", l.name, got, err)
 		}
 	}
 }
