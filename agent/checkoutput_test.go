@@ -22,7 +22,9 @@ func TestAPICheckOutputOmitsBody(t *testing.T) {
 		fmt.Fprint(w, secret)
 	}))
 	defer srv.Close()
-	check := fmt.Sprintf(`{"type":"http","target":%q,"interval":"1s"}`, srv.URL)
+	// Every 10 s (5 s timeout): the outputs are read at single moments,
+	// which a probe timing out on a loaded machine would rewrite.
+	check := fmt.Sprintf(`{"type":"http","target":%q,"interval":"10s"}`, srv.URL)
 
 	dir := t.TempDir()
 	writeFile(t, dir, "file.json", `{"id":"from-file","name":"file","port":80,"checks":[`+check+`]}`)
@@ -31,7 +33,7 @@ func TestAPICheckOutputOmitsBody(t *testing.T) {
 	a := agenttest.Start(t, cfg)
 	c := agenttest.Client(t, a)
 	reg := api.Registration{ID: "from-api", Name: "api", Port: 81}
-	if err := reg.AddCheck(map[string]any{"type": "http", "target": srv.URL, "interval": "1s"}); err != nil {
+	if err := reg.AddCheck(map[string]any{"type": "http", "target": srv.URL, "interval": "10s"}); err != nil {
 		t.Fatal(err)
 	}
 	mustRegister(t, c, reg)

@@ -75,7 +75,7 @@ func TestCheckTargetsRestrictAPIChecks(t *testing.T) {
 	}
 
 	// The operator's file is trusted: its check reaches the address.
-	waitHealth(t, c, "node-a", "ops-1", api.HealthPassing, 10*time.Second)
+	waitHealth(t, c, "node-a", "ops-1", api.HealthPassing, 15*time.Second)
 
 	// A name is judged by what it resolves to when the probe connects: with
 	// loopback denied, a check on localhost registers (a name is no literal)

@@ -221,9 +221,9 @@ func TestHTTPCheckFollowsBackend(t *testing.T) {
 	if in := mustRegister(t, c, reg); in.Health != api.HealthCritical {
 		t.Errorf("before the first probe: health %s, want critical (the default initial status)", in.Health)
 	}
-	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 5*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 15*time.Second)
 	status.Store(http.StatusServiceUnavailable)
-	in := waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 5*time.Second)
+	in := waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 15*time.Second)
 	if !strings.Contains(in.Output, "503") {
 		t.Errorf("critical output %q does not name the status", in.Output)
 	}
@@ -231,18 +231,18 @@ func TestHTTPCheckFollowsBackend(t *testing.T) {
 		t.Errorf("default lookup serves a critical instance: %v", ids(insts))
 	}
 	status.Store(http.StatusOK)
-	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 5*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 15*time.Second)
 
 	// Maintenance overrides the check; leaving it gives health back to it.
 	if err := c.Maintenance(t.Context(), "web-1", true, "m"); err != nil {
 		t.Fatal(err)
 	}
 	status.Store(http.StatusServiceUnavailable)
-	waitHealth(t, c, "node-a", "web-1", api.HealthMaintenance, time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthMaintenance, 15*time.Second)
 	if err := c.Maintenance(t.Context(), "web-1", false, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 5*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 15*time.Second)
 }
 
 func TestHTTPCheckRiseFall(t *testing.T) {
@@ -260,13 +260,13 @@ func TestHTTPCheckRiseFall(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRegister(t, c, reg)
-	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 6*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthPassing, 20*time.Second)
 	if n := probes.Load(); n < 2 {
 		t.Errorf("passing after %d probes, want rise 2", n)
 	}
 	status.Store(http.StatusServiceUnavailable)
 	p0 := probes.Load()
-	waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 6*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthCritical, 20*time.Second)
 	if n := probes.Load() - p0; n < 2 {
 		t.Errorf("critical after %d failed probes, want fall 2", n)
 	}
@@ -277,7 +277,9 @@ func TestTTLCheck(t *testing.T) {
 	_, c, _ := single(t)
 	ctx := t.Context()
 	reg := api.Registration{ID: "job", Name: "worker"}
-	if err := reg.AddCheck(api.CheckDefinition{ID: "job-ttl", Type: "ttl", TTL: "1s"}); err != nil {
+	// The TTL is the window in which each update's state can be seen before
+	// it runs out: 5 s, so that a loaded machine's slow poll still sees it.
+	if err := reg.AddCheck(api.CheckDefinition{ID: "job-ttl", Type: "ttl", TTL: "5s"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.AddCheck(api.CheckDefinition{Type: "tcp", Target: "127.0.0.1:1", Interval: "1h"}); err != nil {
@@ -298,7 +300,7 @@ func TestTTLCheck(t *testing.T) {
 	if err := c.UpdateTTL(ctx, "job-ttl", api.TTLUpdate{Status: api.HealthWarning, Output: "slow"}); err != nil {
 		t.Fatal(err)
 	}
-	in := waitHealth(t, c, "node-a", "job", api.HealthWarning, time.Second)
+	in := waitHealth(t, c, "node-a", "job", api.HealthWarning, 5*time.Second)
 	if in.Output != "slow" {
 		t.Errorf("output %q, want slow", in.Output)
 	}
@@ -306,10 +308,10 @@ func TestTTLCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	waitHealth(t, c, "node-a", "job", api.HealthPassing, time.Second)
-	waitHealth(t, c, "node-a", "job", api.HealthCritical, 5*time.Second) // no update: the TTL runs out
-	if d := time.Since(start); d < 900*time.Millisecond {
-		t.Errorf("critical after %v, before the 1s TTL ran out", d)
+	waitHealth(t, c, "node-a", "job", api.HealthPassing, 15*time.Second)
+	waitHealth(t, c, "node-a", "job", api.HealthCritical, 20*time.Second) // no update: the TTL runs out
+	if d := time.Since(start); d < 4900*time.Millisecond {
+		t.Errorf("critical after %v, before the 5s TTL ran out", d)
 	}
 }
 

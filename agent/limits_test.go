@@ -29,7 +29,7 @@ func TestExecChecksOnlyFromFilesByDefault(t *testing.T) {
 	if _, err := c.Instance(t.Context(), "node-a", "web"); err == nil {
 		t.Errorf("refused registration was stored")
 	}
-	waitHealth(t, c, "node-a", "filed", "passing", 10*time.Second)
+	waitHealth(t, c, "node-a", "filed", "passing", 15*time.Second)
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatalf("the exec check ran")
 	}

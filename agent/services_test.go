@@ -55,7 +55,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err := c.UpdateTTL(t.Context(), "job-ttl", api.TTLUpdate{Status: api.HealthWarning, Output: "back"}); err != nil {
 		t.Fatalf("TTL update after restart: %v", err)
 	}
-	waitHealth(t, c, "node-a", "job", api.HealthWarning, 2*time.Second)
+	waitHealth(t, c, "node-a", "job", api.HealthWarning, 15*time.Second)
 }
 
 func TestRestartWithoutDataDirForgets(t *testing.T) {
@@ -108,7 +108,7 @@ func TestServiceDefinitionFiles(t *testing.T) {
 	if err := c.UpdateTTL(t.Context(), "web-ttl", api.TTLUpdate{Status: api.HealthWarning}); err != nil {
 		t.Errorf("check of a file definition: %v", err)
 	}
-	waitHealth(t, c, "node-a", "web-1", api.HealthWarning, 2*time.Second)
+	waitHealth(t, c, "node-a", "web-1", api.HealthWarning, 15*time.Second)
 	// An API registration lives beside the files and survives reloads.
 	mustRegister(t, c, api.Registration{Name: "api-only"})
 
@@ -254,7 +254,7 @@ func TestRegistrationHealthPath(t *testing.T) {
 	if err := c.UpdateTTL(t.Context(), "beat", api.TTLUpdate{Status: api.HealthCritical, Output: "down"}); err != nil {
 		t.Fatal(err)
 	}
-	in := waitHealth(t, c, "node-a", "one", api.HealthCritical, 5*time.Second)
+	in := waitHealth(t, c, "node-a", "one", api.HealthCritical, 15*time.Second)
 	if in.Output != "down" {
 		t.Errorf("output %q, want the check's", in.Output)
 	}

@@ -92,10 +92,13 @@ func TestConsulAPIClient(t *testing.T) {
 	reg := &consul.AgentServiceRegistration{
 		ID: "web-1", Name: "web", Tags: []string{"v1", "edge"}, Port: 8080, Address: "127.0.0.1",
 		Meta: map[string]string{"version": "1.0"},
+		// Probes every 10 s with a 5 s timeout: the test reads their state
+		// at single moments, which a probe timing out on a loaded machine
+		// (with a 500 ms timeout) would turn critical.
 		Checks: consul.AgentServiceChecks{
-			{CheckID: "web-http", HTTP: "http://" + web + "/health", Interval: "1s", Timeout: "500ms"},
-			{CheckID: "web-tcp", TCP: web, Interval: "1s"},
-			{CheckID: "web-grpc", GRPC: rpc + "/rpc", Interval: "1s"},
+			{CheckID: "web-http", HTTP: "http://" + web + "/health", Interval: "10s", Timeout: "5s"},
+			{CheckID: "web-tcp", TCP: web, Interval: "10s"},
+			{CheckID: "web-grpc", GRPC: rpc + "/rpc", Interval: "10s"},
 			{CheckID: "web-ttl", TTL: "30s", Status: consul.HealthPassing},
 		},
 	}
