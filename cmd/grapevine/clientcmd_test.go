@@ -162,7 +162,7 @@ func TestWatchGolden(t *testing.T) {
 				t.Fatal("stream never served")
 			}
 			// The last event's output marks the end of what the fake sent.
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(15 * time.Second)
 			for !strings.Contains(out.String(), "46") {
 				if time.Now().After(deadline) {
 					t.Fatalf("no output for the last event; got %q", out.String())
@@ -203,7 +203,7 @@ func TestWatchReconnects(t *testing.T) {
 	var out, errb lockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- runContext(ctx, []string{"grapevine", "watch", "web", "-http", srv.URL}, &out, &errb) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(out.String(), "[20] + web-2") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no event after reconnect; stdout %q stderr %q", out.String(), errb.String())

@@ -79,7 +79,7 @@ func TestClientCommandsOverMutualTLSWithTokens(t *testing.T) {
 	var out, errb lockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- runContext(ctx, []string{"grapevine", "watch", "web"}, &out, &errb) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(out.String(), "web") {
 		if time.Now().After(deadline) {
 			t.Fatalf("watch printed nothing; stderr %s", errb.String())

@@ -147,7 +147,7 @@ func TestRenderSignals(t *testing.T) {
 	}()
 	waitFile := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(15 * time.Second)
 		for {
 			b, _ := os.ReadFile(dest)
 			if string(b) == want {
@@ -180,7 +180,7 @@ func TestRenderSignals(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(errb.String(), "reload failed") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no reload failure logged:\n%s", errb.String())
