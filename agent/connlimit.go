@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -39,10 +40,20 @@ var (
 	tooManyConnsTotal = rawJSONAnswer("503 Service Unavailable", "too many connections to this agent")
 )
 
-func rawJSONAnswer(status, msg string) string {
+// rawJSONAnswer is an answer's status line, and its fields and body after
+// a Date field (added when it is sent: refusedAnswer).
+func rawJSONAnswer(status, msg string) [2]string {
 	body := `{"error":"` + msg + `"}` + "\n"
-	return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	return [2]string{"HTTP/1.1 " + status + "\r\nDate: ", "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body}
+}
+
+// refusedAnswer is a with the Date field of now (RFC 9110 section 6.6.1).
+func refusedAnswer(a [2]string, now time.Time) []byte {
+	b := make([]byte, 0, len(a[0])+len(http.TimeFormat)+len(a[1]))
+	b = append(b, a[0]...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	return append(b, a[1]...)
 }
 
 // Accept returns the next connection within the caps; refused ones are
@@ -79,7 +90,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			// A fresh socket's send buffer takes these bytes at once; the
 			// deadline only guards against the impossible.
 			_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-			_, _ = c.Write([]byte(msg))
+			_, _ = c.Write(refusedAnswer(msg, time.Now()))
 		}
 		_ = c.Close()
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/grapevine-sd/grapevine/internal/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +83,7 @@ func (a *Agent) serveGuarded(addr string, g *Guard, h http.Handler) (*guardedSer
 	// From the end of a request's header: a client that stops reading its
 	// answer holds the connection at most this long.
 	sc.WriteTimeout = writeTimeout
-	sc.IdleTimeout = 2 * time.Minute
+	sc.IdleTimeout = hc.IdleTimeout
 	sc.MaxHeaderBytes = 64 << 10
 	sc.ConnContext = connContext
 	sc.Log = g.log

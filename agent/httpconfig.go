@@ -34,6 +34,9 @@ type HTTPConfig struct {
 	// HeaderTimeout is how long the request line and headers may take
 	// (default 10s); a slower client's connection is closed.
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next
+	// request (default 2m); then it is closed and its slot freed.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// clientKey replaces clientKey for MaxConnsPerClient (tests that stand
 	// for several hosts with loopback addresses).
 	clientKey func(net.Addr) netip.Prefix
@@ -61,6 +64,7 @@ func defaultHTTPConfig() HTTPConfig {
 		MaxConnsPerClient: 200,              // Consul's default; one local host runs many watchers
 		BodyTimeout:       10 * time.Second, // a 1 MiB body takes milliseconds on any LAN
 		HeaderTimeout:     10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 	}
 }
 
@@ -82,6 +86,8 @@ func (c *Config) validateHTTPSecurity() error {
 		return fmt.Errorf("http_config.body_timeout %v: want 100ms..10m", h.BodyTimeout)
 	case h.HeaderTimeout < 100*time.Millisecond || h.HeaderTimeout > 10*time.Minute:
 		return fmt.Errorf("http_config.header_timeout %v: want 100ms..10m", h.HeaderTimeout)
+	case h.IdleTimeout < 100*time.Millisecond || h.IdleTimeout > time.Hour:
+		return fmt.Errorf("http_config.idle_timeout %v: want 100ms..1h", h.IdleTimeout)
 	case len(h.AllowedHosts) > 256:
 		return errors.New("http_config.allowed_hosts: more than 256 entries")
 	case l.Instances < 1 || l.Instances > 1<<20:

@@ -18,7 +18,7 @@ func TestHTTPConfigFileForms(t *testing.T) {
 		hosts      []string
 		err        string
 	}{
-		{"flat", "http: 127.0.0.1:9000\nhttp_config:\n  allowed_hosts: [a.example]\n  body_timeout: 3s\n", "127.0.0.1:9000", []string{"a.example"}, ""},
+		{"flat", "http: 127.0.0.1:9000\nhttp_config:\n  allowed_hosts: [a.example]\n  body_timeout: 3s\n  idle_timeout: 3s\n", "127.0.0.1:9000", []string{"a.example"}, ""},
 		{"block", "# comment\nhttp:\n  addr: 127.0.0.1:9001\n  allowed_hosts: [b.example]\n  body_timeout: 3s\n", "127.0.0.1:9001", []string{"b.example"}, ""},
 		{"block without addr", "http:\n  allowed_hosts: [c.example]\n  body_timeout: 3s\n", agent.DefaultHTTPAddr, []string{"c.example"}, ""},
 		{"block with a typo", "http:\n  addr: 127.0.0.1:9001\n  alowed_hosts: [b.example]\n", "", nil, "alowed_hosts"},
@@ -63,6 +63,9 @@ func TestHTTPConfigValidation(t *testing.T) {
 		{"per client above total", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.MaxConnsPerClient = h.MaxConns + 1 }, false},
 		{"no connections", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.MaxConns = 0 }, false},
 		{"body timeout 1ms", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.BodyTimeout = time.Millisecond }, false},
+		{"idle timeout 1ms", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.IdleTimeout = time.Millisecond }, false},
+		{"idle timeout 2h", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.IdleTimeout = 2 * time.Hour }, false},
+		{"idle timeout 30s", func(h *agent.HTTPConfig, _ *agent.LimitsConfig) { h.IdleTimeout = 30 * time.Second }, true},
 		{"no instances", func(_ *agent.HTTPConfig, l *agent.LimitsConfig) { l.Instances = 0 }, false},
 		{"negative checks", func(_ *agent.HTTPConfig, l *agent.LimitsConfig) { l.Checks = -1 }, false},
 	}

@@ -281,8 +281,6 @@ func TestFrontHEAD(t *testing.T) {
 // pipelined behind it is served, instead of a stream whose events are all
 // dropped and which never ends.
 func TestFrontHEADOfStream(t *testing.T) {
-	knownGap(t, "the stream handler (agent/stream.go) serves HEAD as a GET whose body is dropped: it never ends, "+
-		"so a request behind it is never served (net/http's server and httpserve alike)")
 	_, ls := frontAgent(t)
 	got, err := exchange(ls[0].addr, "HEAD /v1/stream HTTP/1.1\r\n"+frontHost+"\r\n"+smuggleProbe, "HEAD", "GET")
 	if err != nil || len(got) != 2 || got[0].code != 200 || got[1].code != 200 {
@@ -678,8 +676,6 @@ func TestFrontUnreadBody(t *testing.T) {
 // request (400), a header over the limit (431), an unknown transfer coding
 // (501), and a connection over the per-client cap (429).
 func TestFrontDateOnRefusals(t *testing.T) {
-	knownGap(t, "the connection loop's own refusals (400, 431, 501) and the connection caps' 429 and 503 carry no Date "+
-		"(net/http's server wrote none either)")
 	_, ls := frontAgent(t)
 	_, capped := frontAgent(t, agent.PerAddressClientsForTest, func(c *agent.Config) { c.HTTPConfig.MaxConnsPerClient = 1 })
 	for i, l := range ls {

@@ -63,6 +63,9 @@ func (h *httpServer) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the header is the whole answer; a stream of nothing would never end
+	}
 
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()

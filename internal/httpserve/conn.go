@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,9 +42,8 @@ type conn struct {
 	res response
 	tls *tls.ConnectionState // after the first request on a TLS connection
 
-	lastPost bool      // the previous request was a POST (tolerate a stray CRLF)
-	wdl      time.Time // the connection's write deadline
-	werr     error     // a write failed: the connection is done
+	wdl  time.Time // the connection's write deadline
+	werr error     // a write failed: the connection is done
 }
 
 // writeSlack is how much earlier than WriteTimeout asks an answer's write
@@ -128,9 +128,9 @@ func (c *conn) serve() {
 	cfg := &c.srv.cfg
 	_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
 	for first := true; ; first = false {
-		if !first && (c.br.Buffered() > 0 || c.cr.hasByte) {
-			// A pipelined request, or the first byte of one that the
-			// background read found.
+		if !first && (c.br.Buffered() > 0 || len(c.cr.pending) > 0) {
+			// A pipelined request, or bytes of one that the background
+			// read found.
 			_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
 		} else if !first {
 			// Wait for the next request; its header timeout starts with
@@ -163,15 +163,17 @@ func (c *conn) serve() {
 // readRequest reads one request and checks it as http.Server does. A
 // request that was read but is refused comes with its error.
 func (c *conn) readRequest() (*http.Request, error) {
-	if c.lastPost {
-		// RFC 9112 section 2.2: a server may ignore a CRLF a client
-		// wrongly sends after a POST body.
-		peek, _ := c.br.Peek(4)
-		n := 0
-		for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
-			n++
+	// RFC 9112 section 2.2: a server should ignore at least one empty line
+	// before a request line (some clients send a CRLF after a POST body).
+	// Up to two are dropped; more are a malformed request.
+	for range 2 {
+		if b, err := c.br.Peek(1); err != nil || b[0] != '\r' {
+			break
 		}
-		_, _ = c.br.Discard(n)
+		if b, err := c.br.Peek(2); err != nil || b[1] != '\n' {
+			break
+		}
+		_, _ = c.br.Discard(2)
 	}
 	// The header's bytes as they came (those already buffered, then what
 	// is read while parsing) are kept for checkFraming: the parser drops
@@ -198,7 +200,6 @@ func (c *conn) readRequest() (*http.Request, error) {
 	if err := checkFraming(raw, req); err != nil {
 		return req, err
 	}
-	c.lastPost = req.Method == http.MethodPost
 	if req.ProtoMajor != 1 {
 		return req, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
@@ -254,6 +255,8 @@ func (c *conn) refuse(err error, head bool) {
 	msg := se.Error()
 	c.out = append(c.out[:0], "HTTP/1.1 "...)
 	c.out = appendStatus(c.out, se.code)
+	c.out = append(c.out, "\r\nDate: "...)
+	c.out = appendDate(c.out, time.Now())
 	c.out = append(c.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
 	c.out = appendInt(c.out, int64(len(msg)))
 	c.out = append(c.out, "\r\n\r\n"...)
@@ -356,7 +359,7 @@ func (c *conn) runHandler(w *response, req *http.Request) (panicked bool) {
 }
 
 // connReader is what the bufio.Reader of a connection reads: the
-// connection, bounded while a header is read, with the byte a background
+// connection, bounded while a header is read, with the bytes a background
 // read found put back in front.
 type connReader struct {
 	c       *conn
@@ -365,8 +368,7 @@ type connReader struct {
 	hit     bool   // a read stopped at the limit
 	raw     []byte // what was read while limited (a header)
 
-	hasByte bool
-	b       byte
+	pending []byte // read by the background read, not yet read here
 }
 
 func (r *connReader) limit(n int64) { r.remain, r.limited, r.hit = n, true, false }
@@ -387,8 +389,11 @@ func (r *connReader) Read(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if r.hasByte {
-		p[0], r.hasByte, n = r.b, false, 1
+	if len(r.pending) > 0 {
+		n = copy(p, r.pending)
+		if r.pending = r.pending[n:]; len(r.pending) == 0 {
+			r.pending = nil
+		}
 	} else {
 		n, err = r.c.rwc.Read(p)
 	}
@@ -443,23 +448,26 @@ func (x *requestCtx) cancel(err error) {
 }
 
 // watcher is the background read that tells a request's context that its
-// client went away: it reads one byte. A byte is the start of a pipelined
-// request and is put back for the next read; an end or an error of the
-// connection cancels the context.
+// client went away: it reads what the client sends while the handler runs
+// (pipelined requests, kept for the loop, at most watchMax bytes) until the
+// connection ends or fails, which cancels the context.
 type watcher struct {
-	mu        sync.Mutex // guards the fields up to done
-	bodyOpen  bool       // the request body is not read to its end
-	pipelined bool       // the next request's bytes are already read
-	wanted    bool       // a handler asked; start once the body is read
-	running   bool
-	ctx       *requestCtx
-	done      chan struct{}
+	mu       sync.Mutex // guards the fields up to done
+	bodyOpen bool       // the request body is not read to its end
+	wanted   bool       // a handler asked; start once the body is read
+	running  bool
+	ctx      *requestCtx
+	done     chan struct{}
 
 	// Written by the read, read after done is closed.
-	n   int
-	b   [1]byte
+	buf []byte
 	err error
 }
+
+// watchMax bounds what a background read keeps of the requests a client
+// pipelines behind a waiting one; past it the read stops (and with it the
+// watch), until the loop reads them.
+const watchMax = 64 << 10
 
 // begin resets the watcher for a request (on the connection's goroutine,
 // before the handler runs).
@@ -467,7 +475,6 @@ func (c *conn) beginWatch(bodyOpen bool, ctx *requestCtx) {
 	w := &c.res.watch
 	w.mu.Lock()
 	w.bodyOpen, w.ctx, w.wanted, w.running = bodyOpen, ctx, false, false
-	w.pipelined = !bodyOpen && (c.br.Buffered() > 0 || c.cr.hasByte)
 	w.mu.Unlock()
 }
 
@@ -495,7 +502,6 @@ func (c *conn) bodyDone() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.bodyOpen = false
-	w.pipelined = c.br.Buffered() > 0 || c.cr.hasByte
 	if w.wanted && !w.running {
 		w.wanted = false
 		c.startWatchLocked()
@@ -504,9 +510,6 @@ func (c *conn) bodyDone() {
 
 func (c *conn) startWatchLocked() {
 	w := &c.res.watch
-	if w.pipelined {
-		return // the client already sent its next request: it is there
-	}
 	// The header's read deadline would end the wait early: the handler
 	// may run for as long as its answer's write deadline allows.
 	_ = c.rwc.SetReadDeadline(time.Time{})
@@ -515,15 +518,29 @@ func (c *conn) startWatchLocked() {
 	w.done = done
 	go func() {
 		defer close(done)
-		w.n, w.err = c.rwc.Read(w.b[:])
-		if w.n == 0 && w.err != nil && !errors.Is(w.err, os.ErrDeadlineExceeded) {
-			x.cancel(context.Canceled)
+		// Bytes already buffered come before these (the loop reads its
+		// buffer, then pending, then the connection): order is kept.
+		buf := w.buf[:0]
+		for len(buf) < watchMax {
+			if cap(buf)-len(buf) < 512 {
+				buf = slices.Grow(buf, min(4096, watchMax-len(buf)))
+			}
+			n, err := c.rwc.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err != nil {
+				w.err = err
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					x.cancel(context.Canceled)
+				}
+				break
+			}
 		}
+		w.buf = buf
 	}()
 }
 
-// stopWatch ends a background read, keeping the byte it found; after it the
-// connection's reads are the loop's again.
+// stopWatch ends a background read, keeping the bytes it found; after it
+// the connection's reads are the loop's again.
 func (c *conn) stopWatch() {
 	w := &c.res.watch
 	w.mu.Lock()
@@ -535,10 +552,14 @@ func (c *conn) stopWatch() {
 	}
 	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 	<-done
-	if w.n == 1 {
-		c.cr.hasByte, c.cr.b = true, w.b[0]
-	} else if w.err != nil && !errors.Is(w.err, os.ErrDeadlineExceeded) {
+	if len(w.buf) > 0 {
+		c.cr.pending = append(c.cr.pending, w.buf...)
+	}
+	if w.err != nil && !errors.Is(w.err, os.ErrDeadlineExceeded) {
 		c.res.closeAfter = true
 	}
-	w.n, w.err, w.done = 0, nil, nil
+	if cap(w.buf) > keepBuffer {
+		w.buf = nil
+	}
+	w.err, w.done = nil, nil
 }

@@ -333,7 +333,9 @@ func (w *response) fail() {
 	c := w.c
 	c.out = c.out[:0]
 	const msg = "Internal Server Error"
-	c.out = append(c.out, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	c.out = append(c.out, "HTTP/1.1 500 Internal Server Error\r\nDate: "...)
+	c.out = appendDate(c.out, time.Now())
+	c.out = append(c.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
 	c.out = appendInt(c.out, int64(len(msg)))
 	c.out = append(c.out, "\r\n\r\n"+msg...)
 	c.flush()

@@ -404,17 +404,29 @@ func TestContextEndsWithTheClient(t *testing.T) {
 	default:
 	}
 
-	c, _ = dial(t, addr)
-	fmt.Fprint(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
-	c.Close()
-	select {
-	case err := <-ended:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("context error %v, want Canceled", err)
+	// A client that goes away is noticed, also with a request pipelined
+	// behind the waiting one (sent with it, or while it waits).
+	for _, tc := range []struct{ name, first, later string }{
+		{"alone", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"pipelined with it", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"pipelined while it waits", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		c, _ = dial(t, addr)
+		fmt.Fprint(c, tc.first)
+		time.Sleep(50 * time.Millisecond)
+		if tc.later != "" {
+			fmt.Fprint(c, tc.later)
+			time.Sleep(20 * time.Millisecond)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the context did not end when the client closed")
+		c.Close()
+		select {
+		case err := <-ended:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: context error %v, want Canceled", tc.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the context did not end when the client closed", tc.name)
+		}
 	}
 }
 
