@@ -506,7 +506,7 @@ func TestConfigValidate(t *testing.T) {
 // TestRunnerRealProbes runs real HTTP, TCP and exec checks on loopback and
 // checks that Close leaves no goroutine behind.
 func TestRunnerRealProbes(t *testing.T) {
-	leaktest.Check(t, 5*time.Second)
+	leaktest.Check(t, 15*time.Second)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -435,7 +435,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	uc.Write(pkt)
 	uc.Close()
 	time.Sleep(10 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -443,7 +443,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal("second Close:", err)
 	}
-	if err := before.Wait(2 * time.Second); err != nil {
+	if err := before.Wait(10 * time.Second); err != nil {
 		t.Error(err)
 	}
 }

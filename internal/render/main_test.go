@@ -13,5 +13,5 @@ import (
 // package's code count (HTTP transports and the agents of the tests have
 // owners of their own).
 func TestMain(m *testing.M) {
-	os.Exit(leaktest.Main(m, 5*time.Second, leaktest.Only("internal/render.(*Engine).watch", "internal/render.(*Engine).Run")))
+	os.Exit(leaktest.Main(m, 15*time.Second, leaktest.Only("internal/render.(*Engine).watch", "internal/render.(*Engine).Run")))
 }
