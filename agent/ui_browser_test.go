@@ -114,7 +114,7 @@ func TestUIInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute) // the whole session; each step has 20 s
 	defer cancel()
 
 	base := "http://" + a.HTTPAddr() + "/ui"
