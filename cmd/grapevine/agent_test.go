@@ -52,7 +52,7 @@ func TestAgentNotifiesSystemd(t *testing.T) {
 	if m == nil {
 		t.Fatalf("READY=1 before the HTTP API listens (no listening line in the log):\n%s", logs.String())
 	}
-	if c, err := net.DialTimeout("tcp", m[1], time.Second); err != nil {
+	if c, err := net.DialTimeout("tcp", m[1], 10*time.Second); err != nil {
 		t.Errorf("READY=1 before the HTTP API listens: %v", err)
 	} else {
 		c.Close()
