@@ -29,18 +29,18 @@ func TestAcknowledgedRegistrationsSurviveSIGKILL(t *testing.T) {
 	ag.start(t, bin, config, nil)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := api.NewClient(api.ClientConfig{Address: ag.http, HTTPClient: &http.Client{Transport: tr}, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := t.Context()
-	poll(t, 15*time.Second, "agent up", func() (bool, string) {
-		_, err := c.Self(ctx)
-		return err == nil, fmt.Sprint(err)
-	})
 
 	const rounds, n = 3, 40
 	for round := range rounds {
+		c, err := api.NewClient(api.ClientConfig{Address: ag.http, HTTPClient: &http.Client{Transport: tr}, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 15*time.Second, "agent up", func() (bool, string) {
+			_, err := c.Self(ctx)
+			return err == nil, fmt.Sprint(err)
+		})
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for i := range n {
@@ -65,6 +65,10 @@ func TestAcknowledgedRegistrationsSurviveSIGKILL(t *testing.T) {
 				t.Fatalf("round %d: register: %v", round, err)
 			}
 		}
+		// Restart on fresh ports: the ones just released may be taken by
+		// any other socket of the machine meanwhile (a single agent needs
+		// no stable address).
+		ag.gossip, ag.http, ag.dns = "", "", ""
 		ag.start(t, bin, config, nil)
 		want := (round + 1) * n
 		poll(t, 15*time.Second, "registrations back after SIGKILL", func() (bool, string) {
