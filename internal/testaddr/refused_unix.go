@@ -13,7 +13,12 @@ import (
 // without SO_REUSEADDR: connects are answered with a reset, and no other
 // socket can bind the port until the cleanup closes it.
 func refused(tb testing.TB) string {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // not inherited by the programs a test starts
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		tb.Fatalf("testaddr: socket: %v", err)
 	}
