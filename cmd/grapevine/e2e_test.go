@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/testaddr"
 )
 
 // The end-to-end test runs real `grapevine agent` processes on loopback:
@@ -303,6 +304,9 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 	if err := A.stop(t, syscall.SIGKILL); err == nil {
 		t.Fatal("SIGKILL: exit status 0")
 	}
+	// A comes back on its gossip address: keep it bound meanwhile, so that
+	// no other socket of the machine takes the port while A is down.
+	releaseA := testaddr.Hold(t, A.gossip)
 	var staleAt time.Duration
 	poll(t, 15*time.Second, "A's instance stale at B", func() (bool, string) {
 		insts, _, err := cb.Service(ctx, "web", api.QueryOptions{})
@@ -333,6 +337,7 @@ func TestEndToEndCrashAndRestart(t *testing.T) {
 	// under a new one only after about a minute, docs/hazards.md), fresh
 	// HTTP and DNS ports (the old ones may have been taken meanwhile).
 	A.http, A.dns = "", ""
+	releaseA()
 	A.start(t, bin, config, []string{B.gossip, C.gossip})
 	restarted := time.Now()
 	poll(t, 15*time.Second, "A's instance back at B", func() (bool, string) {

@@ -4,6 +4,7 @@ package testaddr
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 )
 
@@ -18,3 +19,6 @@ func refused(tb testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// hold holds nothing elsewhere than on Unix.
+func hold(netip.AddrPort) (release func()) { return func() {} }
