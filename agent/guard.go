@@ -196,9 +196,17 @@ func accessOf(r *http.Request) *access {
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if !g.hosts.allowed(r.Host) {
-			g.reject(w, http.StatusForbidden, "host", fmt.Sprintf("host %q is not one of this agent's names (add it to http_config.allowed_hosts)", r.Host))
-			return
+		cs, _ := r.Context().Value(connKey{}).(*connState)
+		// A connection's requests carry the same Host: the one its last
+		// request was allowed with is not judged again.
+		if cs == nil || cs.host == "" || cs.host != r.Host {
+			if !g.hosts.allowed(r.Host) {
+				g.reject(w, http.StatusForbidden, "host", fmt.Sprintf("host %q is not one of this agent's names (add it to http_config.allowed_hosts)", r.Host))
+				return
+			}
+			if cs != nil {
+				cs.host = r.Host
+			}
 		}
 		// url.Values drops pairs it cannot decode: "?%zz&index=5" would
 		// silently lose a filter. Refuse the whole query instead.
@@ -227,7 +235,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if !g.readBody(w, r) {
 			return
 		}
-		gw := g.writer(w, r, tok)
+		gw := g.writer(w, cs, tok)
 		next.ServeHTTP(gw, r)
 		gw.done(time.Since(start))
 	})

@@ -502,3 +502,27 @@ func TestCachedAnswersStable(t *testing.T) {
 		}
 	}
 }
+
+// The Host check holds for every request of a kept-alive connection, not
+// only its first (the guard skips the check for a Host it allowed last).
+func TestHostCheckedPerRequestOnOneConnection(t *testing.T) {
+	a, _, _ := single(t)
+	c := rawConn(t, a.HTTPAddr())
+	br := bufio.NewReader(c)
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	for i, tc := range []struct {
+		host string
+		code int
+	}{{"localhost", 200}, {"localhost", 200}, {"evil.example", 403}, {"localhost", 200}, {"127.0.0.1:80.evil.example", 403}} {
+		fmt.Fprintf(c, "GET /v1/agent/self HTTP/1.1\r\nHost: %s\r\n\r\n", tc.host)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("request %d with Host %s: %d, want %d", i, tc.host, resp.StatusCode, tc.code)
+		}
+	}
+}

@@ -31,7 +31,8 @@ type guardWriter struct {
 // connState is what the guard keeps per connection.
 type connState struct {
 	gw   guardWriter
-	busy bool // gw serves a request (a nested one gets its own writer)
+	busy bool   // gw serves a request (a nested one gets its own writer)
+	host string // the Host the connection's last allowed request had
 }
 
 type connKey struct{}
@@ -41,9 +42,9 @@ func connContext(ctx context.Context, _ net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, new(connState))
 }
 
-// writer returns the request's guardWriter: the connection's when it is free.
-func (g *Guard) writer(w http.ResponseWriter, r *http.Request, tok *token) *guardWriter {
-	cs, _ := r.Context().Value(connKey{}).(*connState)
+// writer returns the request's guardWriter: the connection's (cs, nil
+// without one) when it is free.
+func (g *Guard) writer(w http.ResponseWriter, cs *connState, tok *token) *guardWriter {
 	var gw *guardWriter
 	if cs != nil && !cs.busy {
 		cs.busy = true

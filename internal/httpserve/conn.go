@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -42,8 +43,9 @@ type conn struct {
 	res response
 	tls *tls.ConnectionState // after the first request on a TLS connection
 
-	wdl  time.Time // the connection's write deadline
-	werr error     // a write failed: the connection is done
+	wdl            time.Time // the connection's write deadline
+	werr           error     // a write failed: the connection is done
+	headerDeadline bool      // the read deadline is the current request's header timeout
 }
 
 // writeSlack is how much earlier than WriteTimeout asks an answer's write
@@ -126,23 +128,29 @@ func (c *conn) serve() {
 	c.ctx = c.srv.ConnContext(c.rwc)
 	c.br = bufio.NewReaderSize(&c.cr, 4096)
 	cfg := &c.srv.cfg
-	_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
+	now := time.Now()
+	_ = c.rwc.SetReadDeadline(now.Add(cfg.HeaderTimeout))
+	c.headerDeadline = true
 	for first := true; ; first = false {
-		if !first && (c.br.Buffered() > 0 || len(c.cr.pending) > 0) {
-			// A pipelined request, or bytes of one that the background
-			// read found.
-			_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
-		} else if !first {
-			// Wait for the next request; its header timeout starts with
-			// its first byte.
-			if !c.state.CompareAndSwap(stateActive, stateIdle) || c.srv.closing.Load() {
-				return
+		if !first {
+			if c.br.Buffered() == 0 && len(c.cr.pending) == 0 {
+				// Wait for the next request.
+				if !c.state.CompareAndSwap(stateActive, stateIdle) || c.srv.closing.Load() {
+					return
+				}
+				_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+				if _, err := c.br.Peek(1); err != nil {
+					return
+				}
 			}
-			_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-			if _, err := c.br.Peek(1); err != nil {
-				return
+			// The header timeout starts with the request's first byte. A
+			// header already here whole needs no deadline (one for a body
+			// is set in serveRequest): setting a deadline costs a timer
+			// update.
+			now = time.Now()
+			if c.headerDeadline = !c.headerBuffered(); c.headerDeadline {
+				_ = c.rwc.SetReadDeadline(now.Add(cfg.HeaderTimeout))
 			}
-			_ = c.rwc.SetReadDeadline(time.Now().Add(cfg.HeaderTimeout))
 		}
 		req, err := c.readRequest()
 		if err != nil {
@@ -154,10 +162,19 @@ func (c *conn) serve() {
 		if !c.toActive() {
 			return
 		}
-		if !c.serveRequest(req) {
+		if first {
+			now = time.Now() // not the accept's: the header may have taken a while
+		}
+		if !c.serveRequest(req, now) {
 			return
 		}
 	}
+}
+
+// headerBuffered reports whether a whole request header is buffered.
+func (c *conn) headerBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // readRequest reads one request and checks it as http.Server does. A
@@ -292,17 +309,19 @@ func (c *conn) closeWriteAndWait() {
 
 // serveRequest runs the handler for req and finishes its answer; false: the
 // connection must close.
-func (c *conn) serveRequest(req *http.Request) (keep bool) {
+func (c *conn) serveRequest(req *http.Request, now time.Time) (keep bool) {
 	cfg := &c.srv.cfg
-	now := time.Now()
 	// The answer's deadline, moved only when that moves it by more than
 	// writeSlack: setting a deadline costs a timer update.
 	if dl := now.Add(cfg.WriteTimeout); dl.Sub(c.wdl) > writeSlack || dl.Before(c.wdl) {
 		c.setWriteDeadline(dl)
 	}
-	// The header's read deadline stays: it bounds the body too, unless the
-	// handler sets one of its own (http.ResponseController), as the agent's
-	// guard does.
+	// The header's read deadline bounds the body too, unless the handler
+	// sets one of its own (http.ResponseController), as the agent's guard
+	// does.
+	if !c.headerDeadline && req.Body != nil && req.Body != http.NoBody {
+		_ = c.rwc.SetReadDeadline(now.Add(cfg.HeaderTimeout))
+	}
 	if c.tls == nil {
 		if tc, ok := c.rwc.(*tls.Conn); ok {
 			st := tc.ConnectionState()
