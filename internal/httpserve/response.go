@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxBuffered is how much of an answer is held back before it is sent
@@ -414,7 +416,7 @@ func appendHeader(b []byte, h http.Header) []byte {
 		}
 	}
 	for _, k := range ks {
-		if !validFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range h[k] {
@@ -443,20 +445,6 @@ func appendFieldValue(b []byte, v string) []byte {
 		}
 	}
 	return b
-}
-
-// validFieldName reports whether k is an RFC 9110 token.
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		ch := k[i]
-		if ch <= ' ' || ch >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", ch) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // hasToken reports whether a comma-separated list holds tok (case-insensitive).
