@@ -62,7 +62,9 @@ func TestFrontHeaderLimits(t *testing.T) {
 			if a := w.answer("GET"); a.code != 200 && a.code != 431 {
 				t.Errorf("8,000 small fields: %v, want 200 or 431", a)
 			}
-			if el := time.Since(start); el > 2*time.Second {
+			// Milliseconds when linear; generous for a loaded machine
+			// under -race.
+			if el := time.Since(start); el > 5*time.Second {
 				t.Errorf("8,000 small fields took %v", el)
 			}
 		})
