@@ -470,10 +470,6 @@ func TestFrontDisconnectFreesServer(t *testing.T) {
 func TestFrontShutdown(t *testing.T) {
 	for _, held := range []string{"waiting requests", "a half-sent request", "a client that does not read"} {
 		t.Run(held, func(t *testing.T) {
-			if held == "a client that does not read" {
-				knownGap(t, "Shutdown waits out its 5 s deadline for an answer blocked on a client that does not read "+
-					"(the write timeout is minutes), where it could close that connection at once")
-			}
 			cfg := agenttest.Config(t, "node-a")
 			cfg.Consul.HTTP = "127.0.0.1:0"
 			a := agenttest.Start(t, cfg)

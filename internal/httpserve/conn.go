@@ -46,6 +46,8 @@ type conn struct {
 	wdl            time.Time // the connection's write deadline
 	werr           error     // a write failed: the connection is done
 	headerDeadline bool      // the read deadline is the current request's header timeout
+
+	writeSeq atomic.Uint64 // odd while a write is in progress
 }
 
 // writeSlack is how much earlier than WriteTimeout asks an answer's write
@@ -63,7 +65,9 @@ func (c *conn) write(p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
+	c.writeSeq.Add(1) // odd: writing (Shutdown cuts a write that blocks)
 	_, c.werr = c.rwc.Write(p)
+	c.writeSeq.Add(1)
 	return c.werr
 }
 

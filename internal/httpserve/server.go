@@ -208,27 +208,50 @@ func (s *Server) closeListeners() {
 	s.mu.Unlock()
 }
 
-// closeIdle closes the connections that wait for a request and reports
-// whether none is left.
-func (s *Server) closeIdle() bool {
+// stuckWrite is how long, during Shutdown, one write may go without
+// returning before its connection is closed: a client that does not read
+// would otherwise hold the shutdown for its whole deadline.
+const stuckWrite = time.Second
+
+// writeSeen is a connection's write in progress as Shutdown first saw it.
+type writeSeen struct {
+	seq uint64
+	at  time.Time
+}
+
+// closeIdle closes the connections that wait for a request, and those whose
+// write has been blocked (the same one) for stuckWrite since seen noted it;
+// it reports whether no connection is left.
+func (s *Server) closeIdle(seen map[*conn]writeSeen, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		c.closeIfIdle()
+		switch seq := c.writeSeq.Load(); {
+		case seq%2 == 0: // not writing
+			delete(seen, c)
+		case seen[c].seq != seq:
+			seen[c] = writeSeen{seq, now}
+		case now.Sub(seen[c].at) >= stuckWrite:
+			c.closeNow()
+		}
 	}
 	return len(s.conns) == 0
 }
 
 // Shutdown stops accepting, closes idle connections, and waits until every
 // request being served has been answered (its connection then closes) or ctx
-// ends; then it returns ctx's error, and the caller may Close. Handlers that
-// wait for long (blocking queries, streams) should end on a signal of their
-// own: like http.Server, Shutdown does not cancel their contexts.
+// ends; then it returns ctx's error, and the caller may Close. An answer
+// whose client stops reading is cut once one write has waited stuckWrite.
+// Handlers that wait for long (blocking queries, streams) should end on a
+// signal of their own: like http.Server, Shutdown does not cancel their
+// contexts.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	tick := 5 * time.Millisecond
+	seen := map[*conn]writeSeen{}
 	for {
-		if s.closeIdle() {
+		if s.closeIdle(seen, time.Now()) {
 			return nil
 		}
 		select {

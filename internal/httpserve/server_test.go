@@ -557,3 +557,33 @@ func TestConfigValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Shutdown does not wait out its deadline for a client that stopped reading
+// its answer: a write blocked for a second ends its connection.
+func TestShutdownCutsAStuckWrite(t *testing.T) {
+	big := strings.Repeat("z", 1<<20)
+	writing := make(chan struct{}, 1)
+	s, addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case writing <- struct{}{}:
+		default:
+		}
+		for range 256 {
+			if _, err := io.WriteString(w, big); err != nil {
+				return
+			}
+		}
+	}, nil)
+	c, _ := dial(t, addr)
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	<-writing
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v after %v", err, time.Since(start))
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Shutdown took %v, want about a second", el)
+	}
+}
