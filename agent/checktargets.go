@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/grapevine-sd/grapevine/probe"
 )
@@ -64,16 +62,8 @@ type targetPolicy struct {
 	host        hostAddrs
 }
 
-// hostAddrs caches the addresses of this host's interfaces.
-type hostAddrs struct {
-	mu   sync.Mutex // guards at, set
-	at   time.Time
-	set  map[netip.Addr]bool
-	list func() ([]net.Addr, error) // net.InterfaceAddrs
-}
-
-// hostAddrsTTL is how long the interface addresses are reused.
-const hostAddrsTTL = 5 * time.Second
+// hostAddrs is what "host" in check_targets.allow stands for.
+type hostAddrs struct{ ifaceAddrs }
 
 // has reports whether a is loopback (or unspecified, which the kernel
 // connects to this host) or an address of this host's interfaces (not
@@ -82,25 +72,7 @@ func (h *hostAddrs) has(a netip.Addr) bool {
 	if a.IsLoopback() || a.IsUnspecified() {
 		return true
 	}
-	if a.IsLinkLocalUnicast() {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.set == nil || time.Since(h.at) > hostAddrsTTL {
-		h.set, h.at = map[netip.Addr]bool{}, time.Now()
-		list := h.list
-		if list == nil {
-			list = net.InterfaceAddrs
-		}
-		addrs, _ := list() // none known: only loopback counts
-		for _, ad := range addrs {
-			if p, err := netip.ParsePrefix(ad.String()); err == nil {
-				h.set[p.Addr().Unmap().WithZone("")] = true
-			}
-		}
-	}
-	return h.set[a]
+	return !a.IsLinkLocalUnicast() && h.ifaceAddrs.has(a)
 }
 
 // hostWord in check_targets.allow stands for this host's addresses.

@@ -17,15 +17,42 @@ type hostCheck struct {
 	names map[string]bool
 	ips   map[netip.Addr]bool
 	// wildcard: the listener is on 0.0.0.0 or ::, so every local interface
-	// address is its own; they are re-read at most every ifaceRefresh.
+	// address is its own.
 	wildcard bool
-
-	mu      sync.Mutex // guards ifaces, ifaceAt
-	ifaces  map[netip.Addr]bool
-	ifaceAt time.Time
+	ifaces   ifaceAddrs
 }
 
-const ifaceRefresh = 10 * time.Second
+// ifaceAddrs caches the addresses of this host's interfaces (without
+// zones), read again when older than ifaceRefresh.
+type ifaceAddrs struct {
+	list func() ([]net.Addr, error) // net.InterfaceAddrs when nil (tests set it)
+
+	mu  sync.Mutex // guards at, set
+	at  time.Time
+	set map[netip.Addr]bool
+}
+
+const ifaceRefresh = 5 * time.Second
+
+// has reports whether a is an address of one of this host's interfaces.
+func (f *ifaceAddrs) has(a netip.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.set == nil || time.Since(f.at) > ifaceRefresh {
+		f.set, f.at = map[netip.Addr]bool{}, time.Now()
+		list := f.list
+		if list == nil {
+			list = net.InterfaceAddrs
+		}
+		addrs, _ := list() // none known: none is this host's
+		for _, ad := range addrs {
+			if p, err := netip.ParsePrefix(ad.String()); err == nil {
+				f.set[p.Addr().Unmap().WithZone("")] = true
+			}
+		}
+	}
+	return f.set[a]
+}
 
 func newHostCheck(cfg Config, listen string) *hostCheck {
 	h := &hostCheck{names: map[string]bool{"localhost": true}, ips: map[netip.Addr]bool{}}
@@ -116,22 +143,5 @@ func (h *hostCheck) allowed(host string) bool {
 	if ip.IsLoopback() || h.ips[ip] {
 		return true
 	}
-	return h.wildcard && h.localAddr(ip)
-}
-
-// localAddr reports whether ip is an address of one of this host's
-// interfaces (the set is re-read when older than ifaceRefresh).
-func (h *hostCheck) localAddr(ip netip.Addr) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ifaces == nil || time.Since(h.ifaceAt) > ifaceRefresh {
-		h.ifaces, h.ifaceAt = map[netip.Addr]bool{}, time.Now()
-		addrs, _ := net.InterfaceAddrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				h.ifaces[p.Addr().Unmap()] = true
-			}
-		}
-	}
-	return h.ifaces[ip]
+	return h.wildcard && h.ifaces.has(ip)
 }
