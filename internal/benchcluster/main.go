@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/api"
+	"github.com/grapevine-sd/grapevine/internal/benchproc"
 )
 
 type config struct {
@@ -582,9 +583,9 @@ type sampleT struct {
 }
 
 func sample(ctx context.Context, agents []*agentProc, pids []int) sampleT {
-	s := sampleT{at: time.Now(), self: procCPU(os.Getpid())}
+	s := sampleT{at: time.Now(), self: benchproc.CPUTime(os.Getpid()).Seconds()}
 	for i, a := range agents {
-		s.cpu += procCPU(pids[i])
+		s.cpu += benchproc.CPUTime(pids[i]).Seconds()
 		s.rss = append(s.rss, procRSS(pids[i]))
 		m, b, p := gossipOut(ctx, a.http)
 		s.msgs += m
@@ -606,26 +607,6 @@ func used(a, b sampleT) usage {
 
 func (u usage) plus(v usage) usage {
 	return usage{u.secs + v.secs, u.cpu + v.cpu, u.msgs + v.msgs, u.bytes + v.bytes, u.pkts + v.pkts}
-}
-
-var clkTck = 100.0 // USER_HZ on Linux
-
-func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+2:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clkTck
 }
 
 func procRSS(pid int) float64 {
