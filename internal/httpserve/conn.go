@@ -273,17 +273,7 @@ func (c *conn) refuse(err error, head bool) {
 	default:
 		se = statusError{http.StatusBadRequest, "malformed request"}
 	}
-	msg := se.Error()
-	c.out = append(c.out[:0], "HTTP/1.1 "...)
-	c.out = appendStatus(c.out, se.code)
-	c.out = append(c.out, "\r\nDate: "...)
-	c.out = appendDate(c.out, time.Now())
-	c.out = append(c.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
-	c.out = appendInt(c.out, int64(len(msg)))
-	c.out = append(c.out, "\r\n\r\n"...)
-	if !head {
-		c.out = append(c.out, msg...)
-	}
+	c.out = appendPlainAnswer(c.out[:0], se.code, se.Error(), head)
 	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
 	if _, err := c.rwc.Write(c.out); err == nil {
 		c.closeWriteAndWait()
@@ -341,7 +331,6 @@ func (c *conn) serveRequest(req *http.Request, now time.Time) (keep bool) {
 		return false
 	}
 	rc := &requestCtx{Context: c.ctx, c: c}
-	w.ctx = rc
 	c.beginWatch(!w.body.eof, rc)
 	req = req.WithContext(rc)
 	w.req = req
@@ -492,7 +481,7 @@ type watcher struct {
 // watch), until the loop reads them.
 const watchMax = 64 << 10
 
-// begin resets the watcher for a request (on the connection's goroutine,
+// beginWatch resets the watcher for a request (on the connection's goroutine,
 // before the handler runs).
 func (c *conn) beginWatch(bodyOpen bool, ctx *requestCtx) {
 	w := &c.res.watch

@@ -24,7 +24,6 @@ const keepBuffer = 16 << 10
 type response struct {
 	c   *conn
 	req *http.Request
-	ctx *requestCtx
 	now time.Time
 
 	header http.Header // the handler's
@@ -69,7 +68,7 @@ func (w *response) release() {
 	if cap(w.c.out) > keepBuffer {
 		w.c.out = nil
 	}
-	w.req, w.ctx = nil, nil
+	w.req = nil
 }
 
 // prepareBody wraps the request body; false: the request was refused
@@ -111,7 +110,7 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.status, w.wroteHeader = code, true
-	if code == http.StatusNoContent || code == http.StatusNotModified || code < 200 {
+	if bodyless(code) {
 		w.noBody = true
 	}
 	if cl := w.header["Content-Length"]; len(cl) == 1 {
@@ -119,7 +118,7 @@ func (w *response) WriteHeader(code int) {
 			w.declared = n
 		}
 	}
-	if c := w.header["Connection"]; len(c) > 0 && hasToken(c, "close") {
+	if c := w.header["Connection"]; len(c) > 0 && httpguts.HeaderValuesContainsToken(c, "close") {
 		w.closeAfter = true
 	}
 }
@@ -135,12 +134,6 @@ func (w *response) informational(code int) {
 	c.flush()
 }
 
-// ErrBodyNotAllowed and ErrContentLength are net/http's.
-var (
-	ErrBodyNotAllowed = http.ErrBodyNotAllowed
-	ErrContentLength  = http.ErrContentLength
-)
-
 func (w *response) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -149,14 +142,14 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.noBody {
-		if w.req.Method == http.MethodHead && w.status >= 200 && w.status != 204 && w.status != 304 {
+		if w.req.Method == http.MethodHead && !bodyless(w.status) {
 			w.written += int64(len(p)) // counted for HEAD's Content-Length
 			return len(p), nil
 		}
-		return 0, ErrBodyNotAllowed
+		return 0, http.ErrBodyNotAllowed
 	}
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
-		return 0, ErrContentLength
+		return 0, http.ErrContentLength
 	}
 	if w.c.werr != nil {
 		return 0, w.c.werr
@@ -262,9 +255,8 @@ func (w *response) commit(final bool) {
 		c.out = append(c.out, http.DetectContentType(w.buf)...)
 		c.out = append(c.out, "\r\n"...)
 	}
-	bodyless := w.status == http.StatusNoContent || w.status == http.StatusNotModified || w.status < 200
 	switch {
-	case bodyless:
+	case bodyless(w.status):
 	case w.chunked:
 		c.out = append(c.out, "Transfer-Encoding: chunked\r\n"...)
 	case length >= 0:
@@ -333,14 +325,30 @@ func (w *response) drainBody() {
 // fail answers 500 after a handler panicked before anything was sent.
 func (w *response) fail() {
 	c := w.c
-	c.out = c.out[:0]
-	const msg = "Internal Server Error"
-	c.out = append(c.out, "HTTP/1.1 500 Internal Server Error\r\nDate: "...)
-	c.out = appendDate(c.out, time.Now())
-	c.out = append(c.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
-	c.out = appendInt(c.out, int64(len(msg)))
-	c.out = append(c.out, "\r\n\r\n"+msg...)
+	c.out = appendPlainAnswer(c.out[:0], http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError), w.req.Method == http.MethodHead)
 	c.flush()
+}
+
+// appendPlainAnswer appends a whole closing answer of code with msg as its
+// text body (none for a HEAD): the server's own answers, before or instead
+// of a handler's.
+func appendPlainAnswer(b []byte, code int, msg string, head bool) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = appendStatus(b, code)
+	b = append(b, "\r\nDate: "...)
+	b = appendDate(b, time.Now())
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = appendInt(b, int64(len(msg)))
+	b = append(b, "\r\n\r\n"...)
+	if !head {
+		b = append(b, msg...)
+	}
+	return b
+}
+
+// bodyless reports whether an answer of this status carries no body.
+func bodyless(code int) bool {
+	return code < 200 || code == http.StatusNoContent || code == http.StatusNotModified
 }
 
 // refuseWith answers code and closes the connection after a moment.
@@ -445,18 +453,6 @@ func appendFieldValue(b []byte, v string) []byte {
 		}
 	}
 	return b
-}
-
-// hasToken reports whether a comma-separated list holds tok (case-insensitive).
-func hasToken(vals []string, tok string) bool {
-	for _, v := range vals {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), tok) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // The Date field's value, made at most once a second.

@@ -95,8 +95,7 @@ func (c Config) Validate() error {
 
 // Server serves HTTP/1.1 on the listeners given to Serve.
 type Server struct {
-	cfg  Config
-	base context.Context // of every request; values only, never cancelled
+	cfg Config
 
 	closing atomic.Bool // Shutdown or Close began: no new connections, no keep-alive
 
@@ -113,7 +112,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		cfg:       cfg,
-		base:      context.Background(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 	}, nil
@@ -127,9 +125,9 @@ func (s *Server) Handler() http.Handler { return s.cfg.Handler }
 // nil.
 func (s *Server) ConnContext(c net.Conn) context.Context {
 	if s.cfg.ConnContext != nil {
-		return s.cfg.ConnContext(s.base, c)
+		return s.cfg.ConnContext(context.Background(), c)
 	}
-	return s.base
+	return context.Background()
 }
 
 // Serve accepts connections on ln and serves each on a goroutine of its own
