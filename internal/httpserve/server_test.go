@@ -21,6 +21,13 @@ import (
 // The test ends with the server closed and its goroutines gone.
 func serve(t *testing.T, h http.HandlerFunc, tweak func(*httpserve.Config)) (*httpserve.Server, string) {
 	t.Helper()
+	return serveOn(t, h, tweak, nil)
+}
+
+// serveOn is serve on the listener wrap makes of the loopback one (TLS);
+// nil: the loopback one.
+func serveOn(t *testing.T, h http.HandlerFunc, tweak func(*httpserve.Config), wrap func(net.Listener) net.Listener) (*httpserve.Server, string) {
+	t.Helper()
 	snap := leaktest.Take()
 	cfg := httpserve.DefaultConfig()
 	cfg.Handler = h
@@ -36,6 +43,10 @@ func serve(t *testing.T, h http.HandlerFunc, tweak func(*httpserve.Config)) (*ht
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -47,7 +58,7 @@ func serve(t *testing.T, h http.HandlerFunc, tweak func(*httpserve.Config)) (*ht
 			t.Error(err)
 		}
 	})
-	return s, ln.Addr().String()
+	return s, addr
 }
 
 func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {

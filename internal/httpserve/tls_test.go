@@ -2,49 +2,23 @@ package httpserve_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/grapevine-sd/grapevine/internal/httpserve"
+	"github.com/grapevine-sd/grapevine/internal/testcert"
 )
-
-// selfSigned is a TLS certificate for 127.0.0.1.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // Over TLS, a request whose handler waits on its context (the background
 // read, stopped by a deadline in the past) leaves the connection usable:
 // the next requests on it, pipelined during the wait or sent after, are
 // served.
 func TestTLSConnectionAfterAWatchedRequest(t *testing.T) {
-	cert := selfSigned(t)
-	cfg := httpserve.DefaultConfig()
-	cfg.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cert := testcert.SelfSigned(t, "httpserve-test")
+	_, addr := serveOn(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
 			select {
 			case <-r.Context().Done():
@@ -53,20 +27,11 @@ func TestTLSConnectionAfterAWatchedRequest(t *testing.T) {
 			}
 		}
 		hello(w, r)
+	}, nil, func(ln net.Listener) net.Listener {
+		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 	})
-	s, err := httpserve.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})) }()
-	defer func() { _ = s.Close(); <-done }()
 
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
