@@ -387,21 +387,29 @@ func TestPanicCostsOnlyTheConnection(t *testing.T) {
 // pipelined request is not taken for that, and is served after.
 func TestContextEndsWithTheClient(t *testing.T) {
 	ended := make(chan error, 1)
+	waiting := make(chan struct{}, 1)
 	_, addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/wait" {
 			hello(w, r)
 			return
 		}
+		// /wait: 300 ms; /wait?long: a minute, longer than the test.
+		d := 300 * time.Millisecond
+		if r.URL.RawQuery == "long" {
+			d = time.Minute
+		}
+		done := r.Context().Done()
+		waiting <- struct{}{}
 		select {
-		case <-r.Context().Done():
+		case <-done:
 			ended <- r.Context().Err()
-		case <-time.After(300 * time.Millisecond):
+		case <-time.After(d):
 			_, _ = io.WriteString(w, "waited")
 		}
 	}, nil)
 	c, br := dial(t, addr)
 	fmt.Fprint(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
+	<-waiting
 	fmt.Fprint(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n") // pipelined while the first waits
 	if _, body := answer(t, br, "GET"); body != "waited" {
 		t.Fatalf("first: %q", body)
@@ -417,18 +425,16 @@ func TestContextEndsWithTheClient(t *testing.T) {
 
 	// A client that goes away is noticed, also with a request pipelined
 	// behind the waiting one (sent with it, or while it waits).
+	const wait = "GET /wait?long HTTP/1.1\r\nHost: x\r\n\r\n"
 	for _, tc := range []struct{ name, first, later string }{
-		{"alone", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", ""},
-		{"pipelined with it", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n", ""},
-		{"pipelined while it waits", "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"alone", wait, ""},
+		{"pipelined with it", wait + "GET /next HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+		{"pipelined while it waits", wait, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"},
 	} {
 		c, _ = dial(t, addr)
 		fmt.Fprint(c, tc.first)
-		time.Sleep(50 * time.Millisecond)
-		if tc.later != "" {
-			fmt.Fprint(c, tc.later)
-			time.Sleep(20 * time.Millisecond)
-		}
+		<-waiting
+		fmt.Fprint(c, tc.later)
 		c.Close()
 		select {
 		case err := <-ended:

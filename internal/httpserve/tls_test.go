@@ -18,10 +18,13 @@ import (
 // served.
 func TestTLSConnectionAfterAWatchedRequest(t *testing.T) {
 	cert := testcert.SelfSigned(t, "httpserve-test")
+	waiting := make(chan struct{}, 1)
 	_, addr := serveOn(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
+			done := r.Context().Done() // starts the background read
+			waiting <- struct{}{}
 			select {
-			case <-r.Context().Done():
+			case <-done:
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
@@ -40,8 +43,8 @@ func TestTLSConnectionAfterAWatchedRequest(t *testing.T) {
 	br := bufio.NewReader(c)
 	for round := range 3 {
 		fmt.Fprint(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-waiting
 		if round == 1 {
-			time.Sleep(30 * time.Millisecond)
 			fmt.Fprint(c, "GET /piped HTTP/1.1\r\nHost: x\r\n\r\n") // while it waits
 		}
 		if _, body := answer(t, br, "GET"); body != "hello /wait" {
