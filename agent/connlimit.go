@@ -2,10 +2,10 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,26 +34,18 @@ func newConnLimiter(ln net.Listener, max, perClient int, plain bool, onReject fu
 	return &connLimiter{Listener: ln, max: max, perClient: perClient, plain: plain, onReject: onReject, onOpen: onOpen, byAddr: map[netip.Prefix]int{}, key: clientKey}
 }
 
-// Answers to refused connections.
+// Answers to refused connections: status line, then message.
 var (
-	tooManyConns      = rawJSONAnswer("429 Too Many Requests", "too many connections from this client")
-	tooManyConnsTotal = rawJSONAnswer("503 Service Unavailable", "too many connections to this agent")
+	tooManyConns      = [2]string{"429 Too Many Requests", "too many connections from this client"}
+	tooManyConnsTotal = [2]string{"503 Service Unavailable", "too many connections to this agent"}
 )
 
-// rawJSONAnswer is an answer's status line, and its fields and body after
-// a Date field (added when it is sent: refusedAnswer).
-func rawJSONAnswer(status, msg string) [2]string {
-	body := `{"error":"` + msg + `"}` + "\n"
-	return [2]string{"HTTP/1.1 " + status + "\r\nDate: ", "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + body}
-}
-
-// refusedAnswer is a with the Date field of now (RFC 9110 section 6.6.1).
+// refusedAnswer is the whole answer a (status, message) sent at now, with
+// its Date field (RFC 9110 section 6.6.1) and a JSON error body.
 func refusedAnswer(a [2]string, now time.Time) []byte {
-	b := make([]byte, 0, len(a[0])+len(http.TimeFormat)+len(a[1]))
-	b = append(b, a[0]...)
-	b = now.UTC().AppendFormat(b, http.TimeFormat)
-	return append(b, a[1]...)
+	body := `{"error":"` + a[1] + `"}` + "\n"
+	return fmt.Appendf(nil, "HTTP/1.1 %s\r\nDate: %s\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		a[0], now.UTC().Format(http.TimeFormat), len(body), body)
 }
 
 // Accept returns the next connection within the caps; refused ones are
