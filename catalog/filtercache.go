@@ -85,10 +85,10 @@ func (d *viewData) cached(f *Filter, h uint64) *cachedAnswer {
 // remember keeps f's answer (before ages are filled in) for later lookups of
 // the same view, unless the cache is full.
 func (d *viewData) remember(f *Filter, h uint64, entries []*Entry, fallback bool) {
-	own := Filter{Tags: slices.Clone(f.Tags), Meta: maps.Clone(f.Meta), Zone: f.Zone, Node: f.Node, Health: f.Health}
+	var own *Filter // the catalog's copy of f, made once there is room for it
 	for {
 		old := d.filters.Load()
-		next := &filterCache{byHash: make(map[uint64][]cachedAnswer, 1)}
+		next := &filterCache{}
 		if old != nil {
 			for _, a := range old.byHash[h] {
 				if a.f.same(f) {
@@ -96,14 +96,17 @@ func (d *viewData) remember(f *Filter, h uint64, entries []*Entry, fallback bool
 				}
 			}
 			if old.n >= maxCachedFilters || old.entries+len(entries) > maxCachedShare*len(d.live)+64 {
-				return
+				return // full: a lookup of an odd filter allocates nothing more
 			}
 			next.n, next.entries = old.n, old.entries
-			for k, v := range old.byHash {
-				next.byHash[k] = v
-			}
+			next.byHash = maps.Clone(old.byHash)
+		} else {
+			next.byHash = make(map[uint64][]cachedAnswer, 1)
 		}
-		next.byHash[h] = append(slices.Clip(next.byHash[h]), cachedAnswer{own, entries, fallback})
+		if own == nil {
+			own = &Filter{Tags: slices.Clone(f.Tags), Meta: maps.Clone(f.Meta), Zone: f.Zone, Node: f.Node, Health: f.Health}
+		}
+		next.byHash[h] = append(slices.Clip(next.byHash[h]), cachedAnswer{*own, entries, fallback})
 		next.n++
 		next.entries += len(entries)
 		if d.filters.CompareAndSwap(old, next) {
