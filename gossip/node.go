@@ -279,9 +279,10 @@ func (n *Node) PushPull(ctx context.Context, addrs []string) (int, error) {
 	return got, nil
 }
 
-// Announce pushes the node's own origin from seq 1 (its epoch announcement and
-// everything it owns) to Fanout random peers, so an origin that just started or
-// rebased is known without waiting for anti-entropy. Join calls it.
+// Announce publishes the node's own origin from seq 1 (its epoch announcement
+// and everything it owns) as Publish does, on the relay trees to every live
+// member, so an origin that just started or rebased is known without waiting
+// for anti-entropy. Join calls it.
 func (n *Node) Announce() {
 	for _, d := range n.store.DeltaSinceOrigin(n.cfg.Name, crdt.Position{}, n.cfg.ChunkBytes) {
 		n.Publish(d)
