@@ -103,7 +103,8 @@ func (r *Runner) Plan(owner string, checks []Check) (Health, error) {
 // Sets of one owner are serialized; Sets of different owners run
 // concurrently, their commits too (so registrations share the catalog's
 // group commit): the check IDs a Set plans are reserved for its owner until
-// it applies. commit must not call Set for the same owner.
+// it applies. commit must not call Set or RemoveOwner(With) for the same
+// owner (they wait for its lock).
 func (r *Runner) Set(owner string, checks []Check, commit func(Health) error) error {
 	defer r.owners.lock(owner)()
 	r.mu.Lock()

@@ -233,7 +233,8 @@ func (r *Runner) RemoveOwner(owner string) int {
 // RemoveOwnerWith is RemoveOwner after commit, both serialized with Set for
 // the same owner (the agent deregisters the instance in commit): a Set of the
 // owner runs wholly before or wholly after, so its checks and its
-// registration stay together. If commit fails nothing is removed.
+// registration stay together. If commit fails nothing is removed; commit
+// must not call Set or RemoveOwner(With) for the same owner.
 func (r *Runner) RemoveOwnerWith(owner string, commit func() error) (int, error) {
 	defer r.owners.lock(owner)()
 	if commit != nil {
