@@ -74,6 +74,18 @@ func (f *Filter) isDefault() bool {
 	return len(f.Tags) == 0 && len(f.Meta) == 0 && f.Zone == "" && f.Node == "" && f.Health == HealthDefault
 }
 
+// constraints counts f's indexed constraints: tags, meta pairs, zone, node.
+func (f *Filter) constraints() int {
+	n := len(f.Tags) + len(f.Meta)
+	if f.Zone != "" {
+		n++
+	}
+	if f.Node != "" {
+		n++
+	}
+	return n
+}
+
 func (f *Filter) match(e *Entry, meta []string) bool {
 	if !f.Health.Match(e.Health) || (f.Zone != "" && e.Zone != f.Zone) || (f.Node != "" && e.Node != f.Node) {
 		return false
@@ -148,10 +160,10 @@ func (c *Catalog) Service(name string, f Filter) Result {
 		return r
 	}
 	r := Result{Index: v.index}
-	if f.Health == HealthDefault {
+	if f.Health == HealthDefault && f.constraints() == 1 {
 		// Index reads: a single tag, zone, node or meta pair is one map
 		// lookup.
-		if list, exact, _ := d.index().candidates(&f); exact && len(list) > 0 {
+		if list, _ := d.index().candidates(&f); len(list) > 0 {
 			// The index holds only default-health live entries, which are
 			// stale only if def is aged.
 			r.Entries = list
@@ -179,7 +191,7 @@ func (c *Catalog) Service(name string, f Filter) Result {
 func (d *viewData) match(f *Filter) (entries []*Entry, fallback bool) {
 	list := d.live
 	if f.Health == HealthDefault {
-		if l, _, ok := d.index().candidates(f); ok {
+		if l, ok := d.index().candidates(f); ok {
 			list = l
 		}
 	}

@@ -382,17 +382,9 @@ func (d *viewData) index() *filterIndex {
 }
 
 // candidates returns the smallest index list that holds every answer of f
-// (which has the default health), and whether f is exactly that list's
-// constraint (no further matching needed). ok is false when f has no indexed
-// constraint.
-func (x *filterIndex) candidates(f *Filter) (list []*Entry, exact, ok bool) {
-	n := len(f.Tags) + len(f.Meta)
-	if f.Zone != "" {
-		n++
-	}
-	if f.Node != "" {
-		n++
-	}
+// (which has the default health); with one constraint, exactly its answers.
+// ok is false when f has no indexed constraint.
+func (x *filterIndex) candidates(f *Filter) (list []*Entry, ok bool) {
 	pick := func(l []*Entry) {
 		if !ok || len(l) < len(list) {
 			list, ok = l, true
@@ -410,7 +402,7 @@ func (x *filterIndex) candidates(f *Filter) (list []*Entry, exact, ok bool) {
 	for k, v := range f.Meta {
 		pick(x.meta[k][v])
 	}
-	return list, n == 1, ok
+	return list, ok
 }
 
 // contains reports whether name is in list, or in set once there is one (a
