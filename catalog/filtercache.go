@@ -29,6 +29,7 @@ type cachedAnswer struct {
 	f        Filter // the catalog's own copy
 	entries  []*Entry
 	fallback bool
+	stale    bool // some entry is stale: ages are filled in per lookup
 }
 
 // hash is the same for filters that select the same instances in any order
@@ -86,6 +87,7 @@ func (d *viewData) cached(f *Filter, h uint64) *cachedAnswer {
 // the same view, unless the cache is full.
 func (d *viewData) remember(f *Filter, h uint64, entries []*Entry, fallback bool) {
 	var own *Filter // the catalog's copy of f, made once there is room for it
+	stale := slices.ContainsFunc(entries, isStale)
 	for {
 		old := d.filters.Load()
 		next := &filterCache{}
@@ -106,7 +108,7 @@ func (d *viewData) remember(f *Filter, h uint64, entries []*Entry, fallback bool
 		if own == nil {
 			own = &Filter{Tags: slices.Clone(f.Tags), Meta: maps.Clone(f.Meta), Zone: f.Zone, Node: f.Node, Health: f.Health}
 		}
-		next.byHash[h] = append(slices.Clip(next.byHash[h]), cachedAnswer{*own, entries, fallback})
+		next.byHash[h] = append(slices.Clip(next.byHash[h]), cachedAnswer{*own, entries, fallback, stale})
 		next.n++
 		next.entries += len(entries)
 		if d.filters.CompareAndSwap(old, next) {

@@ -176,7 +176,10 @@ func (c *Catalog) Service(name string, f Filter) Result {
 	// Anything else is matched once per view and remembered.
 	h := f.hash()
 	if a := d.cached(&f, h); a != nil {
-		r.Entries, r.Fallback = aged(a.entries, c.cfg.Now()), a.fallback
+		r.Entries, r.Fallback = a.entries, a.fallback
+		if a.stale {
+			r.Entries = aged(r.Entries, c.cfg.Now())
+		}
 		return r
 	}
 	r.Entries, r.Fallback = d.match(&f)
@@ -202,6 +205,8 @@ func (d *viewData) match(f *Filter) (entries []*Entry, fallback bool) {
 	}
 	return entries, fallback
 }
+
+func isStale(e *Entry) bool { return e.Stale }
 
 // aged returns es with Age filled in on stale entries (copying those, and the
 // slice, only when there are any).

@@ -277,12 +277,7 @@ func (c *Catalog) buildData(name string) *viewData {
 		d.def = def.appendMatches(nil, d.fallback)
 		d.defFallback = len(d.def) > 0
 	}
-	for _, e := range d.def {
-		if e.Stale {
-			d.defAged = true
-			break
-		}
-	}
+	d.defAged = slices.ContainsFunc(d.def, isStale)
 	return d
 }
 
