@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,7 +17,7 @@ import (
 // once, and at most perClient from one client (clientKey: an address, an
 // IPv6 /64, or all of loopback). A connection over
 // a cap is answered "429 Too Many Requests" (plain HTTP only; a TLS listener
-// just closes it) and closed at once, and counted.
+// just closes it), closed (see linger), and counted.
 type connLimiter struct {
 	net.Listener
 	max, perClient int
@@ -25,10 +26,26 @@ type connLimiter struct {
 	onOpen         func(delta int)
 	key            func(net.Addr) netip.Prefix // clientKey
 
-	mu     sync.Mutex // guards total, byAddr
+	mu     sync.Mutex // guards total, byAddr, closed, lingering, lingerWG.Add
+	closed bool
 	total  int
 	byAddr map[netip.Prefix]int // by clientkey.Of
+
+	lingering int            // refused connections draining before their close
+	lingerWG  sync.WaitGroup // their goroutines; Close waits for them
 }
+
+// A refused connection is closed only after its client has had a moment to
+// read the answer: closing a socket with the client's request unread makes
+// the kernel send a reset, which can reach the client before the answer.
+// At most maxLingering refused connections drain at once, each for at most
+// refusedLinger and refusedLingerBytes; past that they close at once (a
+// flood must not cost a goroutine per connection).
+const (
+	maxLingering       = 64
+	refusedLinger      = 250 * time.Millisecond
+	refusedLingerBytes = 64 << 10
+)
 
 func newConnLimiter(ln net.Listener, max, perClient int, plain bool, onReject func(string), onOpen func(int)) *connLimiter {
 	return &connLimiter{Listener: ln, max: max, perClient: perClient, plain: plain, onReject: onReject, onOpen: onOpen, byAddr: map[netip.Prefix]int{}, key: clientKey}
@@ -82,10 +99,51 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			// A fresh socket's send buffer takes these bytes at once; the
 			// deadline only guards against the impossible.
 			_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-			_, _ = c.Write(refusedAnswer(msg, time.Now()))
+			if _, err := c.Write(refusedAnswer(msg, time.Now())); err == nil && l.linger(c) {
+				continue
+			}
 		}
 		_ = c.Close()
 	}
+}
+
+// linger closes c's sending side and, in a goroutine of its own, drops what
+// the client still sends before closing c; false: too many linger already,
+// the caller closes c.
+func (l *connLimiter) linger(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.lingering >= maxLingering {
+		return false
+	}
+	l.lingering++
+	l.lingerWG.Add(1)
+	go func() {
+		defer l.lingerWG.Done()
+		defer func() {
+			l.mu.Lock()
+			l.lingering--
+			l.mu.Unlock()
+		}()
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(refusedLinger))
+		_, _ = io.CopyN(io.Discard, c, refusedLingerBytes)
+		_ = c.Close()
+	}()
+	return true
+}
+
+// Close closes the listener and waits for the refused connections still
+// draining (at most refusedLinger).
+func (l *connLimiter) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.lingerWG.Wait()
+	return err
 }
 
 func (l *connLimiter) release(key netip.Prefix) {

@@ -47,3 +47,41 @@ func TestConnectionCapLoopbackIsOneClient(t *testing.T) {
 		t.Errorf("4th connection from another 127.x address: got %d, want 429", resp.StatusCode)
 	}
 }
+
+// A refused client that sends its request (and more) gets the 429, not a
+// reset: the agent drops what the client sends for a moment before it
+// closes (closing a socket with unread bytes resets the connection, which
+// can reach the client before the answer).
+func TestRefusedConnectionReadsTheAnswer(t *testing.T) {
+	a, _, _ := single(t, func(c *agent.Config) {
+		c.HTTPConfig.MaxConnsPerClient = 1
+		c.HTTPConfig.MaxConns = 50
+	})
+	dialFrom(t, "127.0.0.1", a.HTTPAddr()) // takes the one slot
+	for i := range 5 {
+		c := dialFrom(t, "127.0.0.1", a.HTTPAddr())
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		body := make([]byte, 16<<10)
+		if _, err := fmt.Fprintf(c, "PUT /v1/agent/services HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", a.HTTPAddr(), 2*len(body)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		if _, err := br.Peek(1); err != nil {
+			t.Fatalf("round %d: no answer: %v", i, err)
+		}
+		time.Sleep(30 * time.Millisecond) // the agent is done with it by now
+		for j := range 2 {
+			if _, err := c.Write(body); err != nil {
+				t.Fatalf("round %d: writing the body (%d) after the answer: %v", i, j, err)
+			}
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("round %d: reading the answer: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("round %d: %d, want 429", i, resp.StatusCode)
+		}
+	}
+}

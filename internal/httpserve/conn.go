@@ -170,6 +170,9 @@ func (c *conn) serve() {
 			now = time.Now() // not the accept's: the header may have taken a while
 		}
 		if !c.serveRequest(req, now) {
+			if c.werr == nil && c.clientMaySend() {
+				c.closeWriteAndWait()
+			}
 			return
 		}
 	}
@@ -285,20 +288,34 @@ func isNetError(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// lingerTime is how long a connection closed after an error answer keeps
-// reading what the client still sends, so the client reads the answer before
-// the kernel resets the connection for unread data.
-const lingerTime = 500 * time.Millisecond
+// clientMaySend reports whether the client may still be sending when the
+// server closes after an answer: the request body was not read to its end,
+// or pipelined bytes wait unread.
+func (c *conn) clientMaySend() bool {
+	return !c.res.body.eof || c.br.Buffered() > 0 || len(c.cr.pending) > 0
+}
 
-// closeWriteAndWait ends the sending side and drops what the client sends
-// for a moment (at most maxDrainBytes) before the caller closes.
+// lingerTime and lingerBytes bound how long and how much a connection the
+// server closes reads and drops of what the client still sends. Closing a
+// socket with unread bytes makes the kernel send a reset, and a reset can
+// reach the client before it read the answer (a 413 for a body it is still
+// writing): Go's client, for one, then reports the failed write and never
+// the answer. lingerBytes is a few times the largest body the agent takes.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 8 << 20
+)
+
+// closeWriteAndWait ends the sending side (the client sees the answer end)
+// and drops what the client sends until it closes too, or for at most
+// lingerTime and lingerBytes, before the caller closes.
 func (c *conn) closeWriteAndWait() {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := c.rwc.(closeWriter); ok {
 		_ = cw.CloseWrite()
 	}
 	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.CopyN(io.Discard, &c.cr, maxDrainBytes)
+	_, _ = io.CopyN(io.Discard, &c.cr, lingerBytes)
 }
 
 // serveRequest runs the handler for req and finishes its answer; false: the

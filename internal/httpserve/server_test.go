@@ -604,3 +604,79 @@ func TestShutdownCutsAStuckWrite(t *testing.T) {
 		t.Errorf("Shutdown took %v, want about a second", el)
 	}
 }
+
+// trickle is a request body that comes in pieces, each after a pause: the
+// client is still writing it when the server answers.
+type trickle struct {
+	left  int
+	piece int
+	pause time.Duration
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if t.left == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(t.pause)
+	n := min(len(p), t.piece, t.left)
+	clear(p[:n])
+	t.left -= n
+	return n, nil
+}
+
+// A handler that refuses a body without reading it (413): the server
+// closes, and the client, still writing the body, gets the answer rather
+// than a reset of its write (closing a socket with unread bytes resets it).
+func TestAnswerBeforeTheBodyReachesAWritingClient(t *testing.T) {
+	_, addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/read" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1000))
+		}
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}, nil)
+	// Deterministic: the client writes the body only after the answer came
+	// (and the server closed); every write must get through.
+	for _, path := range []string{"/x", "/read"} {
+		c, br := dial(t, addr)
+		piece := make([]byte, 64<<10)
+		fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", path, 16*len(piece))
+		if _, err := c.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := br.Peek(1); err != nil {
+			t.Fatalf("%s: no answer: %v", path, err)
+		}
+		time.Sleep(50 * time.Millisecond) // the server has closed by now
+		for i := range 15 {
+			if _, err := c.Write(piece); err != nil {
+				t.Fatalf("%s: writing piece %d of the body after the answer: %v", path, i, err)
+			}
+		}
+		if resp, _ := answer(t, br, "PUT"); resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+			t.Fatalf("%s: status %d close %v, want 413 and close", path, resp.StatusCode, resp.Close)
+		}
+	}
+	// Go's client, which writes while it reads.
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 20 * time.Second}
+	defer client.CloseIdleConnections()
+	for i := range 20 {
+		path := "/x"
+		if i%2 == 1 {
+			path = "/read" // read part of it: the rest is still unread
+		}
+		req, err := http.NewRequest("PUT", "http://"+addr+path, &trickle{left: 1 << 20, piece: 64 << 10, pause: 2 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 1 << 20
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+			t.Fatalf("round %d: status %d close %v, want 413 and close", i, resp.StatusCode, resp.Close)
+		}
+	}
+}
