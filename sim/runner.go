@@ -123,15 +123,18 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 	}
 	dir, ownDir := opts.DataDir, opts.DataDir == ""
 	if ownDir {
-		d, err := os.MkdirTemp(memTempDir, "grapevine-sim-")
+		// The process id in the name tells whose a left-over directory is.
+		pattern := fmt.Sprintf("grapevine-sim-%d-", os.Getpid())
+		d, err := os.MkdirTemp(memTempDir, pattern)
 		if err != nil && memTempDir != "" {
-			d, err = os.MkdirTemp("", "grapevine-sim-")
+			d, err = os.MkdirTemp("", pattern)
 		}
 		if err != nil {
 			return Report{}, fmt.Errorf("sim: data dir: %w", err)
 		}
 		dir = d
-		defer os.RemoveAll(d)
+		runDirs.add(d)
+		defer runDirs.remove(d)
 	}
 
 	ncfg := simnet.DefaultConfig()
@@ -189,7 +192,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 			werr = r.rep.WriteHTML(opts.ReportDir)
 		}
 		if ownDir {
-			_ = os.RemoveAll(dir) // Stopped may exit the process
+			runDirs.remove(dir) // Stopped may exit the process
 		}
 		opts.Stopped(*r.rep, errors.Join(runErr, werr))
 	}
@@ -208,6 +211,51 @@ func Run(ctx context.Context, sc Scenario, opts Options) (rep Report, err error)
 		runErr = errors.Join(runErr, r.rep.WriteHTML(opts.ReportDir))
 	}
 	return *r.rep, runErr
+}
+
+// runDirs are the data directories the runs in progress made themselves.
+var runDirs dirSet
+
+// dirSet is a set of directories removed together.
+type dirSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (s *dirSet) add(d string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]bool{}
+	}
+	s.m[d] = true
+}
+
+// remove removes d (and what is in it) and forgets it.
+func (s *dirSet) remove(d string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[d] {
+		_ = os.RemoveAll(d)
+		delete(s.m, d)
+	}
+}
+
+// RemoveRunDirs removes the data directories of the runs in progress that
+// made their own (Options.DataDir empty): for a process about to exit
+// without letting its runs finish (a second interrupt), which would
+// otherwise leave them behind in /dev/shm. The runs' agents may still write
+// there; what they write after it is lost with the process.
+func RemoveRunDirs() {
+	runDirs.mu.Lock()
+	defer runDirs.mu.Unlock()
+	for d := range runDirs.m {
+		_ = os.RemoveAll(d)
+		if _, err := os.Stat(d); err == nil { // an agent wrote meanwhile
+			_ = os.RemoveAll(d)
+		}
+		delete(runDirs.m, d)
+	}
 }
 
 // memTempDir is where a run's own data directories go: /dev/shm (a tmpfs on

@@ -64,6 +64,7 @@ func signals() (context.Context, func()) {
 		}
 		select {
 		case <-ch:
+			sim.RemoveRunDirs()
 			os.Exit(130)
 		case <-done:
 		}

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -94,4 +98,88 @@ func TestSpeedOf(t *testing.T) {
 			t.Errorf("speedOf(%v, %v) = %q, want %q", tt.sim, tt.wall, got, tt.want)
 		}
 	}
+}
+
+// TestMain runs the program itself when a test starts this binary as a
+// child with GRAPEVINE_SIM_MAIN=1 (the arguments follow "--").
+func TestMain(m *testing.M) {
+	if os.Getenv("GRAPEVINE_SIM_MAIN") == "1" {
+		i := slices.Index(os.Args, "--")
+		os.Args = append([]string{"grapevine-sim"}, os.Args[i+1:]...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A second SIGINT quits at once, and still removes the run's data
+// directories (in /dev/shm, which outlives the process).
+func TestSecondInterruptLeavesNoDataDir(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "long.yaml")
+	os.WriteFile(f, []byte("name: long\nnodes: 20\nsteps:\n  - register: {nodes: [all], service: web}\n  - wait: {for: 10h}\n"), 0o644)
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "run", f, "-progress", "off")
+		cmd.Env = append(os.Environ(), "GRAPEVINE_SIM_MAIN=1")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The lines of stderr, as they come.
+		lines := make(chan string, 100)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		waitFor := func(what string) {
+			t.Helper()
+			timeout := time.After(20 * time.Second)
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("round %d: stderr ended before %q", round, what)
+					}
+					if strings.Contains(l, what) {
+						return
+					}
+				case <-timeout:
+					_ = cmd.Process.Kill()
+					t.Fatalf("round %d: no %q on stderr after 20 s", round, what)
+				}
+			}
+		}
+		pattern := filepath.Join(memDir(), fmt.Sprintf("grapevine-sim-%d-*", cmd.Process.Pid))
+		waitFor([]string{"step -1 start", "step 0 register", "step 1 wait"}[round])
+		_ = cmd.Process.Signal(os.Interrupt)
+		waitFor("signal again to quit at once")
+		_ = cmd.Process.Signal(os.Interrupt) // while the run stops
+		err = cmd.Wait()
+		for range lines {
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || (ee.ExitCode() != 130 && ee.ExitCode() != exitInterrupted) {
+			t.Errorf("round %d: %v, want exit 130 (or %d, if the run ended first)", round, err, exitInterrupted)
+		}
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			t.Errorf("round %d: left behind: %v (%v)", round, m, err)
+			for _, d := range m {
+				os.RemoveAll(d)
+			}
+		}
+	}
+}
+
+// memDir is where a run makes its data directory: sim's memTempDir.
+func memDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
 }
