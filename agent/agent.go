@@ -245,6 +245,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
+// The catalog is the gossip Store, with the optional parts.
+var (
+	_ gossip.Store          = (*catalog.Catalog)(nil)
+	_ gossip.DigestSummer   = (*catalog.Catalog)(nil)
+	_ gossip.DepartureStore = (*catalog.Catalog)(nil)
+)
+
 func (a *Agent) gossipConfig() gossip.Config {
 	gc := gossip.DefaultConfig()
 	gc.Name = a.cfg.Node

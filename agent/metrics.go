@@ -171,7 +171,7 @@ func (c *gossipCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(gossipBytesDesc, prometheus.CounterValue, float64(v.Bytes), dir, kind)
 		}
 	}
-	for ev, v := range map[string]uint64{"fresh": st.Fresh, "invalid": st.Invalid, "dropped": st.Dropped, "rejoin": st.Rejoins} {
+	for ev, v := range map[string]uint64{"fresh": st.Fresh, "invalid": st.Invalid, "dropped": st.Dropped, "rejoin": st.Rejoins, "sum_equal": st.SumsEqual} {
 		ch <- prometheus.MustNewConstMetric(gossipEvDesc, prometheus.CounterValue, float64(v), ev)
 	}
 	buckets := make(map[float64]uint64, len(gossip.RTTBuckets))

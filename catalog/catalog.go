@@ -229,6 +229,14 @@ func (c *Catalog) Digest() crdt.Digest {
 	return c.state.Digest()
 }
 
+// DigestSum is Digest().Sum() without building the digest (gossip's
+// DigestSummer): what an anti-entropy round compares first.
+func (c *Catalog) DigestSum() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.DigestSum()
+}
+
 // DeltaSince returns what a peer holding digest peer lacks, in deltas of about
 // budget bytes (gossip's Store interface).
 //

@@ -21,6 +21,35 @@ type Departure struct {
 	AgeMs  uint64 // milliseconds since the departure, on the sender's clock
 }
 
+// Sum is a 64-bit hash of the digest: equal digests have equal sums, and
+// two different digests the same sum with probability about 2⁻⁶⁴. It is a
+// sum (mod 2⁶⁴) of one hash per origin, so the order of a map does not
+// matter. Peers compare sums before they exchange digests (gossip's msgSum).
+func (d Digest) Sum() uint64 {
+	var sum uint64
+	for origin, p := range d {
+		sum += positionHash(origin, p)
+	}
+	return sum
+}
+
+// DigestSum is Digest().Sum() without building the digest.
+func (s *State) DigestSum() uint64 {
+	var sum uint64
+	for name, o := range s.origins {
+		sum += positionHash(name, Position{Epoch: o.epoch, Applied: o.cov.applied})
+	}
+	return sum
+}
+
+// positionHash is the term of one origin in a digest's Sum.
+func positionHash(origin string, p Position) uint64 {
+	h := fnvString(fnvOffset, origin)
+	h = fnvUint(h, p.Epoch)
+	h = fnvUint(h, p.Applied)
+	return mix64(h)
+}
+
 // Digest returns the replica's current digest.
 func (s *State) Digest() Digest {
 	d := make(Digest, len(s.origins))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 func TestValidate(t *testing.T) {
@@ -226,7 +228,50 @@ func FuzzMerge(f *testing.F) {
 		if sum != r.Hash() {
 			t.Fatalf("incremental hash %x, recomputed %x", r.Hash(), sum)
 		}
+		if r.DigestSum() != r.Digest().Sum() {
+			t.Fatalf("DigestSum %x, Digest().Sum() %x", r.DigestSum(), r.Digest().Sum())
+		}
 	})
+}
+
+// TestPropertyDigestSum: two digests have the same Sum exactly when they are
+// equal (small alphabets, so that near-equal digests are common), and a
+// State's DigestSum is its digest's Sum.
+func TestPropertyDigestSum(t *testing.T) {
+	digest := rapid.Custom(func(t *rapid.T) Digest {
+		d := Digest{}
+		for range rapid.IntRange(0, 4).Draw(t, "origins") {
+			o := rapid.SampledFrom([]string{"a", "b", "c", "ab", ""}).Draw(t, "origin")
+			d[o] = Position{Epoch: rapid.Uint64Range(0, 2).Draw(t, "epoch"), Applied: rapid.Uint64Range(0, 2).Draw(t, "applied")}
+		}
+		return d
+	})
+	rapid.Check(t, func(t *rapid.T) {
+		a, b := digest.Draw(t, "a"), digest.Draw(t, "b")
+		if eq := maps.Equal(a, b); eq != (a.Sum() == b.Sum()) {
+			t.Fatalf("digests equal %v, sums %x and %x", eq, a.Sum(), b.Sum())
+		}
+	})
+	o, r := New("o", 1), New("r", 1)
+	for i := range 10 {
+		r.Merge(o.Put(fmt.Sprint(i%3), []byte{byte(i)}))
+		for _, s := range []*State{o, r} {
+			if s.DigestSum() != s.Digest().Sum() {
+				t.Fatalf("DigestSum %x, Digest().Sum() %x", s.DigestSum(), s.Digest().Sum())
+			}
+		}
+	}
+	copyOf := func(src *State) *State {
+		c := New("r", 1)
+		for _, d := range src.DeltaSince(c.Digest(), 1<<20) {
+			c.Merge(d)
+		}
+		return c
+	}
+	r1, r2 := copyOf(o), copyOf(o)
+	if !maps.Equal(r1.Digest(), r2.Digest()) || r1.DigestSum() != r2.DigestSum() || r1.DigestSum() == o.DigestSum() {
+		t.Errorf("sums %x %x %x of digests %v %v %v", r1.DigestSum(), r2.DigestSum(), o.DigestSum(), r1.Digest(), r2.Digest(), o.Digest())
+	}
 }
 
 // TestEpochFloorOutlivesReap: once a replica has seen an epoch of an origin, an

@@ -43,10 +43,13 @@ const (
 	// msgRelay: a local change on a relay tree; the receiver passes it on to
 	// the members of its part of the tree (relay.go).
 	msgRelay msgType = 10
-	msgLimit msgType = 11 // one past the last type
+	// msgSum: the sum of the sender's digest (crdt.Digest.Sum); a receiver
+	// whose own sum differs answers with its digest (sum.go).
+	msgSum   msgType = 11
+	msgLimit msgType = 12 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack", "relay"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack", "relay", "sum"}
 
 func (t msgType) String() string {
 	if t < msgLimit {

@@ -66,6 +66,16 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onDigest(m)
 		}
+	case msgSum:
+		if n.cfg.noSums { // as an agent from before sums: an unknown type
+			err = fmt.Errorf("%w: %w: %d", ErrBadMessage, ErrUnknownType, b[0])
+			break
+		}
+		var m sumMsg
+		if m, err = decodeSum(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onSum(m)
+		}
 	case msgRepair:
 		var m repairMsg
 		if m, err = decodeRepair(b); err == nil {

@@ -101,7 +101,7 @@ func toMember(nd *memberlist.Node) Member {
 	case memberlist.StateLeft:
 		st = StateLeft
 	}
-	target := &memberlist.Node{Name: nd.Name, Addr: slices.Clone(nd.Addr), Port: nd.Port}
+	target := &memberlist.Node{Name: nd.Name, Addr: slices.Clone(nd.Addr), Port: nd.Port, DMax: nd.DMax}
 	return Member{Name: nd.Name, Addr: nd.Addr.String(), Port: nd.Port, Meta: slices.Clone(nd.Meta), State: st, target: target}
 }
 

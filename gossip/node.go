@@ -222,6 +222,10 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 		n.cfg.Tune(c)
 	}
 	c.Transport = n.cfg.Transport
+	c.DelegateProtocolMin, c.DelegateProtocolMax, c.DelegateProtocolVersion = 0, delegateProtocolSums, 0
+	if n.cfg.noSums {
+		c.DelegateProtocolMax = 0 // an agent from before sums (tests)
+	}
 	d := &delegate{n: n}
 	c.Delegate, c.Events, c.Ping = d, d, d
 	if len(n.cfg.SecretKeys) > 0 {
@@ -579,12 +583,15 @@ func (n *Node) sendDigest(to string, reply bool) int {
 	return len(msg)
 }
 
-// syncLoop exchanges digests with one random live peer every SyncInterval
-// (jittered by up to a quarter so nodes do not synchronize).
+// syncLoop runs an anti-entropy round (syncRound: a sum, or a digest) with
+// one random live peer every SyncInterval (jittered by up to a quarter so
+// nodes do not synchronize).
 func (n *Node) syncLoop() {
+	round := 0
 	n.every(n.cfg.SyncInterval, func() {
 		if ps := n.peers(1); len(ps) == 1 {
-			n.sendDigest(ps[0].Name, true)
+			n.syncRound(ps[0], round)
+			round++
 		}
 	})
 }

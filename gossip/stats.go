@@ -12,7 +12,8 @@ type Counter struct {
 }
 
 // Stats are the node's cumulative message counters since New. The maps are
-// keyed by message kind: "push", "sync", "digest", "repair". Bytes are this
+// keyed by message kind: "push", "sync", "digest", "repair", "sum", ...
+// (every kind of docs/protocol.md, zero included). Bytes are this
 // package's message bytes, before memberlist's framing, encryption or
 // compression; memberlist's own probes and membership gossip are not counted.
 type Stats struct {
@@ -22,6 +23,9 @@ type Stats struct {
 	Invalid  uint64 // rejections of every reason: the sum of Rejected
 	Dropped  uint64 // sends that failed or found their queue full or their peer gone
 	Rejoins  uint64 // nodes contacted successfully by the rejoin loop
+	// SumsEqual counts the peers' digest sums (Received["sum"]) that equaled
+	// this node's: anti-entropy rounds that needed no digest.
+	SumsEqual uint64
 	// Rejected counts rejections by reason (Reason names; every reason
 	// present, zero included): undecryptable or malformed input, deltas the
 	// Store refused, rate limits.
@@ -90,6 +94,7 @@ type stats struct {
 	recvMsgs, recvBytes [msgLimit]atomic.Uint64
 	fresh               atomic.Uint64
 	dropped, rejoins    atomic.Uint64
+	sumsEqual           atomic.Uint64
 	rtt                 histogram
 }
 
@@ -111,14 +116,15 @@ func (s *stats) received(t msgType, n int) {
 func (n *Node) Stats() Stats {
 	s := &n.stats
 	out := Stats{
-		Sent:     make(map[string]Counter, msgLimit-1),
-		Received: make(map[string]Counter, msgLimit-1),
-		Fresh:    s.fresh.Load(),
-		Invalid:  0, // the sum of Rejected, below
-		Dropped:  s.dropped.Load(),
-		Rejoins:  s.rejoins.Load(),
-		Rejected: n.rejects.snapshot(),
-		ProbeRTT: s.rtt.snapshot(),
+		Sent:      make(map[string]Counter, msgLimit-1),
+		Received:  make(map[string]Counter, msgLimit-1),
+		Fresh:     s.fresh.Load(),
+		Invalid:   0, // the sum of Rejected, below
+		Dropped:   s.dropped.Load(),
+		Rejoins:   s.rejoins.Load(),
+		SumsEqual: s.sumsEqual.Load(),
+		Rejected:  n.rejects.snapshot(),
+		ProbeRTT:  s.rtt.snapshot(),
 	}
 	for _, v := range out.Rejected {
 		out.Invalid += v

@@ -238,6 +238,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	rep.udpPerChange = (work.pkts - idle.pkts*scale) / nc
 	rep.selfCPU = (end.self - pre1.self) / nc
 	rep.idleCPU = idle.cpu / idle.secs
+	rep.idleBytes, rep.idlePkts = idle.bytes/idle.secs, idle.pkts/idle.secs
 	rep.rss = end.rss
 
 	if cfg.serf {
@@ -670,9 +671,13 @@ type report struct {
 	udpPerChange   float64 // UDP packets on the gossip ports, memberlist's included
 	selfCPU        float64 // this program's CPU per change (its stream readers), not subtracted
 	idleCPU        float64
-	rss            []float64
-	serf           []time.Duration
-	serfSkip       string
+	// idleBytes and idlePkts: gossip message bytes and UDP packets sent per
+	// second by all agents together while nothing changes (anti-entropy,
+	// probes).
+	idleBytes, idlePkts float64
+	rss                 []float64
+	serf                []time.Duration
+	serfSkip            string
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -719,6 +724,7 @@ func (r report) print(out io.Writer) {
 		r.cpuPerChange*1e3, r.cpuPerChange*1e6/float64(r.n), r.pktsPerChange, r.bytesPerChange/1024, r.udpPerChange)
 	fmt.Fprintf(out, "this benchmark's own CPU per change (its %d event streams): %.1f ms\n", r.n, r.selfCPU*1e3)
 	fmt.Fprintf(out, "idle CPU, all agents together: %.1f%% of one core\n", r.idleCPU*100)
+	fmt.Fprintf(out, "idle traffic per agent: %.0f B/s of gossip messages, %.1f UDP packets/s\n", r.idleBytes/float64(r.n), r.idlePkts/float64(r.n))
 	if len(r.rss) > 0 {
 		fmt.Fprintf(out, "RSS per agent: p50 %.1f MiB, max %.1f MiB\n", r.rss[len(r.rss)/2]/(1<<20), r.rss[len(r.rss)-1]/(1<<20))
 	}
