@@ -229,12 +229,12 @@ func (c *Catalog) Digest() crdt.Digest {
 	return c.state.Digest()
 }
 
-// DigestSum is Digest().Sum() without building the digest (gossip's
-// DigestSummer): what an anti-entropy round compares first.
-func (c *Catalog) DigestSum() uint64 {
+// DigestSums is Digest().Sums(buckets) without building the digest
+// (gossip's DigestSummer): what an anti-entropy round compares first.
+func (c *Catalog) DigestSums(buckets int) (uint64, []uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state.DigestSum()
+	return c.state.DigestSums(buckets)
 }
 
 // DeltaSince returns what a peer holding digest peer lacks, in deltas of about

@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -26,20 +27,59 @@ type Departure struct {
 // sum (mod 2⁶⁴) of one hash per origin, so the order of a map does not
 // matter. Peers compare sums before they exchange digests (gossip's msgSum).
 func (d Digest) Sum() uint64 {
-	var sum uint64
-	for origin, p := range d {
-		sum += positionHash(origin, p)
-	}
+	sum, _ := d.Sums(0)
 	return sum
 }
 
-// DigestSum is Digest().Sum() without building the digest.
-func (s *State) DigestSum() uint64 {
+// MaxSumBuckets bounds the buckets of Sums.
+const MaxSumBuckets = 128
+
+// SumBucket is origin's bucket among buckets (a power of two, at most
+// MaxSumBuckets): the top bits of a hash of its name, the same on every
+// replica.
+func SumBucket(origin string, buckets int) int {
+	if buckets <= 1 {
+		return 0
+	}
+	return int(mix64(fnvString(fnvOffset, origin)) >> (64 - bits.TrailingZeros(uint(buckets))))
+}
+
+// Sums returns the digest's Sum and, for buckets > 0 (a power of two, at
+// most MaxSumBuckets), the sum of each bucket's origins (SumBucket), whose
+// total is Sum: where two digests' bucket sums differ, the origins of that
+// bucket differ, and only there (but with probability about 2⁻⁶⁴).
+func (d Digest) Sums(buckets int) (uint64, []uint64) {
+	per := bucketSlice(buckets)
+	var sum uint64
+	for origin, p := range d {
+		h := positionHash(origin, p)
+		sum += h
+		if per != nil {
+			per[SumBucket(origin, buckets)] += h
+		}
+	}
+	return sum, per
+}
+
+// DigestSums is Digest().Sums(buckets) without building the digest.
+func (s *State) DigestSums(buckets int) (uint64, []uint64) {
+	per := bucketSlice(buckets)
 	var sum uint64
 	for name, o := range s.origins {
-		sum += positionHash(name, Position{Epoch: o.epoch, Applied: o.cov.applied})
+		h := positionHash(name, Position{Epoch: o.epoch, Applied: o.cov.applied})
+		sum += h
+		if per != nil {
+			per[SumBucket(name, buckets)] += h
+		}
 	}
-	return sum
+	return sum, per
+}
+
+func bucketSlice(buckets int) []uint64 {
+	if buckets <= 0 {
+		return nil
+	}
+	return make([]uint64, buckets)
 }
 
 // positionHash is the term of one origin in a digest's Sum.

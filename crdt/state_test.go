@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -228,20 +229,35 @@ func FuzzMerge(f *testing.F) {
 		if sum != r.Hash() {
 			t.Fatalf("incremental hash %x, recomputed %x", r.Hash(), sum)
 		}
-		if r.DigestSum() != r.Digest().Sum() {
-			t.Fatalf("DigestSum %x, Digest().Sum() %x", r.DigestSum(), r.Digest().Sum())
-		}
+		checkSums(t, r)
 	})
 }
 
+// checkSums checks that s.DigestSums is s.Digest().Sums, for every bucket
+// count, and that the buckets add up to the sum.
+func checkSums(t interface{ Fatalf(string, ...any) }, s *State) {
+	for _, b := range []int{0, 1, 2, 8, MaxSumBuckets} {
+		sum, per := s.DigestSums(b)
+		dsum, dper := s.Digest().Sums(b)
+		var total uint64
+		for _, v := range per {
+			total += v
+		}
+		if sum != dsum || !slices.Equal(per, dper) || (b > 0 && (total != sum || len(per) != b)) {
+			t.Fatalf("%d buckets: DigestSums %x %x, Digest().Sums %x %x", b, sum, per, dsum, dper)
+		}
+	}
+}
+
 // TestPropertyDigestSum: two digests have the same Sum exactly when they are
-// equal (small alphabets, so that near-equal digests are common), and a
-// State's DigestSum is its digest's Sum.
+// equal, and the same bucket sum exactly where their origins of that bucket
+// are equal (small alphabets, so that near-equal digests are common); a
+// State's DigestSums are its digest's.
 func TestPropertyDigestSum(t *testing.T) {
 	digest := rapid.Custom(func(t *rapid.T) Digest {
 		d := Digest{}
-		for range rapid.IntRange(0, 4).Draw(t, "origins") {
-			o := rapid.SampledFrom([]string{"a", "b", "c", "ab", ""}).Draw(t, "origin")
+		for range rapid.IntRange(0, 6).Draw(t, "origins") {
+			o := rapid.SampledFrom([]string{"a", "b", "c", "ab", "", "host-0001", "host-0002"}).Draw(t, "origin")
 			d[o] = Position{Epoch: rapid.Uint64Range(0, 2).Draw(t, "epoch"), Applied: rapid.Uint64Range(0, 2).Draw(t, "applied")}
 		}
 		return d
@@ -251,15 +267,29 @@ func TestPropertyDigestSum(t *testing.T) {
 		if eq := maps.Equal(a, b); eq != (a.Sum() == b.Sum()) {
 			t.Fatalf("digests equal %v, sums %x and %x", eq, a.Sum(), b.Sum())
 		}
+		buckets := rapid.SampledFrom([]int{1, 2, 4, MaxSumBuckets}).Draw(t, "buckets")
+		_, pa := a.Sums(buckets)
+		_, pb := b.Sums(buckets)
+		for i := range buckets {
+			in := func(d Digest) Digest {
+				return maps.Collect(func(yield func(string, Position) bool) {
+					for o, p := range d {
+						if SumBucket(o, buckets) == i && !yield(o, p) {
+							return
+						}
+					}
+				})
+			}
+			if eq := maps.Equal(in(a), in(b)); eq != (pa[i] == pb[i]) {
+				t.Fatalf("bucket %d of %d: origins equal %v, sums %x and %x", i, buckets, eq, pa[i], pb[i])
+			}
+		}
 	})
 	o, r := New("o", 1), New("r", 1)
 	for i := range 10 {
 		r.Merge(o.Put(fmt.Sprint(i%3), []byte{byte(i)}))
-		for _, s := range []*State{o, r} {
-			if s.DigestSum() != s.Digest().Sum() {
-				t.Fatalf("DigestSum %x, Digest().Sum() %x", s.DigestSum(), s.Digest().Sum())
-			}
-		}
+		checkSums(t, o)
+		checkSums(t, r)
 	}
 	copyOf := func(src *State) *State {
 		c := New("r", 1)
@@ -269,8 +299,11 @@ func TestPropertyDigestSum(t *testing.T) {
 		return c
 	}
 	r1, r2 := copyOf(o), copyOf(o)
-	if !maps.Equal(r1.Digest(), r2.Digest()) || r1.DigestSum() != r2.DigestSum() || r1.DigestSum() == o.DigestSum() {
-		t.Errorf("sums %x %x %x of digests %v %v %v", r1.DigestSum(), r2.DigestSum(), o.DigestSum(), r1.Digest(), r2.Digest(), o.Digest())
+	s1, _ := r1.DigestSums(0)
+	s2, _ := r2.DigestSums(0)
+	so, _ := o.DigestSums(0)
+	if !maps.Equal(r1.Digest(), r2.Digest()) || s1 != s2 || s1 == so {
+		t.Errorf("sums %x %x %x of digests %v %v %v", s1, s2, so, r1.Digest(), r2.Digest(), o.Digest())
 	}
 }
 

@@ -102,6 +102,21 @@ func (c *cluster) join(tn, to *tnode) {
 	}
 }
 
+// shareMembership gives every node of group the whole group's membership and
+// waits for it. With periodic push/pull off, nothing repairs a join that
+// memberlist's gossip happened not to bring to some member (its broadcasts
+// have a retransmit limit). The first node knows everyone once the joins
+// returned: one push/pull with it gives every node the whole membership.
+func (c *cluster) shareMembership(group []*tnode) {
+	c.t.Helper()
+	for _, tn := range group[1:] {
+		if _, err := tn.node.PushPull(context.Background(), []string{group[0].addr}); err != nil {
+			c.t.Fatalf("%s push/pull: %v", tn.name, err)
+		}
+	}
+	waitFor(c.t, 30*time.Second, "membership", func() bool { return members(group, len(group)) })
+}
+
 // put changes key at node tn and publishes the delta.
 func (tn *tnode) put(key, value string) {
 	tn.node.Publish(tn.store.Put(key, []byte(value)))

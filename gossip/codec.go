@@ -45,11 +45,14 @@ const (
 	msgRelay msgType = 10
 	// msgSum: the sum of the sender's digest (crdt.Digest.Sum); a receiver
 	// whose own sum differs answers with its digest (sum.go).
-	msgSum   msgType = 11
-	msgLimit msgType = 12 // one past the last type
+	msgSum msgType = 11
+	// msgPartDigest: the rows of the sender's digest in the buckets where
+	// two sums differed (sum.go).
+	msgPartDigest msgType = 12
+	msgLimit      msgType = 13 // one past the last type
 )
 
-var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack", "relay", "sum"}
+var msgNames = [msgLimit]string{"unknown", "push", "sync", "digest", "repair", "leave", "force-leave", "departures", "keyring", "keyring-ack", "relay", "sum", "part-digest"}
 
 func (t msgType) String() string {
 	if t < msgLimit {
@@ -224,11 +227,18 @@ func encodeSync(from string, ds []crdt.Delta) ([]byte, error) {
 
 // encodeDigest encodes a digest as a msgDigest.
 func encodeDigest(from string, reply bool, dg crdt.Digest) ([]byte, error) {
-	body := digestBody{From: from, Reply: reply, Rows: make([]wirePosition, 0, len(dg))}
+	return encode(msgDigest, digestBody{From: from, Reply: reply, Rows: rowsOf(dg, nil)})
+}
+
+// rowsOf is dg as digest rows: all of them, or those keep returns true for.
+func rowsOf(dg crdt.Digest, keep func(origin string) bool) []wirePosition {
+	rows := make([]wirePosition, 0, len(dg))
 	for o, v := range dg {
-		body.Rows = append(body.Rows, wirePosition{Origin: o, Epoch: v.Epoch, Applied: v.Applied})
+		if keep == nil || keep(o) {
+			rows = append(rows, wirePosition{Origin: o, Epoch: v.Epoch, Applied: v.Applied})
+		}
 	}
-	return encode(msgDigest, body)
+	return rows
 }
 
 // encodeRepair encodes a gap-repair request.
@@ -318,23 +328,34 @@ func decodeDigest(b []byte) (digestMsg, error) {
 	if err := checkName("from", body.From); err != nil {
 		return digestMsg{}, err
 	}
-	if len(body.Rows) > maxDigestOrigins {
-		return digestMsg{}, fmt.Errorf("%w: %w: %d origins", ErrBadMessage, ErrTooLarge, len(body.Rows))
+	dg, err := digestOf(body.Rows)
+	if err != nil {
+		return digestMsg{}, err
 	}
-	m := digestMsg{From: body.From, Reply: body.Reply, Digest: make(crdt.Digest, len(body.Rows))}
-	for _, r := range body.Rows {
+	return digestMsg{From: body.From, Reply: body.Reply, Digest: dg}, nil
+}
+
+// digestOf validates a digest's rows (at most maxDigestOrigins, names
+// non-empty and bounded, no origin twice, no applied seq without an epoch)
+// and returns them as a crdt.Digest.
+func digestOf(rows []wirePosition) (crdt.Digest, error) {
+	if len(rows) > maxDigestOrigins {
+		return nil, fmt.Errorf("%w: %w: %d origins", ErrBadMessage, ErrTooLarge, len(rows))
+	}
+	dg := make(crdt.Digest, len(rows))
+	for _, r := range rows {
 		if err := checkName("origin", r.Origin); err != nil {
-			return digestMsg{}, err
+			return nil, err
 		}
 		if r.Epoch == 0 && r.Applied != 0 {
-			return digestMsg{}, fmt.Errorf("%w: origin %q applied %d without epoch", ErrBadMessage, r.Origin, r.Applied)
+			return nil, fmt.Errorf("%w: origin %q applied %d without epoch", ErrBadMessage, r.Origin, r.Applied)
 		}
-		if _, dup := m.Digest[r.Origin]; dup {
-			return digestMsg{}, fmt.Errorf("%w: origin %q twice", ErrBadMessage, r.Origin)
+		if _, dup := dg[r.Origin]; dup {
+			return nil, fmt.Errorf("%w: origin %q twice", ErrBadMessage, r.Origin)
 		}
-		m.Digest[r.Origin] = crdt.Position{Epoch: r.Epoch, Applied: r.Applied}
+		dg[r.Origin] = crdt.Position{Epoch: r.Epoch, Applied: r.Applied}
 	}
-	return m, nil
+	return dg, nil
 }
 
 // decodeRepair decodes and validates a msgRepair.

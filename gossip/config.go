@@ -65,12 +65,11 @@ type Config struct {
 	// whole member list; this cheaper, more frequent exchange bounds how long a
 	// lost eager push stays unrepaired. Default 2 s.
 	SyncInterval time.Duration
-	// FullSyncEvery: every this many anti-entropy rounds send the whole digest
-	// (over a stream); the others send its 64-bit sum in a packet, and the
-	// peer answers with its digest only if its sum differs (sum.go). 1 sends
-	// the digest every round. Default 5: a node whose packets are lost but
-	// whose streams work still repairs every 5 rounds (10 s).
-	FullSyncEvery int
+	// StreamSyncEvery: every this many anti-entropy rounds send their sums
+	// over a stream instead of a packet (sum.go). 1: every round. Default 5:
+	// a node whose packets are lost but whose streams work still repairs
+	// every 5 rounds (10 s).
+	StreamSyncEvery int
 	// PushPullInterval is memberlist's full state exchange with a random peer,
 	// which carries our digest (and, on join, brings a new node up to date).
 	// memberlist's LAN default is 30 s; default here 10 s.
@@ -172,7 +171,7 @@ func DefaultConfig() Config {
 		Fanout:            0,    // automatic, see the field
 		ChunkBytes:        64 << 10,
 		SyncInterval:      2 * time.Second,
-		FullSyncEvery:     5,
+		StreamSyncEvery:   5,
 		MetaInterval:      defaultMetaInterval,
 		PushPullInterval:  10 * time.Second,
 		RepairInterval:    500 * time.Millisecond,
@@ -202,8 +201,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: meta is %d bytes, max %d", ErrInvalidConfig, len(c.Meta), memberlist.MetaMaxSize)
 	case c.ChunkBytes < 1024 || c.ChunkBytes > MaxFrame/2:
 		return fmt.Errorf("%w: chunk bytes %d not in [1024, %d]", ErrInvalidConfig, c.ChunkBytes, MaxFrame/2)
-	case c.FullSyncEvery < 0:
-		return fmt.Errorf("%w: full sync every %d rounds", ErrInvalidConfig, c.FullSyncEvery)
+	case c.StreamSyncEvery < 0:
+		return fmt.Errorf("%w: stream sync every %d rounds", ErrInvalidConfig, c.StreamSyncEvery)
 	case c.SyncInterval < 0 || c.MetaInterval < 0 || c.RejoinInterval < 0 || c.RepairInterval < 0 || c.RejoinMemory < 0 || c.RejoinMaxWait < 0:
 		return fmt.Errorf("%w: negative interval", ErrInvalidConfig)
 	case c.PushPullInterval <= 0:

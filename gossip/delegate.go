@@ -66,15 +66,22 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onDigest(m)
 		}
-	case msgSum:
-		if n.cfg.noSums { // as an agent from before sums: an unknown type
+	case msgSum, msgPartDigest:
+		switch {
+		case n.cfg.noSums: // as an agent from before sums: an unknown type
 			err = fmt.Errorf("%w: %w: %d", ErrBadMessage, ErrUnknownType, b[0])
-			break
-		}
-		var m sumMsg
-		if m, err = decodeSum(b); err == nil {
-			n.stats.received(kind, len(b))
-			n.onSum(m)
+		case kind == msgSum:
+			var m sumMsg
+			if m, err = decodeSum(b); err == nil {
+				n.stats.received(kind, len(b))
+				n.onSum(m)
+			}
+		default:
+			var m partMsg
+			if m, err = decodePart(b); err == nil {
+				n.stats.received(kind, len(b))
+				n.onPart(m)
+			}
 		}
 	case msgRepair:
 		var m repairMsg
@@ -340,12 +347,18 @@ func (n *Node) onDigest(m digestMsg) {
 	if m.From == n.cfg.Name || !n.answer(m.From, msgDigest) {
 		return
 	}
-	n.sendDepartures(m.From, m.Digest)
-	sent := n.sendDeltas(m.From, n.store.DeltaSince(m.Digest, n.cfg.ChunkBytes))
+	sent := n.answerDigest(m.From, m.Digest)
 	if m.Reply {
 		sent += n.sendDigest(m.From, false)
 	}
 	n.replyBytes.charge(m.From, time.Now(), float64(sent))
+}
+
+// answerDigest sends the named peer, whose digest is peer, the departures and
+// deltas it lacks; it returns the delta bytes queued.
+func (n *Node) answerDigest(to string, peer crdt.Digest) int {
+	n.sendDepartures(to, peer)
+	return n.sendDeltas(to, n.store.DeltaSince(peer, n.cfg.ChunkBytes))
 }
 
 // onRepair answers a gap-repair request.

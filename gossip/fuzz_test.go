@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/grapevine-sd/grapevine/crdt"
@@ -31,8 +32,10 @@ func seeds() [][]byte {
 		mustRelay("n1", 7, 1<<63, d),
 		mustRelay("n1", 0, 0, crdt.Delta{Origin: "a", Epoch: 1, From: 3, To: 3}),
 		{byte(msgRelay), ProtocolVersion, 0x94, 0xa1, 'n', 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff},
-		must(encodeSum("n1", 0x0123456789abcdef)),
+		must(encodeSum(sumMsg{From: "n1", Sum: 0x0123456789abcdef})),
+		must(encodeSum(sumMsg{From: "n1", Sum: 3, Buckets: []uint64{1, 2}})),
 		{byte(msgSum), ProtocolVersion, 0x92, 0xa0, 0x00},
+		must(encodePart("n1", true, 4, []int{0, 2}, crdt.Digest{"a": {Epoch: 1, Applied: 3}, "b": {Epoch: 2, Applied: 1}, "c": {Epoch: 1}})),
 	}
 }
 
@@ -135,7 +138,32 @@ func FuzzDecodeSum(f *testing.F) {
 		if m.From == "" {
 			t.Fatal("a sum without a sender")
 		}
-		if again, err := decodeSum(must(encodeSum(m.From, m.Sum))); err != nil || again != m {
+		if again, err := decodeSum(must(encodeSum(m))); err != nil || again.From != m.From || again.Sum != m.Sum || !slices.Equal(again.Buckets, m.Buckets) {
+			t.Fatalf("re-encode: %+v, %v; want %+v", again, err, m)
+		}
+	})
+}
+
+// A decoded part digest holds only rows of its buckets and encodes back to
+// the same part.
+func FuzzDecodePart(f *testing.F) {
+	for _, s := range seeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodePart(b)
+		if err != nil {
+			return
+		}
+		in := bucketSet(m.Buckets, m.Which)
+		for o := range m.Digest {
+			if !in[crdt.SumBucket(o, m.Buckets)] {
+				t.Fatalf("origin %q outside buckets %v of %d", o, m.Which, m.Buckets)
+			}
+		}
+		again, err := decodePart(must(encodePart(m.From, m.Reply, m.Buckets, m.Which, m.Digest)))
+		if err != nil || again.From != m.From || again.Reply != m.Reply || again.Buckets != m.Buckets ||
+			!slices.Equal(again.Which, m.Which) || !maps.Equal(again.Digest, m.Digest) {
 			t.Fatalf("re-encode: %+v, %v; want %+v", again, err, m)
 		}
 	})

@@ -30,16 +30,7 @@ func startDisseminationOnly(t *testing.T, n int) (*simnet.Network, *cluster, []*
 		cfg.SyncInterval = 0 // dissemination only, no anti-entropy rounds
 		cfg.PushPullInterval = time.Hour
 	})
-	// With periodic push/pull off, nothing repairs a join that memberlist's
-	// gossip happened not to bring to some member (its broadcasts have a
-	// retransmit limit). The first node knows everyone once the joins
-	// returned: one push/pull with it gives every node the whole membership.
-	for _, tn := range group[1:] {
-		if _, err := tn.node.PushPull(context.Background(), []string{group[0].addr}); err != nil {
-			t.Fatalf("%s push/pull: %v", tn.name, err)
-		}
-	}
-	waitFor(t, 30*time.Second, "membership", func() bool { return members(group, n) })
+	c.shareMembership(group)
 	return nw, c, group
 }
 

@@ -40,10 +40,6 @@ func TestScaleModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := encodeSum("host-0042.dc1", 1<<63)
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(os.Stdout, "model: %d instances per agent, each changing every %v; push message %d B\n", perAgent, changeEvery, len(push))
 	relay, err := encodeRelay("host-0042.dc1", 1<<63, 1<<62, crdt.Delta{Origin: "host-0007.dc1", Epoch: 1764560000000, From: 1234, To: 1234, Floor: 1,
@@ -52,7 +48,7 @@ func TestScaleModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(os.Stdout, "relay message %d B\n", len(relay.msg))
-	fmt.Fprintln(w, "agents\tcopies per change per agent\torigin's sends per change\tchanges/s (cluster)\trelay KiB/s per agent\tpiggyback KiB/s\tdigest KiB\tP(sums differ)\tanti-entropy KiB/s per agent\twithout sums\tpush/pull interval\tpush/pull KiB\tpush/pull KiB/s per agent\tcatalog MiB\tfailure detected\t")
+	fmt.Fprintln(w, "agents\tcopies per change per agent\torigin's sends per change\tchanges/s (cluster)\trelay KiB/s per agent\tpiggyback KiB/s\tdigest KiB\tsum buckets\tP(sums differ)\tanti-entropy KiB/s per agent\twithout sums\tpush/pull interval\tpush/pull KiB\tpush/pull KiB/s per agent\tcatalog MiB\tfailure detected\t")
 	for _, n := range []int{30, 100, 1000, 10000} {
 		dg := crdt.Digest{}
 		for i := range n {
@@ -75,25 +71,36 @@ func TestScaleModel(t *testing.T) {
 		gossipBudget := float64(ml.GossipNodes) * float64(ml.UDPBufferSize) / ml.GossipInterval.Seconds()
 		piggyBps := math.Min(changes*retransmit*float64(len(push))/float64(n), gossipBudget)
 		// Every SyncInterval an agent starts one anti-entropy round and is on
-		// average the target of one. A round is a digest exchange (a digest
-		// each way) every FullSyncEvery-th time, and when the two sums differ;
-		// else one sum packet. Sums differ when some change has reached one of
+		// average the target of one. A round sends the sums (with buckets
+		// past sumBucketsFrom members); when they differ, the two send each
+		// other the digest rows of the buckets that differ (the whole digest
+		// without buckets). Sums differ where some change has reached one of
 		// the two agents and not the other: changes arrive at the cluster's
 		// rate, each in flight for about inFlight (the p99 of a change's
-		// propagation to every agent).
+		// propagation to every agent), so about lambda are in flight, each in
+		// a random bucket.
 		const inFlight = 50 * time.Millisecond
-		differ := 1 - math.Exp(-changes*inFlight.Seconds())
-		full := 1 / float64(cfg.FullSyncEvery)
-		exchange := full + (1-full)*differ
-		digestBps := (2*exchange*float64(len(digest)) + (1-full)*float64(len(sum))) / cfg.SyncInterval.Seconds()
+		lambda := changes * inFlight.Seconds()
+		differ := 1 - math.Exp(-lambda)
+		buckets := sumBuckets(n)
+		rowsMoved := differ // the expected fraction of the digest moved each way
+		if buckets > 0 {
+			rowsMoved = 1 - math.Exp(-lambda/float64(buckets))
+		}
+		sum, err := encodeSum(sumMsg{From: "host-0042.dc1", Sum: 1 << 63, Buckets: make([]uint64, buckets)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sumBytes := float64(len(sum)) + 8*float64(buckets)
+		digestBps := (2*rowsMoved*float64(len(digest)) + sumBytes) / cfg.SyncInterval.Seconds()
 		pp := pushPullScale(cfg.PushPullInterval, n)
 		ppBytes := float64(len(digest)) + memberlistRow*float64(n)
 		ppBps := 2 * ppBytes / pp.Seconds()
 		mem := bytesPerInst * float64(n*perAgent)
 		suspicion := float64(ml.SuspicionMult) * math.Max(1, math.Log10(float64(n))) * ml.ProbeInterval.Seconds()
 		detect := ml.ProbeInterval.Seconds() + ml.ProbeTimeout.Seconds() + suspicion
-		fmt.Fprintf(w, "%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.2f\t%.1f\t%.1f\t%v\t%.0f\t%.1f\t%.1f\t~%.0f s\t\n", n, relayTrees, originSends, changes, eagerBps/1024, piggyBps/1024,
-			float64(len(digest))/1024, differ, digestBps/1024, 4*float64(len(digest))/cfg.SyncInterval.Seconds()/1024/2, pp, ppBytes/1024, ppBps/1024, mem/(1<<20), detect)
+		fmt.Fprintf(w, "%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%d\t%.2f\t%.1f\t%.1f\t%v\t%.0f\t%.1f\t%.1f\t~%.0f s\t\n", n, relayTrees, originSends, changes, eagerBps/1024, piggyBps/1024,
+			float64(len(digest))/1024, buckets, differ, digestBps/1024, 4*float64(len(digest))/cfg.SyncInterval.Seconds()/1024/2, pp, ppBytes/1024, ppBps/1024, mem/(1<<20), detect)
 	}
 	w.Flush()
 }
