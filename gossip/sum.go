@@ -15,7 +15,7 @@ import (
 // back, even when the two were equal, as they are in a quiet cluster most of
 // the time. Now a round sends the digest's 64-bit sum in one packet, with
 // the sums of its origins split into buckets by a hash of their names
-// (crdt.Digest.Sums) once there are more than sumBucketsFrom members. The
+// (crdt.Digest.Sums) from sumBucketsFrom members on. The
 // peer compares them with its own:
 //
 //   - equal sums: nothing to do. Equal digests are exactly the case in which
@@ -44,7 +44,7 @@ import (
 const delegateProtocolSums = 1
 
 // sumBucketsFrom is the number of live members from which sums carry
-// buckets; below it a whole digest is a few hundred bytes.
+// buckets; below it a whole digest is at most a couple of KiB.
 const sumBucketsFrom = 64
 
 // sumBuckets is the bucket count of a sum for a cluster of members live
