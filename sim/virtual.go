@@ -82,7 +82,16 @@ func RunVirtual(ctx context.Context, sc Scenario, opts Options) (Report, error) 
 // inBubble runs f in a synctest bubble under the standard testing runner and
 // returns its exit code (0: f returned and the bubble ended cleanly).
 func inBubble(f func()) int {
+	// Inside a test binary the flags are those of the outer run, whose
+	// -test.count=N or -test.cpu=1,2 would run the one test more than once:
+	// the scenario runs the first time only.
+	var once sync.Once
 	m := testing.MainStart(testDeps{}, []testing.InternalTest{{Name: "sim", F: func(t *testing.T) {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			t.SkipNow()
+		}
 		synctest.Test(t, func(*testing.T) { f() })
 	}}}, nil, nil, nil)
 	if !flag.Parsed() {
