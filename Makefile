@@ -52,7 +52,7 @@ staticcheck: $(TOOLS)/staticcheck
 # The repository's structure (also part of make test): the layering table of
 # docs/architecture.md, package comments, and no reference to a missing file.
 structure:
-	$(GO) test -count=1 -run 'TestLayering|TestPackageComments|TestTableHasRules|TestNoDanglingReferences|TestDistUnit' ./internal/deptest ./internal/repocheck
+	$(GO) test -count=1 -run 'TestLayering|TestPackageComments|TestTableHasRules|TestNoDanglingReferences|TestNoTrackedBinaries|TestIsExecutable|TestDistUnit' ./internal/deptest ./internal/repocheck
 
 # Fails (printing the diff) when `go mod tidy` would change go.mod or go.sum.
 tidy:
