@@ -235,10 +235,28 @@ func (s *dirSet) add(d string) {
 func (s *dirSet) remove(d string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m[d] {
-		_ = os.RemoveAll(d)
-		delete(s.m, d)
+	s.drop(d)
+}
+
+// removeAll removes every directory of the set.
+func (s *dirSet) removeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d := range s.m {
+		s.drop(d)
 	}
+}
+
+// drop removes d if it is in the set (twice, if a run's agent wrote into it
+// meanwhile) and forgets it. mu held.
+func (s *dirSet) drop(d string) {
+	if !s.m[d] {
+		return
+	}
+	if os.RemoveAll(d) != nil {
+		_ = os.RemoveAll(d)
+	}
+	delete(s.m, d)
 }
 
 // RemoveRunDirs removes the data directories of the runs in progress that
@@ -246,17 +264,7 @@ func (s *dirSet) remove(d string) {
 // without letting its runs finish (a second interrupt), which would
 // otherwise leave them behind in /dev/shm. The runs' agents may still write
 // there; what they write after it is lost with the process.
-func RemoveRunDirs() {
-	runDirs.mu.Lock()
-	defer runDirs.mu.Unlock()
-	for d := range runDirs.m {
-		_ = os.RemoveAll(d)
-		if _, err := os.Stat(d); err == nil { // an agent wrote meanwhile
-			_ = os.RemoveAll(d)
-		}
-		delete(runDirs.m, d)
-	}
-}
+func RemoveRunDirs() { runDirs.removeAll() }
 
 // memTempDir is where a run's own data directories go: /dev/shm (a tmpfs on
 // Linux), else (or if it cannot be written) the default temporary directory.
