@@ -3,6 +3,8 @@ package crdt
 import (
 	"cmp"
 	"fmt"
+	"iter"
+	"maps"
 	"math/bits"
 	"slices"
 )
@@ -49,9 +51,28 @@ func SumBucket(origin string, buckets int) int {
 // total is Sum: where two digests' bucket sums differ, the origins of that
 // bucket differ, and only there (but with probability about 2⁻⁶⁴).
 func (d Digest) Sums(buckets int) (uint64, []uint64) {
-	per := bucketSlice(buckets)
+	return sumsOf(maps.All(d), buckets)
+}
+
+// DigestSums is Digest().Sums(buckets) without building the digest.
+func (s *State) DigestSums(buckets int) (uint64, []uint64) {
+	return sumsOf(func(yield func(string, Position) bool) {
+		for name, o := range s.origins {
+			if !yield(name, Position{Epoch: o.epoch, Applied: o.cov.applied}) {
+				return
+			}
+		}
+	}, buckets)
+}
+
+// sumsOf is Sums of the positions.
+func sumsOf(positions iter.Seq2[string, Position], buckets int) (uint64, []uint64) {
+	var per []uint64
+	if buckets > 0 {
+		per = make([]uint64, buckets)
+	}
 	var sum uint64
-	for origin, p := range d {
+	for origin, p := range positions {
 		h := positionHash(origin, p)
 		sum += h
 		if per != nil {
@@ -59,27 +80,6 @@ func (d Digest) Sums(buckets int) (uint64, []uint64) {
 		}
 	}
 	return sum, per
-}
-
-// DigestSums is Digest().Sums(buckets) without building the digest.
-func (s *State) DigestSums(buckets int) (uint64, []uint64) {
-	per := bucketSlice(buckets)
-	var sum uint64
-	for name, o := range s.origins {
-		h := positionHash(name, Position{Epoch: o.epoch, Applied: o.cov.applied})
-		sum += h
-		if per != nil {
-			per[SumBucket(name, buckets)] += h
-		}
-	}
-	return sum, per
-}
-
-func bucketSlice(buckets int) []uint64 {
-	if buckets <= 0 {
-		return nil
-	}
-	return make([]uint64, buckets)
 }
 
 // positionHash is the term of one origin in a digest's Sum.
