@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grapevine-sd/grapevine/internal/clientkey"
+	"github.com/grapevine-sd/grapevine/internal/httpserve"
 )
 
 // connLimiter wraps a listener so that at most max connections are open at
@@ -125,11 +125,7 @@ func (l *connLimiter) linger(c net.Conn) bool {
 			l.lingering--
 			l.mu.Unlock()
 		}()
-		if cw, ok := c.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		_ = c.SetReadDeadline(time.Now().Add(refusedLinger))
-		_, _ = io.CopyN(io.Discard, c, refusedLingerBytes)
+		httpserve.Drain(c, c, refusedLinger, refusedLingerBytes)
 		_ = c.Close()
 	}()
 	return true

@@ -306,16 +306,24 @@ const (
 	lingerBytes = 8 << 20
 )
 
-// closeWriteAndWait ends the sending side (the client sees the answer end)
-// and drops what the client sends until it closes too, or for at most
-// lingerTime and lingerBytes, before the caller closes.
+// closeWriteAndWait drains the connection (Drain) before the caller closes
+// it.
 func (c *conn) closeWriteAndWait() {
-	type closeWriter interface{ CloseWrite() error }
-	if cw, ok := c.rwc.(closeWriter); ok {
+	Drain(c.rwc, &c.cr, lingerTime, lingerBytes)
+}
+
+// Drain ends c's sending side (the peer sees the answer end) and reads and
+// drops what the peer still sends, from r (c, or a reader in front of it),
+// until the peer closes too, for at most wait and max bytes. Closing a
+// socket with unread bytes makes the kernel reset the connection, and the
+// reset can reach the peer before the answer it was sent. The caller closes
+// c afterwards.
+func Drain(c net.Conn, r io.Reader, wait time.Duration, max int64) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.CopyN(io.Discard, &c.cr, lingerBytes)
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	_, _ = io.CopyN(io.Discard, r, max)
 }
 
 // serveRequest runs the handler for req and finishes its answer; false: the
