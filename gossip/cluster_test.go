@@ -117,6 +117,15 @@ func (c *cluster) shareMembership(group []*tnode) {
 	waitFor(c.t, 30*time.Second, "membership", func() bool { return members(group, len(group)) })
 }
 
+// total sums one figure of the nodes' Stats over group.
+func total(group []*tnode, f func(gossip.Stats) uint64) uint64 {
+	var n uint64
+	for _, tn := range group {
+		n += f(tn.node.Stats())
+	}
+	return n
+}
+
 // put changes key at node tn and publishes the delta.
 func (tn *tnode) put(key, value string) {
 	tn.node.Publish(tn.store.Put(key, []byte(value)))

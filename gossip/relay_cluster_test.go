@@ -13,11 +13,7 @@ import (
 
 // sentOf sums the messages of kind sent by every node of group.
 func sentOf(group []*tnode, kind string) uint64 {
-	var n uint64
-	for _, tn := range group {
-		n += tn.node.Stats().Sent[kind].Messages
-	}
-	return n
+	return total(group, func(s gossip.Stats) uint64 { return s.Sent[kind].Messages })
 }
 
 // startDisseminationOnly starts n nodes without anti-entropy rounds or

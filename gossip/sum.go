@@ -3,7 +3,6 @@ package gossip
 import (
 	"fmt"
 	"math/bits"
-	"slices"
 	"time"
 
 	"github.com/grapevine-sd/grapevine/crdt"
@@ -276,7 +275,7 @@ func (n *Node) onPart(m partMsg) {
 	}
 	sent := n.answerDigest(m.From, peer)
 	if m.Reply {
-		sent += n.sendPart(m.From, false, m.Buckets, slices.Clone(m.Which))
+		sent += n.sendPart(m.From, false, m.Buckets, m.Which)
 	}
 	n.replyBytes.charge(m.From, time.Now(), float64(sent))
 }

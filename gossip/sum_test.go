@@ -16,12 +16,14 @@ func sumsOnly(c *gossip.Config) {
 	c.PushPullInterval = time.Hour
 }
 
-// received sums a counter over group.
-func received(group []*tnode, kind string) (msgs uint64) {
-	for _, tn := range group {
-		msgs += tn.node.Stats().Received[kind].Messages
-	}
-	return msgs
+// received counts the messages of a kind the nodes of group received.
+func received(group []*tnode, kind string) uint64 {
+	return total(group, func(s gossip.Stats) uint64 { return s.Received[kind].Messages })
+}
+
+// sumsEqual counts the peers' sums the nodes of group found equal to theirs.
+func sumsEqual(group []*tnode) uint64 {
+	return total(group, func(s gossip.Stats) uint64 { return s.SumsEqual })
 }
 
 // In a quiet, converged cluster the rounds send sums, the peers find them
@@ -33,18 +35,10 @@ func TestQuietRoundsSendSums(t *testing.T) {
 		c.shareMembership(group)
 		waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
 		time.Sleep(5 * time.Second)
-		sums0, digests0 := received(group, "sum"), received(group, "digest")
-		var equal0 uint64
-		for _, tn := range group {
-			equal0 += tn.node.Stats().SumsEqual
-		}
+		sums0, digests0, equal0 := received(group, "sum"), received(group, "digest"), sumsEqual(group)
 		time.Sleep(50 * time.Second) // 50 rounds per node (SyncInterval 1 s)
 		sums, digests := received(group, "sum")-sums0, received(group, "digest")-digests0
-		var equal uint64
-		for _, tn := range group {
-			equal += tn.node.Stats().SumsEqual
-		}
-		equal -= equal0
+		equal := sumsEqual(group) - equal0
 		// 250 rounds, jittered by up to a quarter: at least 200 sums.
 		if sums < 200 || equal != sums || digests != 0 {
 			t.Errorf("in ~250 quiet rounds: %d sums (%d equal), %d digests; want ≥ 200 sums, all equal, no digest", sums, equal, digests)
@@ -114,22 +108,14 @@ func TestSumBucketsMoveOnlyDifferingRows(t *testing.T) {
 		c.shareMembership(group)
 		waitFor(t, 60*time.Second, "announcements", func() bool { return converged(group) })
 		time.Sleep(5 * time.Second)
-		sent := func(kind string) (msgs, bytes uint64) {
-			for _, tn := range group {
-				c := tn.node.Stats().Sent[kind]
-				msgs, bytes = msgs+c.Messages, bytes+c.Bytes
-			}
-			return msgs, bytes
-		}
-		parts0, partBytes0 := sent("part-digest")
-		digests0, _ := sent("digest")
+		partBytesOf := func(s gossip.Stats) uint64 { return s.Sent["part-digest"].Bytes }
+		parts0, partBytes0, digests0 := sentOf(group, "part-digest"), total(group, partBytesOf), sentOf(group, "digest")
 		for i, tn := range group[:2] {
 			tn.store.Put(fmt.Sprintf("quiet-%d", i), []byte("v")) // not published
 		}
 		took := waitFor(t, 60*time.Second, "convergence by bucketed sums", func() bool { return converged(group) })
-		parts, partBytes := sent("part-digest")
-		digests, _ := sent("digest")
-		parts, partBytes, digests = parts-parts0, partBytes-partBytes0, digests-digests0
+		parts, partBytes := sentOf(group, "part-digest")-parts0, total(group, partBytesOf)-partBytes0
+		digests := sentOf(group, "digest") - digests0
 		whole, err := gossip.EncodeDigest("n000", true, group[0].store.Digest())
 		if err != nil {
 			t.Fatal(err)
