@@ -40,6 +40,9 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	kind := msgType(b[0])
+	if n.cfg.noSums && (kind == msgSum || kind == msgPartDigest) {
+		kind = 0 // as an agent from before sums: an unknown type
+	}
 	var err error
 	switch kind {
 	case msgPush:
@@ -66,22 +69,17 @@ func (d *delegate) NotifyMsg(b []byte) {
 			n.stats.received(kind, len(b))
 			n.onDigest(m)
 		}
-	case msgSum, msgPartDigest:
-		switch {
-		case n.cfg.noSums: // as an agent from before sums: an unknown type
-			err = fmt.Errorf("%w: %w: %d", ErrBadMessage, ErrUnknownType, b[0])
-		case kind == msgSum:
-			var m sumMsg
-			if m, err = decodeSum(b); err == nil {
-				n.stats.received(kind, len(b))
-				n.onSum(m)
-			}
-		default:
-			var m partMsg
-			if m, err = decodePart(b); err == nil {
-				n.stats.received(kind, len(b))
-				n.onPart(m)
-			}
+	case msgSum:
+		var m sumMsg
+		if m, err = decodeSum(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onSum(m)
+		}
+	case msgPartDigest:
+		var m partMsg
+		if m, err = decodePart(b); err == nil {
+			n.stats.received(kind, len(b))
+			n.onPart(m)
 		}
 	case msgRepair:
 		var m repairMsg
