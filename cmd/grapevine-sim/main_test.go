@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -128,7 +129,9 @@ func TestSecondInterruptLeavesNoDataDir(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// The lines of stderr, as they come.
+		// The lines of stderr, as they come. finish reads the rest (the
+		// pipe's reads end before Wait, as Wait requires) and waits; on a
+		// failure the cleanup kills the child first.
 		lines := make(chan string, 100)
 		go func() {
 			defer close(lines)
@@ -137,6 +140,15 @@ func TestSecondInterruptLeavesNoDataDir(t *testing.T) {
 				lines <- sc.Text()
 			}
 		}()
+		finish := sync.OnceValue(func() error {
+			for range lines {
+			}
+			return cmd.Wait()
+		})
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill() // an error once it exited
+			_ = finish()
+		})
 		waitFor := func(what string) {
 			t.Helper()
 			timeout := time.After(20 * time.Second)
@@ -150,7 +162,6 @@ func TestSecondInterruptLeavesNoDataDir(t *testing.T) {
 						return
 					}
 				case <-timeout:
-					_ = cmd.Process.Kill()
 					t.Fatalf("round %d: no %q on stderr after 20 s", round, what)
 				}
 			}
@@ -160,9 +171,7 @@ func TestSecondInterruptLeavesNoDataDir(t *testing.T) {
 		_ = cmd.Process.Signal(os.Interrupt)
 		waitFor("signal again to quit at once")
 		_ = cmd.Process.Signal(os.Interrupt) // while the run stops
-		err = cmd.Wait()
-		for range lines {
-		}
+		err = finish()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || (ee.ExitCode() != 130 && ee.ExitCode() != exitInterrupted) {
 			t.Errorf("round %d: %v, want exit 130 (or %d, if the run ended first)", round, err, exitInterrupted)
