@@ -16,6 +16,17 @@ func sumsOnly(c *gossip.Config) {
 	c.PushPullInterval = time.Hour
 }
 
+// startSumsOnly starts n nodes (sumsOnly), each knowing all n, and waits
+// until they hold the same data.
+func startSumsOnly(t *testing.T, n int) (*cluster, []*tnode) {
+	t.Helper()
+	c := newCluster(t, newNet(t, simnet.DefaultConfig()))
+	group := c.start(n, sumsOnly)
+	c.shareMembership(group)
+	waitFor(t, 60*time.Second, "announcements", func() bool { return converged(group) })
+	return c, group
+}
+
 // received counts the messages of a kind the nodes of group received.
 func received(group []*tnode, kind string) uint64 {
 	return total(group, func(s gossip.Stats) uint64 { return s.Received[kind].Messages })
@@ -30,10 +41,7 @@ func sumsEqual(group []*tnode) uint64 {
 // equal, and no digest goes out.
 func TestQuietRoundsSendSums(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
-		group := c.start(5, sumsOnly)
-		c.shareMembership(group)
-		waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
+		c, group := startSumsOnly(t, 5)
 		time.Sleep(5 * time.Second)
 		sums0, digests0, equal0 := received(group, "sum"), received(group, "digest"), sumsEqual(group)
 		time.Sleep(50 * time.Second) // 50 rounds per node (SyncInterval 1 s)
@@ -51,10 +59,7 @@ func TestQuietRoundsSendSums(t *testing.T) {
 // found by a sum that differs, and the digest exchange it starts repairs it.
 func TestSumMismatchRepairs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
-		group := c.start(5, sumsOnly)
-		c.shareMembership(group)
-		waitFor(t, 30*time.Second, "announcements", func() bool { return converged(group) })
+		c, group := startSumsOnly(t, 5)
 		digests0 := received(group, "digest")
 		for i, tn := range group[:3] {
 			tn.store.Put(fmt.Sprintf("quiet-%d", i), []byte("v")) // not published
@@ -103,10 +108,7 @@ func TestMixedClusterWithoutSums(t *testing.T) {
 func TestSumBucketsMoveOnlyDifferingRows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 80 // 16 buckets of ~5 origins
-		c := newCluster(t, newNet(t, simnet.DefaultConfig()))
-		group := c.start(n, sumsOnly)
-		c.shareMembership(group)
-		waitFor(t, 60*time.Second, "announcements", func() bool { return converged(group) })
+		c, group := startSumsOnly(t, n)
 		time.Sleep(5 * time.Second)
 		partBytesOf := func(s gossip.Stats) uint64 { return s.Sent["part-digest"].Bytes }
 		parts0, partBytes0, digests0 := sentOf(group, "part-digest"), total(group, partBytesOf), sentOf(group, "digest")
